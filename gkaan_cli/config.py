@@ -1,0 +1,143 @@
+"""Configuration of a GKAAN model, its preprocessing and its clip sampling.
+
+A checkpoint's ``config.json`` is exactly :class:`GKAANConfig` serialised, so a model
+always preprocesses and samples as it was trained (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import __version__
+
+__all__ = [
+    "BACKBONE_CHANNELS",
+    "BackboneName",
+    "Fusion",
+    "GKAANConfig",
+    "PreprocessConfig",
+    "SamplingConfig",
+]
+
+BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
+Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
+
+#: Channels C of each backbone's final conv map (C x 7 x 7 at 224 x 224).
+BACKBONE_CHANNELS: dict[str, int] = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "efficientnet_lite0": 1280,
+}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PreprocessConfig(_Strict):
+    """Frame preprocessing (DESIGN.md section 3).
+
+    Frames are resized to ``resize`` (height, width; not aspect-preserving), cropped to
+    ``crop`` (random-resized crop when training, center crop when testing), scaled to
+    [0, 1] and normalised with ``mean``/``std``. The backbone decides mean and std.
+    """
+
+    resize: tuple[int, int] = (256, 256)
+    crop: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    train_scale: tuple[float, float] = (0.08, 1.0)
+    train_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    train_flip: float = 0.5
+
+
+class SamplingConfig(_Strict):
+    """Which frames make a clip (DESIGN.md section 3); see :mod:`gkaan_cli.video.sampling`.
+
+    - ``dense``: ``clip_len`` consecutive frames every ``stride`` frames, at most
+      ``max_clips`` clips per video (UCF101/HMDB51 protocol).
+    - ``segments``: ``num_segments`` equal segments, ``frames_per_segment`` frames from each
+      (random when training, the middle of each part when testing; Kinetics protocol).
+    - ``uniform``: ``num_clips`` clips of ``clip_len`` consecutive frames spread evenly.
+    """
+
+    mode: Literal["dense", "segments", "uniform"] = "dense"
+    clip_len: int = Field(30, ge=1)
+    stride: int = Field(15, ge=1)
+    max_clips: int = Field(20, ge=1)
+    num_segments: int = Field(3, ge=1)
+    frames_per_segment: int = Field(4, ge=1)
+    num_clips: int = Field(4, ge=1)
+    seed: int = 0
+
+    @property
+    def frames_per_clip(self) -> int:
+        if self.mode == "segments":
+            return self.num_segments * self.frames_per_segment
+        return self.clip_len
+
+
+class GKAANConfig(_Strict):
+    """Everything needed to rebuild a GKAAN model (paper defaults, DESIGN.md sections 1-2).
+
+    ``fusion``: ``early`` (GS + GL + GP, eq. 19), ``late`` (GP, SA, LA, eq. 20) or a single
+    stream (``gp``, ``sa``, ``la``, ``gs``, ``gl``; the paper's ablations).
+    """
+
+    num_classes: int = Field(ge=1)
+    class_names: list[str] | None = None
+    backbone: BackboneName = "resnet34"
+    fusion: Fusion = "early"
+    sa_variant: Literal["paper", "reference"] = "paper"
+    la_variant: Literal["paper", "reference"] = "paper"
+    la_hidden: int = Field(128, ge=1)
+    sru_layers: int = Field(3, ge=1)
+    sru_hidden: int = Field(1024, ge=1)
+    dropout: float = Field(0.6, ge=0.0, lt=1.0)
+    margin: float = Field(0.1, ge=0.0)
+    #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
+    #: GP, SA, LA (late fusion). Normalised by their sum.
+    stream_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    #: ``probs``: average softmax probabilities (paper); ``logits``: average logits, then
+    #: softmax (reference code).
+    fuse: Literal["probs", "logits"] = "probs"
+    preprocess: PreprocessConfig = PreprocessConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    version: str = __version__
+
+    @property
+    def feature_channels(self) -> int:
+        """C, the channels of the backbone's conv map."""
+        return BACKBONE_CHANNELS[self.backbone]
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Stream names in output order."""
+        if self.fusion == "early":
+            return ("gs", "gl", "gp")
+        if self.fusion == "late":
+            return ("gp", "sa", "la")
+        return (self.fusion,)
+
+    @model_validator(mode="after")
+    def _check(self) -> GKAANConfig:
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names has {len(self.class_names)} names but num_classes is "
+                f"{self.num_classes}"
+            )
+        if sum(self.stream_weights) <= 0:
+            raise ValueError("stream_weights must have a positive sum")
+        return self
+
+    def label(self, index: int) -> str:
+        """Class name of ``index`` (``class_<i>`` when the config has no names)."""
+        if self.class_names is None:
+            return f"class_{index}"
+        return self.class_names[index]
