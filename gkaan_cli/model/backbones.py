@@ -1,0 +1,144 @@
+"""CNN trunks that turn a frame into the conv map F (DESIGN.md section 1).
+
+A trunk maps (N, 3, H, W) -> (N, C, H/32, W/32): ResNet-18/34/50 from torchvision without
+avgpool/fc, or EfficientNet-Lite0 (:mod:`gkaan_cli.model.efficientnet_lite`). ImageNet
+weights come from torchvision's weight enum through its own cache (``TORCH_HOME``) or from
+a local ``.pth``/``.safetensors`` file; they never silently fall back to random weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torchvision import models
+
+from ..config import BACKBONE_CHANNELS, IMAGENET_MEAN, IMAGENET_STD
+from ..errors import MissingWeightsError
+
+__all__ = ["BACKBONES", "BackboneSpec", "build_backbone", "load_state_dict_file"]
+
+#: Seconds a weight download may stall before it counts as "offline".
+DOWNLOAD_TIMEOUT_S = 20.0
+_OFFLINE_VARS = ("GKAAN_OFFLINE", "HF_HUB_OFFLINE")
+_HASH_PREFIX = re.compile(r"-([a-f0-9]{6,})\.")
+
+
+class BackboneSpec(NamedTuple):
+    """A backbone's name, conv-map channels C and input normalisation (per RGB channel)."""
+
+    name: str
+    channels: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+# Same values as efficientnet_lite.LITE_MEAN/LITE_STD ((x*255-127)/128), kept here so that
+# listing backbones does not import that module.
+_LITE_MEAN = (127 / 255,) * 3
+_LITE_STD = (128 / 255,) * 3
+
+BACKBONES: dict[str, BackboneSpec] = {
+    name: BackboneSpec(name, BACKBONE_CHANNELS[name], IMAGENET_MEAN, IMAGENET_STD)
+    for name in ("resnet18", "resnet34", "resnet50")
+}
+BACKBONES["efficientnet_lite0"] = BackboneSpec(
+    "efficientnet_lite0", BACKBONE_CHANNELS["efficientnet_lite0"], _LITE_MEAN, _LITE_STD
+)
+
+_RESNETS: dict[str, tuple[Callable[..., models.ResNet], models.WeightsEnum]] = {
+    "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet34": (models.resnet34, models.ResNet34_Weights.IMAGENET1K_V1),
+    "resnet50": (models.resnet50, models.ResNet50_Weights.IMAGENET1K_V1),
+}
+
+
+def build_backbone(name: str, *, pretrained: bool | str | Path = False) -> nn.Module:
+    """Build the trunk ``name`` (a key of :data:`BACKBONES`).
+
+    Args:
+        name: backbone name.
+        pretrained: ``False`` for random weights, ``True`` for ImageNet weights (cache or
+            download), or a path to a local ``.pth``/``.safetensors`` state dict.
+    """
+    if name == "efficientnet_lite0":
+        from .efficientnet_lite import efficientnet_lite0_trunk
+
+        return efficientnet_lite0_trunk(pretrained)
+    if name not in _RESNETS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    builder, weights = _RESNETS[name]
+    net = builder(weights=None)
+    if pretrained:
+        path = _cached_weights(weights.url) if pretrained is True else Path(pretrained)
+        try:
+            net.load_state_dict(load_state_dict_file(path))
+        except RuntimeError as error:
+            reason = " ".join(str(error).split())
+            raise MissingWeightsError(f"{path}: not {name} weights ({reason})") from error
+    return nn.Sequential(
+        net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+    )
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.safetensors`` file or a ``.pth`` file (weights only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"{path}: backbone weights file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise MissingWeightsError(f"{path}: not a readable state dict ({error})") from error
+
+
+def _cached_weights(url: str) -> Path:
+    """Path of torchvision's cached copy of ``url``, downloading it when allowed."""
+    filename = url.rsplit("/", 1)[-1]
+    target = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if target.is_file():
+        return target
+    how = (
+        f"download {url} and place it at {target} (or set TORCH_HOME), "
+        "or pass the path of a local weights file instead"
+    )
+    offline = [var for var in _OFFLINE_VARS if os.environ.get(var, "") not in ("", "0")]
+    if offline:
+        raise MissingWeightsError(f"{filename}: not cached and {offline[0]} is set; {how}")
+    try:
+        _download(url, target)
+    except (OSError, RuntimeError) as error:
+        raise MissingWeightsError(f"{filename}: download failed ({error}); {how}") from error
+    return target
+
+
+def _download(url: str, target: Path) -> None:
+    """Download ``url`` to ``target`` atomically, checking torchvision's sha256 prefix."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    match = _HASH_PREFIX.search(target.name)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".partial", delete=False) as tmp:
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "gkaan"})
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                while chunk := response.read(1 << 20):
+                    tmp.write(chunk)
+                    digest.update(chunk)
+            tmp.close()
+            if match and not digest.hexdigest().startswith(match.group(1)):
+                raise RuntimeError(f"sha256 {digest.hexdigest()} does not match {match.group(1)}")
+            os.replace(tmp.name, target)
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
