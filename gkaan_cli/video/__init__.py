@@ -1,0 +1,1 @@
+"""Video input/output: decoding, clip sampling, clip transforms, H.264 writing."""

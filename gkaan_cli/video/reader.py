@@ -1,0 +1,246 @@
+"""Probe and stream-decode videos with PyAV (DESIGN.md section 6).
+
+Frame index and time: a frame's ``index`` is its ordinal among the decoded frames in
+presentation order (0, 1, 2...), also for variable-frame-rate video; its ``time`` is the
+frame's own presentation timestamp in seconds (``frame.time``), or ``index / fps`` when the
+frame carries none. Frames come out rotated as the display matrix says, so width and height
+are always the displayed size.
+
+Truncated files: decoding stops at the first decoder/demuxer error and every frame decoded
+before it is usable. ``probe_video`` counts exactly the frames ``read_frames`` yields: it
+trusts the demuxed packet count only when it agrees with the count (or duration) that the
+container states, and otherwise counts by decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.container
+import av.video.stream
+import numpy as np
+
+from ..errors import BadVideoError
+
+__all__ = ["Frame", "VideoInfo", "probe_video", "read_frames"]
+
+#: Container formats FFmpeg uses for single still images (a PNG renamed ``.avi``...).
+_IMAGE_FORMATS = ("image2",)
+#: Packets the stated duration may differ from the packet count before we decode to count.
+_DURATION_SLACK_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns about a video; ``width``/``height`` are as displayed."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    duration: float
+    codec: str
+    rotation: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: ordinal ``index``, ``time`` in seconds, RGB ``image`` (H, W, 3) uint8."""
+
+    index: int
+    time: float
+    image: np.ndarray
+
+
+def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open ``path`` and return its container and first video stream, or raise BadVideoError."""
+    if not path.exists():
+        raise BadVideoError(path, "file not found")
+    if path.is_dir():
+        raise BadVideoError(path, "is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise BadVideoError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except av.error.InvalidDataError:
+        raise BadVideoError(path, "not a video file (invalid data)") from None
+    except (av.error.FFmpegError, OSError) as error:
+        raise BadVideoError(path, f"cannot open ({error.strerror or error})") from None
+    name = container.format.name
+    if name in _IMAGE_FORMATS or name.endswith("_pipe"):
+        container.close()
+        raise BadVideoError(path, f"a still image ({name}), not a video")
+    if not container.streams.video:
+        container.close()
+        raise BadVideoError(path, "no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _decode(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames in presentation order, ending quietly at the first FFmpeg error."""
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError:
+        return
+
+
+def _fps(stream: av.video.stream.VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0
+
+
+def _stream_duration(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _count_packets(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[int, bool]:
+    """Number of non-empty video packets, and whether demuxing went cleanly from a keyframe."""
+    count, clean = 0, True
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if count == 0 and not packet.is_keyframe:
+                clean = False
+            clean = clean and not packet.is_corrupt
+            count += 1
+    except av.error.FFmpegError:
+        clean = False
+    return count, clean
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Describe a video: displayed size, fps, exact frame count, duration, codec, rotation.
+
+    Args:
+        path: any file FFmpeg can demux and decode.
+
+    Raises:
+        BadVideoError: missing/empty file, not a video, no video stream, nothing decodable.
+    """
+    path = Path(path)
+    container, stream = _open(path)
+    with container:
+        first = next(_decode(container, stream), None)
+        if first is None:
+            raise BadVideoError(path, "no decodable frames")
+        rotation = _quarter_turns(first) * 90
+        fps = _fps(stream)
+        codec = stream.codec_context.name
+        coded_w, coded_h = first.width, first.height
+        stated = stream.frames
+        stated_duration = _stream_duration(container, stream)
+    container, stream = _open(path)
+    with container:
+        packets, clean = _count_packets(container, stream)
+    if stated > 0:
+        trusted = clean and packets == stated
+    else:
+        trusted = (
+            clean
+            and stated_duration is not None
+            and abs(packets - stated_duration * fps) <= _DURATION_SLACK_FRAMES
+        )
+    if trusted:
+        num_frames = packets
+    else:
+        container, stream = _open(path)
+        with container:
+            num_frames = sum(1 for _ in _decode(container, stream))
+    if fps <= 0:
+        fps = num_frames / stated_duration if stated_duration else 0.0
+        if fps <= 0:
+            raise BadVideoError(path, "unknown frame rate")
+    duration = stated_duration if trusted and stated > 0 and stated_duration else num_frames / fps
+    width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    return VideoInfo(
+        path=str(path),
+        width=width,
+        height=height,
+        fps=fps,
+        num_frames=num_frames,
+        duration=float(duration),
+        codec=codec,
+        rotation=rotation,
+    )
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0-3) that display ``frame`` upright (display matrix)."""
+    return round(frame.rotation / 90.0) % 4
+
+
+def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+    """RGB array of ``frame`` as displayed, scaled by FFmpeg to ``size`` (W, H) if given."""
+    turns = _quarter_turns(frame)
+    if size is None:
+        image = frame.to_ndarray(format="rgb24")
+    else:
+        width, height = size if turns % 2 == 0 else (size[1], size[0])
+        image = frame.reformat(
+            width=width, height=height, format="rgb24", interpolation="BILINEAR"
+        ).to_ndarray()
+    if turns:
+        image = np.ascontiguousarray(np.rot90(image, k=turns))
+    return image
+
+
+def read_frames(
+    path: str | Path,
+    *,
+    size: tuple[int, int] | None = None,
+    indices: Iterable[int] | None = None,
+) -> Iterator[Frame]:
+    """Stream decoded frames (threaded decoding), never holding the whole video.
+
+    Args:
+        path: the video file.
+        size: ``(width, height)`` to scale every yielded frame to (FFmpeg's bilinear scaler).
+        indices: only yield these frame indices (increasing, each once); decoding stops after
+            the last one and other frames are not colour-converted.
+
+    Raises:
+        BadVideoError: the file cannot be opened as a video or decodes no frame.
+    """
+    path = Path(path)
+    wanted = None if indices is None else sorted(set(indices))
+    if wanted and wanted[0] < 0:
+        raise ValueError(f"frame indices must be >= 0, got {wanted[0]}")
+    if size is not None and (size[0] < 1 or size[1] < 1):
+        raise ValueError(f"size must be positive (width, height), got {size}")
+    container, stream = _open(path)
+    with container:
+        fps = _fps(stream)
+        remaining = None if wanted is None else iter(wanted)
+        target = None if remaining is None else next(remaining, None)
+        decoded = 0
+        for index, frame in enumerate(_decode(container, stream)):
+            decoded += 1
+            if remaining is not None:
+                if target is None:
+                    break
+                if index != target:
+                    continue
+                target = next(remaining, None)
+            time = frame.time if frame.time is not None else (index / fps if fps else 0.0)
+            yield Frame(index=index, time=float(time), image=_to_rgb(frame, size))
+            if remaining is not None and target is None:
+                break
+        if decoded == 0:
+            raise BadVideoError(path, "no decodable frames")
