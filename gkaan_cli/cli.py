@@ -1,0 +1,220 @@
+"""The ``gkaan`` command line: parse options, call the library, render the results.
+
+Every command runs inside :func:`guarded`, the single error boundary: a
+:class:`~gkaan_cli.errors.GkaanError` becomes one ``error: ...`` line on stderr (exit 1,
+exit 2 for :class:`~gkaan_cli.errors.UsageError`), Ctrl-C exits 130. Heavy imports
+(torch, huggingface_hub) stay inside command bodies so ``gkaan --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .errors import GkaanError, UsageError
+
+__all__ = ["app", "guarded", "hub_app", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: stdout for results; stderr for errors. No markup: file names may contain "[...]".
+stdout = Console(markup=False, highlight=False)
+stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="gkaan",
+    help="GKAAN video action recognition (Zheng et al., TNNLS 2020): "
+    "prepare, train, evaluate, predict, visualize.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+hub_app = typer.Typer(help="Share checkpoints on the Hugging Face Hub.", no_args_is_help=True)
+app.add_typer(hub_app, name="hub")
+
+#: Stub commands accept any arguments until their library call lands.
+_STUB = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Run ``command`` inside the CLI's error boundary (one line on stderr, no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except GkaanError as err:
+            message = _one_line(str(err)) or type(err).__name__
+            stderr.print(Text.assemble(("error: ", "bold red"), message))
+            raise typer.Exit(2 if isinstance(err, UsageError) else 1) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _not_implemented(name: str) -> NoReturn:
+    stderr.print(f"gkaan {name}: not implemented yet")
+    raise typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gkaan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """GKAAN video action recognition (Zheng et al., TNNLS 2020)."""
+
+
+@app.command(context_settings=_STUB)
+@guarded
+def prepare() -> None:
+    """Decode a dataset's videos into a prepared folder (manifest + frame cache)."""
+    _not_implemented("prepare")
+
+
+@app.command(context_settings=_STUB)
+@guarded
+def train() -> None:
+    """Train a GKAAN model on a prepared dataset."""
+    _not_implemented("train")
+
+
+@app.command(context_settings=_STUB)
+@guarded
+def evaluate() -> None:
+    """Evaluate a checkpoint on a prepared dataset's test split."""
+    _not_implemented("evaluate")
+
+
+@app.command(context_settings=_STUB)
+@guarded
+def predict() -> None:
+    """Classify the actions in videos."""
+    _not_implemented("predict")
+
+
+@app.command(context_settings=_STUB)
+@guarded
+def visualize() -> None:
+    """Render attention maps over a video's frames."""
+    _not_implemented("visualize")
+
+
+@app.command()
+@guarded
+def info(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Show versions, the compute device, cache locations and the registered models."""
+    from .hub import hub_cache_dir, is_offline, registry_status, weights_dir
+
+    report = _environment() | {
+        "hf_hub_cache": str(hub_cache_dir()),
+        "hf_hub_offline": is_offline(),
+        "weights_dir": str(weights_dir()),
+        "models": registry_status(),
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title="gkaan info", show_header=False)
+    table.add_column("item", style="bold")
+    table.add_column("value")
+    for key, value in report.items():
+        if key != "models":
+            table.add_row(key, str(value))
+    for name, model in report["models"].items():
+        state = "available" if model["available"] else "missing"
+        default = ", default" if model["default"] else ""
+        table.add_row(f"model {name}", f"{model['source']} ({state}{default})")
+    stdout.print(table)
+
+
+def _environment() -> dict[str, Any]:
+    """Versions, device and torch settings (imports torch and av)."""
+    import platform
+    from importlib.metadata import version
+
+    import av
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "gkaan": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": version("torchvision"),
+        "av": av.__version__,
+        "ffmpeg": av.ffmpeg_version_info,
+        "huggingface_hub": version("huggingface_hub"),
+        "cuda_available": cuda,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "torch_home": torch.hub.get_dir(),
+    }
+
+
+@hub_app.command("pull")
+@guarded
+def hub_pull(
+    model: Annotated[str, typer.Argument(help="Hub id org/name[@revision] or registered name.")],
+    revision: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit to download (default: main).")
+    ] = None,
+) -> None:
+    """Download a checkpoint (config.json + model.safetensors) into the Hub cache."""
+    from .hub import pull_checkpoint
+
+    typer.echo(str(pull_checkpoint(model, revision=revision)))
+
+
+@hub_app.command("push")
+@guarded
+def hub_push(
+    source: Annotated[
+        Path, typer.Argument(help="Checkpoint folder, or a training run folder (best/ or last/).")
+    ],
+    repo_id: Annotated[str, typer.Argument(help="Hub repository org/name (created if missing).")],
+    private: Annotated[bool, typer.Option(help="Create the repository as private.")] = False,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (created if missing; default main).")
+    ] = None,
+) -> None:
+    """Upload config.json, model.safetensors and a generated model card (token: HF_TOKEN)."""
+    from .hub import push_checkpoint
+
+    url = push_checkpoint(source, repo_id, private=private, revision=revision)
+    stdout.print(f"pushed {source} to {url}")
+
+
+def main() -> None:
+    """Console-script entry point (``gkaan`` and ``python -m gkaan_cli``)."""
+    app()
