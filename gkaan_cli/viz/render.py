@@ -1,0 +1,295 @@
+"""Render attention: an overlay video, a contact sheet PNG and the raw maps (paper Figs. 1, 8).
+
+The overlay video shows the source frames side by side with the SA and LA maps blended over
+them (only the panels the model has), above a caption with the predicted label. Every source
+frame is written, at the source rate, so the video lines up with the original; a frame the
+model did not process shows the map of the nearest processed frame. Frames are streamed in
+and out, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.io
+
+from ..engine.predict import VideoPrediction
+from ..video.reader import read_frames
+from ..video.writer import VideoWriter
+from .colormap import apply_colormap
+from .heatmap import Normalize, blend, map_entropy, normalize_maps, overlay, upsample_map
+from .text import GLYPH_HEIGHT, draw_text, text_width
+
+__all__ = [
+    "STREAM_TITLES",
+    "nearest_map_indices",
+    "panel_size",
+    "render_grid",
+    "render_overlay_video",
+    "save_maps",
+]
+
+#: Panel titles of the attention streams, in drawing order.
+STREAM_TITLES = {"sa": "SA (statistic attention)", "la": "LA (learned attention)"}
+#: Panel heights of the overlay video: large sources are scaled down, tiny ones up.
+VIDEO_PANEL_HEIGHTS = (240, 360)
+#: Cell height of the contact sheet.
+GRID_CELL_HEIGHT = 160
+_BACKGROUND = 24
+_GAP = 2
+
+
+def nearest_map_indices(attention_frames: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
+    """Position in ``attention_frames`` (increasing) of the map nearest each frame index.
+
+    A frame half way between two processed frames takes the earlier one's map.
+    """
+    processed = np.asarray(attention_frames)
+    wanted = np.asarray(frame_indices)
+    after = np.clip(np.searchsorted(processed, wanted, side="left"), 0, len(processed) - 1)
+    before = np.clip(after - 1, 0, len(processed) - 1)
+    take_before = np.abs(wanted - processed[before]) <= np.abs(processed[after] - wanted)
+    return np.where(take_before, before, after)
+
+
+def panel_size(width: int, height: int, heights: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of a panel showing a ``width`` x ``height`` frame, both even.
+
+    Args:
+        width, height: the source frame as displayed.
+        heights: (smallest, largest) panel height; the aspect ratio is kept.
+    """
+    target = min(max(height, heights[0]), heights[1])
+    panel_h = max(2, round(target / 2) * 2)
+    panel_w = max(2, round(width * panel_h / height / 2) * 2)
+    return panel_w, panel_h
+
+
+def _streams(prediction: VideoPrediction) -> list[str]:
+    """Attention streams to draw: those with maps, in the order of :data:`STREAM_TITLES`."""
+    if len(prediction.attention_frames) == 0:
+        return []
+    return [name for name in STREAM_TITLES if name in prediction.attention]
+
+
+def _text_scale(panel_height: int, lines: list[str], width: int) -> int:
+    """Largest font scale up to panel_height / 120 at which every line fits ``width``."""
+    scale = max(1, panel_height // 120)
+    while scale > 1 and max(text_width(line, scale) for line in lines) > width - 4 * scale:
+        scale -= 1
+    return scale
+
+
+def _caption(prediction: VideoPrediction) -> list[str]:
+    """Caption lines: the predicted label and probability, then each stream's top-1."""
+    label, prob = prediction.top_k(1)[0]
+    streams = "  ".join(
+        f"{name.upper()}: {prediction.labels[int(np.argmax(p))]} {float(np.max(p)):.0%}"
+        for name, p in prediction.stream_probs.items()
+    )
+    return [f"{label} {prob:.1%}", streams]
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """Overlay video frame layout: a title row, panels side by side, a caption strip."""
+
+    panel: tuple[int, int]
+    panels: int
+    scale: int
+
+    @property
+    def line(self) -> int:
+        return (GLYPH_HEIGHT + 3) * self.scale
+
+    @property
+    def size(self) -> tuple[int, int]:
+        width = self.panel[0] * self.panels + _GAP * (self.panels - 1)
+        width += width % 2
+        return width, self.line + self.panel[1] + 2 * self.line + 2 * self.scale
+
+    def panel_x(self, number: int) -> int:
+        return number * (self.panel[0] + _GAP)
+
+    def background(self, titles: list[str], caption: list[str]) -> np.ndarray:
+        width, height = self.size
+        image = np.full((height, width, 3), _BACKGROUND, np.uint8)
+        pad = 2 * self.scale
+        for number, title in enumerate(titles):
+            draw_text(image, title, self.panel_x(number) + pad, pad, scale=self.scale)
+        top = self.line + self.panel[1] + pad
+        for row, text in enumerate(caption):
+            colour = (255, 220, 80) if row == 0 else (210, 210, 210)
+            draw_text(image, text, pad, top + row * self.line, scale=self.scale, color=colour)
+        return image
+
+
+class _ColourCache:
+    """One stream's maps, normalised, up-sampled and coloured once per processed frame in a row."""
+
+    def __init__(self, maps: np.ndarray, size: tuple[int, int], normalize: Normalize) -> None:
+        self.maps = normalize_maps(maps, normalize)
+        self.size = size
+        self._position = -1
+        self._colour = np.zeros((*size, 3), np.uint8)
+
+    def colour(self, position: int) -> np.ndarray:
+        if position != self._position:
+            self._colour = apply_colormap(upsample_map(self.maps[position], self.size))
+            self._position = position
+        return self._colour
+
+
+def render_overlay_video(
+    video_path: str | Path,
+    prediction: VideoPrediction,
+    out_path: str | Path,
+    *,
+    normalize: Normalize = "frame",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the attention overlay video: input | SA | LA panels and a caption (Fig. 1).
+
+    Args:
+        video_path: the source video (decoded again, streaming).
+        prediction: ``Predictor.predict_video(..., keep_attention=True)`` of that video.
+        out_path: the MP4 to write (H.264, yuv420p, faststart; written atomically).
+        normalize: ``frame`` (each map stretched to [0, 1]) or ``global`` (all maps alike).
+        progress: called as ``progress(frames_done, frames_total)`` after each frame.
+
+    Returns:
+        ``out_path``; the video has the source's frame count and frame rate.
+
+    Raises:
+        BadVideoError: the source cannot be decoded.
+    """
+    info = prediction.info
+    streams = _streams(prediction)
+    panel = panel_size(info.width, info.height, VIDEO_PANEL_HEIGHTS)
+    titles = ["input", *(STREAM_TITLES[name] for name in streams)]
+    caption = _caption(prediction)
+    panels = len(titles)
+    scale = _text_scale(panel[1], caption, panels * panel[0])
+    canvas = _Canvas(panel=panel, panels=panels, scale=scale)
+    background = canvas.background(titles, caption)
+    heat_size = (panel[1], panel[0])
+    caches = [_ColourCache(prediction.attention[s], heat_size, normalize) for s in streams]
+    top = canvas.line
+    out_path = Path(out_path)
+    with VideoWriter(out_path, fps=info.fps, size=canvas.size) as writer:
+        for frame in read_frames(video_path, size=panel):
+            image = background.copy()
+            image[top : top + panel[1], : panel[0]] = frame.image
+            if caches:
+                position = int(nearest_map_indices(prediction.attention_frames, frame.index))
+                for number, cache in enumerate(caches, start=1):
+                    x = canvas.panel_x(number)
+                    image[top : top + panel[1], x : x + panel[0]] = blend(
+                        frame.image, cache.colour(position)
+                    )
+            writer.write(image)
+            if progress is not None:
+                progress(frame.index + 1, info.num_frames)
+    return out_path
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temp path beside ``path`` that replaces it when the block succeeds, else is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def render_grid(
+    video_path: str | Path,
+    prediction: VideoPrediction,
+    out_png: str | Path,
+    *,
+    n: int = 8,
+    normalize: Normalize = "frame",
+) -> Path:
+    """Write a contact sheet PNG: ``n`` evenly spaced processed frames (columns), rows
+    input / SA / LA (the paper's Fig. 8), each column headed by the frame's time.
+
+    Args:
+        video_path: the source video.
+        prediction: its prediction with attention maps.
+        out_png: the PNG to write (atomically).
+        n: number of columns (at most the number of processed frames).
+        normalize: ``frame`` or ``global`` map normalisation.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    info = prediction.info
+    streams = _streams(prediction)
+    count = len(prediction.attention_frames) if streams else info.num_frames
+    positions = np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(np.int64))
+    frames = prediction.attention_frames[positions] if streams else positions
+    cell = panel_size(info.width, info.height, (GRID_CELL_HEIGHT, GRID_CELL_HEIGHT))
+    heats = {s: normalize_maps(prediction.attention[s], normalize)[positions] for s in streams}
+    images = {f.index: f.image for f in read_frames(video_path, size=cell, indices=frames)}
+    rows = ["input", *streams]
+    label_w = max(text_width(row.upper()) for row in rows) + 4 * _GAP
+    line = GLYPH_HEIGHT + 3 * _GAP
+    sheet = np.full(
+        (line + len(rows) * (cell[1] + _GAP), label_w + len(frames) * (cell[0] + _GAP), 3),
+        _BACKGROUND,
+        np.uint8,
+    )
+    for r, row in enumerate(rows):
+        draw_text(sheet, row, _GAP, line + r * (cell[1] + _GAP) + _GAP)
+    for c, index in enumerate(frames):
+        x = label_w + c * (cell[0] + _GAP)
+        title = f"#{index}"
+        if streams:
+            title += f" {prediction.attention_times[positions[c]]:.2f}s"
+        draw_text(sheet, title, x, _GAP)
+        raw = images.get(int(index), np.zeros((cell[1], cell[0], 3), np.uint8))
+        heat_size = raw.shape[:2]
+        shown = [raw, *(overlay(raw, upsample_map(heats[s][c], heat_size)) for s in streams)]
+        for r, image in enumerate(shown):
+            y = line + r * (cell[1] + _GAP)
+            sheet[y : y + cell[1], x : x + cell[0]] = image
+    out_png = Path(out_png)
+    with _atomic(out_png) as temp:
+        torchvision.io.write_png(torch.from_numpy(sheet).permute(2, 0, 1).contiguous(), str(temp))
+    return out_png
+
+
+def save_maps(prediction: VideoPrediction, out_npz: str | Path) -> Path:
+    """Save the raw attention maps and their context as a compressed ``.npz`` (atomically).
+
+    Arrays: ``sa``/``la`` (F, h, w) float32 maps (each sums to 1), ``sa_entropy``/``la_entropy``
+    (F,) in nats, ``frames`` (F,) frame indices, ``times`` (F,) seconds, ``labels`` (K,),
+    ``probs`` (K,) fused, ``probs_<stream>`` (K,) per stream, ``label`` and ``prob`` (top-1).
+    """
+    label, prob = prediction.top_k(1)[0]
+    arrays: dict[str, np.ndarray] = {
+        "frames": np.asarray(prediction.attention_frames, dtype=np.int64),
+        "times": np.asarray(prediction.attention_times, dtype=np.float64),
+        "labels": np.asarray(prediction.labels, dtype=str),
+        "probs": np.asarray(prediction.probs, dtype=np.float32),
+        "label": np.asarray(label, dtype=str),
+        "prob": np.asarray(prob, dtype=np.float32),
+    }
+    for name, maps in prediction.attention.items():
+        arrays[name] = np.asarray(maps, dtype=np.float32)
+        arrays[f"{name}_entropy"] = map_entropy(maps)
+    for name, probs in prediction.stream_probs.items():
+        arrays[f"probs_{name}"] = np.asarray(probs, dtype=np.float32)
+    out_npz = Path(out_npz)
+    with _atomic(out_npz) as temp, temp.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return out_npz
