@@ -1,0 +1,94 @@
+"""One code path for single-process and ``torchrun`` (DDP) training (DESIGN.md section 6).
+
+Under ``torchrun --nproc-per-node N`` the environment holds ``RANK``, ``WORLD_SIZE`` and
+``LOCAL_RANK``: :func:`setup` then joins the process group (gloo on CPU, nccl on CUDA).
+Otherwise everything runs in one process and the collectives below are identities.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from ..errors import UsageError
+
+__all__ = ["DistContext", "all_gather", "all_reduce_sum", "distributed_context", "resolve_device"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the run: ``rank`` of ``world_size``, and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes logs and checkpoints."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> CUDA when available else CPU; ``cuda`` -> this process's GPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for, but CUDA is not available here")
+    if device == "cuda":
+        return torch.device("cuda", local_rank)
+    try:
+        return torch.device(device)
+    except RuntimeError as error:
+        raise UsageError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from error
+
+
+@contextmanager
+def distributed_context(device: str) -> Iterator[DistContext]:
+    """Join the ``torchrun`` process group for the duration (when launched by torchrun)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        yield DistContext(0, 1, resolve_device(device))
+        return
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    resolved = resolve_device(device, local_rank)
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+    try:
+        yield DistContext(dist.get_rank(), dist.get_world_size(), resolved)
+    finally:
+        if owned:
+            dist.destroy_process_group()
+
+
+def all_reduce_sum(ctx: DistContext, values: list[float]) -> list[float]:
+    """Element-wise sum of ``values`` over all processes (float64)."""
+    if not ctx.active:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def all_gather(ctx: DistContext, value: T) -> list[T]:
+    """Every process's ``value`` (picklable), in rank order."""
+    if not ctx.active:
+        return [value]
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered

@@ -1,0 +1,236 @@
+"""Training configuration: :class:`TrainConfig`, the paper's named recipes, config files.
+
+A run's settings come from a named recipe (DESIGN.md section 4), then a YAML or JSON file,
+then command-line overrides, each layer replacing the keys it names (``model`` is merged key
+by key). The result is validated by pydantic and saved as ``<run>/train_config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..config import GKAANConfig
+from ..errors import MissingDependencyError, UsageError
+
+__all__ = ["RECIPES", "TrainConfig", "load_train_config", "lr_at", "merge_overrides"]
+
+#: GKAANConfig fields that come from the dataset, never from a recipe.
+_DATA_FIELDS = ("num_classes", "class_names")
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run needs besides the data (DESIGN.md section 4).
+
+    Attributes:
+        recipe: the named recipe this config started from (informative).
+        model: :class:`~gkaan_cli.config.GKAANConfig` fields (backbone, fusion, sru_hidden,
+            dropout, sampling, ...); ``num_classes``/``class_names`` come from the data.
+        pretrained: start the backbone from ImageNet weights.
+        frozen_backbone: train the heads on cached conv maps (``prepare --features``); the
+            backbone never runs (DESIGN.md section 4, staged protocol).
+        optimizer: ``adam`` (paper) or ``sgd`` (reference code, with ``momentum``).
+        lr: base learning rate.
+        schedule: ``constant``; ``steps`` (``lr_steps``: (epoch, factor) pairs, from that
+            0-based epoch on the rate is ``lr * factor``); ``cosine`` (per optimizer step,
+            from ``lr`` to 0 over ``epochs``).
+        batch_size: clips per optimizer step (over all processes).
+        accumulate: each batch runs as this many micro-batches (gradient accumulation: same
+            update, less memory).
+        amp: autocast precision (``fp16`` needs CUDA; ``bf16`` also runs on CPU).
+        eval_every: evaluate (and save ``best/``) every this many epochs, and after the last.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        split_by, test_groups, val_fraction: how ``prepare`` splits a raw source (ignored
+            when the data is already prepared).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str | None = None
+    model: dict[str, Any] = Field(default_factory=dict)
+    pretrained: bool = True
+    frozen_backbone: bool = False
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(1e-5, gt=0)
+    schedule: Literal["constant", "steps", "cosine"] = "steps"
+    lr_steps: list[tuple[int, float]] = Field(default_factory=list)
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(28, ge=1)
+    accumulate: int = Field(1, ge=1)
+    epochs: int = Field(16, ge=1)
+    seed: int = 0
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    num_workers: int = Field(0, ge=0)
+    eval_every: int = Field(1, ge=1)
+    device: str = "auto"
+    split_by: str | None = None
+    test_groups: list[str] | None = None
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("model")
+    @classmethod
+    def _valid_model(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in _DATA_FIELDS:
+            if name in value:
+                raise ValueError(f"model.{name} comes from the dataset; remove it")
+        GKAANConfig(num_classes=1, **value)  # raises ValidationError naming the bad field
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.batch_size < self.accumulate:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be at least accumulate ({self.accumulate})"
+            )
+        return self
+
+    def model_config_for(self, class_names: list[str]) -> GKAANConfig:
+        """The model's config for a dataset with these classes."""
+        return GKAANConfig(num_classes=len(class_names), class_names=class_names, **self.model)
+
+
+_PAPER_DENSE = {"mode": "dense", "clip_len": 30, "stride": 15, "max_clips": 20}
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # UCF101/HMDB51 (DESIGN.md section 4): Adam, batch 28, 1e-5 for 8 epochs then 1e-6 for 8.
+    "ucf101": {
+        "model": {"backbone": "resnet34", "dropout": 0.6, "sampling": _PAPER_DENSE},
+        "optimizer": "adam",
+        "lr": 1e-5,
+        "schedule": "steps",
+        "lr_steps": [(8, 0.1)],
+        "batch_size": 28,
+        "epochs": 16,
+    },
+    # Kinetics: batch 64, lr 1e-3, 25 epochs, 3 segments x 4 frames.
+    "kinetics": {
+        "model": {
+            "backbone": "resnet34",
+            "dropout": 0.6,
+            "sampling": {"mode": "segments", "num_segments": 3, "frames_per_segment": 4},
+        },
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "schedule": "constant",
+        "batch_size": 64,
+        "epochs": 25,
+    },
+    # The authors' released code: SGD momentum 0.9, lr 1e-3, cosine, weight decay 1e-5,
+    # 12 segments of one frame.
+    "reference": {
+        "model": {
+            "backbone": "resnet34",
+            "dropout": 0.6,
+            "sampling": {"mode": "segments", "num_segments": 12, "frames_per_segment": 1},
+        },
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "lr": 1e-3,
+        "schedule": "cosine",
+        "weight_decay": 1e-5,
+        "batch_size": 28,
+        "epochs": 25,
+    },
+    # Small and CPU-friendly: heads only on cached EfficientNet-Lite0 maps, short clips.
+    "quick": {
+        "model": {
+            "backbone": "efficientnet_lite0",
+            "sru_layers": 1,
+            "sru_hidden": 256,
+            "dropout": 0.3,
+            "sampling": {"mode": "dense", "clip_len": 16, "stride": 8, "max_clips": 6},
+        },
+        "frozen_backbone": True,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "schedule": "constant",
+        "batch_size": 8,
+        "epochs": 10,
+    },
+}
+RECIPES["hmdb51"] = RECIPES["ucf101"]
+
+
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides``; nested dicts (``model``, ``sampling``) merge by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """A config file's mapping (JSON, or YAML when PyYAML is installed)."""
+    if not path.is_file():
+        raise UsageError(f"{path}: config file not found")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as error:
+            raise MissingDependencyError(
+                f"{path}: reading YAML needs PyYAML (pip install pyyaml); or write the config "
+                "as JSON"
+            ) from error
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise UsageError(f"{path}: not valid YAML ({error})") from error
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def load_train_config(
+    recipe: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Build a :class:`TrainConfig`: recipe, then file, then ``overrides``.
+
+    Args:
+        recipe: a key of :data:`RECIPES`; default the file's ``recipe`` key, else ``ucf101``.
+        config_file: a ``.json``, ``.yaml`` or ``.yml`` file of TrainConfig fields.
+        overrides: settings given on the command line (``None`` values are ignored).
+    """
+    file_data = _read_file(Path(config_file)) if config_file is not None else {}
+    name = recipe or file_data.get("recipe") or "ucf101"
+    if name not in RECIPES:
+        raise UsageError(f"unknown recipe {name!r}; choose one of {', '.join(sorted(RECIPES))}")
+    settings = merge_overrides(RECIPES[name], file_data)
+    cli = {key: value for key, value in (overrides or {}).items() if value is not None}
+    settings = merge_overrides(settings, cli)
+    settings["recipe"] = name
+    try:
+        return TrainConfig.model_validate(settings)
+    except ValidationError as error:
+        where = str(config_file) if config_file is not None else f"recipe {name}"
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
+        )
+        raise UsageError(f"{where}: invalid training config ({problems})") from error
+
+
+def lr_at(config: TrainConfig, epoch: float) -> float:
+    """Learning rate at (fractional, 0-based) ``epoch`` under ``config.schedule``."""
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(epoch / config.epochs, 1.0)))
+    factor = 1.0
+    if config.schedule == "steps":
+        for start, value in sorted(config.lr_steps):
+            if epoch >= start:
+                factor = value
+    return config.lr * factor
