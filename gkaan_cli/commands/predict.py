@@ -1,0 +1,212 @@
+"""``gkaan predict``: classify the actions in videos (DESIGN.md section 6).
+
+Exit codes: 0 every input predicted, 1 some input failed (one ``error: <file>: <reason>``
+line each on stderr, the others still predicted), 2 usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..engine.predict import VideoPrediction
+    from ..model.gkaan import GKAAN
+
+#: ``render_overlay_video(video_path, prediction, out_path)`` from gkaan_cli.viz.render.
+Renderer = Callable[[Path, "VideoPrediction", Path], object]
+
+__all__ = ["predict"]
+
+#: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
+_stdout = Console(markup=False, highlight=False)
+_stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+
+_SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
+
+
+def predict(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Video files, folders (searched recursively) or glob patterns.",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint folder, registered name, or Hub id org/name[@revision] "
+            "(default: the registry's default model).",
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per video.")] = 5,
+    fmt: Annotated[
+        Literal["table", "json", "jsonl", "csv"] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format (default: table, or the --output file's suffix).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write json/jsonl/csv here instead of stdout."),
+    ] = None,
+    clips: Annotated[
+        bool, typer.Option("--clips", help="Add each clip's start/end and top labels.")
+    ] = False,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"], typer.Option(help="Compute device.")
+    ] = "auto",
+    precision: Annotated[
+        Literal["fp32", "bf16", "fp16"],
+        typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
+    ] = "fp32",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Frames per backbone batch.")
+    ] = 32,
+    save_video: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-video", help="Folder for one MP4 per input with the attention overlaid."
+        ),
+    ] = None,
+    clip_len: Annotated[
+        int | None, typer.Option("--clip-len", min=1, help="Frames per clip (default: model's).")
+    ] = None,
+    stride: Annotated[
+        int | None, typer.Option(min=1, help="Frames between dense clip starts (model's).")
+    ] = None,
+    max_clips: Annotated[
+        int | None, typer.Option("--max-clips", min=1, help="Most clips per video (model's).")
+    ] = None,
+    sampling_mode: Annotated[
+        Literal["dense", "segments", "uniform"] | None,
+        typer.Option("--sampling-mode", help="Clip sampling (default: the model's)."),
+    ] = None,
+) -> None:
+    """Classify the actions in videos with a GKAAN model."""
+    fmt = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), "json") if output else "table")
+    if output is not None and fmt == "table":
+        raise UsageError("--output needs --format json, jsonl or csv")
+    render = _overlay_renderer() if save_video is not None else None
+
+    from ..config import SamplingConfig
+    from ..engine.outputs import format_predictions, predictions_table, write_atomic
+    from ..engine.predict import Predictor, VideoPrediction, expand_inputs
+
+    paths, failures = expand_inputs(inputs)
+    for failure in failures:
+        _error(str(failure))
+    net = _load_model(model)
+    overrides = {
+        key: value
+        for key, value in {
+            "mode": sampling_mode,
+            "clip_len": clip_len,
+            "stride": stride,
+            "max_clips": max_clips,
+        }.items()
+        if value is not None
+    }
+    sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    predictor = Predictor(
+        net,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        threads=threads,
+        sampling=sampling,
+    )
+    predictions: list[VideoPrediction] = []
+    failed = len(failures)
+    with _progress() as progress:
+        task = progress.add_task("videos", total=len(paths))
+        for result in predictor.predict_many(paths, keep_attention=render is not None):
+            progress.advance(task)
+            if isinstance(result, VideoPrediction):
+                predictions.append(result)
+            else:
+                failed += 1
+                _error(str(result))
+    if render is not None and save_video is not None:
+        for prediction, target in zip(
+            predictions, _overlay_paths(predictions, save_video), strict=True
+        ):
+            render(Path(prediction.path), prediction, target)
+            _stderr.print(f"saved {target}")
+    if fmt == "table":
+        if predictions:
+            _stdout.print(predictions_table(predictions, top_k=top_k))
+    else:
+        text = format_predictions(predictions, fmt, top_k=top_k, clips=clips)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            write_atomic(output, text)
+            _stderr.print(f"wrote {len(predictions)} predictions to {output}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _error(message: str) -> None:
+    _stderr.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_stderr,
+        transient=True,
+        disable=not _stderr.is_terminal,
+    )
+
+
+def _load_model(spec: str | None) -> GKAAN:
+    """``GKAAN.from_pretrained(spec)``; None is the registry's default model."""
+    from ..hub import resolve_checkpoint
+    from ..model.gkaan import GKAAN
+
+    return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))
+
+
+def _overlay_renderer() -> Renderer:
+    """``render_overlay_video`` from gkaan_cli.viz.render, or a UsageError when absent."""
+    try:
+        from ..viz.render import render_overlay_video
+    except ImportError:
+        raise UsageError("--save-video: attention overlay rendering is not available yet") from None
+    return render_overlay_video
+
+
+def _overlay_paths(predictions: list[VideoPrediction], folder: Path) -> list[Path]:
+    """``<folder>/<stem>.gkaan.mp4`` per prediction, numbered when stems repeat."""
+    taken: set[str] = set()
+    targets: list[Path] = []
+    for prediction in predictions:
+        stem = Path(prediction.path).stem
+        name, n = f"{stem}.gkaan.mp4", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.gkaan.mp4"
+        taken.add(name)
+        targets.append(folder / name)
+    return targets

@@ -1,0 +1,1 @@
+"""Engines built on the model and video layers: prediction, training, evaluation."""

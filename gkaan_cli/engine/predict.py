@@ -1,0 +1,420 @@
+"""Streaming video prediction: each needed frame through the backbone once (DESIGN.md 3, 6).
+
+A video's clips come from :mod:`gkaan_cli.video.sampling` with the checkpoint's sampling
+settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler, center-cropped
+and normalised by :class:`~gkaan_cli.video.transforms.ClipTransform` in a background thread,
+and reach the backbone in batches of ``batch_size`` frames drawn across clips. Each frame's
+conv map is kept only until every clip that uses it has run through the heads
+(``forward_features``), so memory is bounded by the clips in flight, not by video length.
+The video's probabilities are the mean of its clips' probabilities (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..config import SamplingConfig
+from ..errors import BadVideoError, UsageError
+from ..model.gkaan import GKAAN
+from ..video.reader import Frame, VideoInfo, probe_video, read_frames
+from ..video.sampling import Clip, frames_needed, sample_clips
+from ..video.transforms import ClipTransform
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "ClipPrediction",
+    "Predictor",
+    "VideoPrediction",
+    "expand_inputs",
+    "rank_labels",
+]
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+#: File extensions treated as videos when expanding directories and globs.
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+)
+#: Frame batches the decoding thread may run ahead of the network.
+_QUEUE_BATCHES = 2
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class ClipPrediction:
+    """One clip's prediction: its time span, frame indices, fused and per-stream probabilities."""
+
+    start: float
+    end: float
+    frames: tuple[int, ...]
+    probs: np.ndarray
+    stream_probs: dict[str, np.ndarray]
+
+
+@dataclass
+class VideoPrediction:
+    """A video's prediction: the mean of its clips' probabilities (DESIGN.md section 3).
+
+    ``attention`` holds one map per processed frame (``"sa"``/``"la"`` -> (F, h, w)) when
+    asked for, with the frames' indices and times in ``attention_frames``/``attention_times``.
+    """
+
+    path: str
+    info: VideoInfo
+    labels: list[str]
+    probs: np.ndarray
+    stream_probs: dict[str, np.ndarray]
+    clips: list[ClipPrediction]
+    attention: dict[str, np.ndarray]
+    attention_frames: np.ndarray
+    attention_times: np.ndarray
+
+    def top_k(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most probable labels with their probabilities, most probable first."""
+        return rank_labels(self.labels, self.probs, k)
+
+
+def rank_labels(labels: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+    """The ``k`` labels of highest probability in ``probs`` with those probabilities."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in order]
+
+
+def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError]]:
+    """Expand files, directories (recursively, video extensions) and glob patterns.
+
+    A file named explicitly is kept whatever its extension (the reader judges it); a missing
+    path, a pattern matching no video, or a directory without videos is an error entry.
+
+    Returns:
+        (video paths in input order without duplicates, one error per unusable input).
+    """
+    found: dict[Path, None] = {}
+    errors: list[BadVideoError] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            videos = _videos_under(path)
+            if not videos:
+                errors.append(BadVideoError(path, "no video files in directory"))
+        elif path.exists():
+            videos = [path]
+        elif glob.has_magic(item):
+            videos = [
+                video
+                for match in sorted(glob.glob(item, recursive=True))
+                for video in (_videos_under(Path(match)) if Path(match).is_dir() else [Path(match)])
+                if video.suffix.lower() in VIDEO_EXTENSIONS
+            ]
+            if not videos:
+                errors.append(BadVideoError(item, "no video files match this pattern"))
+        else:
+            videos = []
+            errors.append(BadVideoError(path, "no such file"))
+        found.update(dict.fromkeys(videos))
+    return list(found), errors
+
+
+def _videos_under(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+    )
+
+
+@dataclass
+class _Batch:
+    indices: list[int]
+    times: list[float]
+    frames: Tensor  # (N, 3, crop, crop) normalised
+
+
+class _Done:
+    """End-of-stream marker put on the frame queue by the decoding thread."""
+
+
+class _FrameProducer:
+    """Decode, resize, crop and normalise the needed frames in a background thread.
+
+    Batches of ``batch_size`` frames (in index order) wait in a bounded queue; an exception in
+    the thread is re-raised by :meth:`__iter__` in the consumer's thread.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        size: tuple[int, int],
+        indices: list[int],
+        transform: ClipTransform,
+        batch_size: int,
+    ) -> None:
+        self._args = (path, size, indices, transform, batch_size)
+        self._queue: queue.Queue[_Batch | _Done | BaseException] = queue.Queue(_QUEUE_BATCHES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gkaan-decode", daemon=True)
+
+    def __enter__(self) -> _FrameProducer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[_Batch]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _put(self, item: _Batch | _Done | BaseException) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _run(self) -> None:
+        path, size, indices, transform, batch_size = self._args
+        try:
+            pending: list[Frame] = []
+            for frame in read_frames(path, size=size, indices=indices):
+                pending.append(frame)
+                if len(pending) == batch_size:
+                    if not self._put(self._batch(pending, transform)):
+                        return
+                    pending = []
+            if pending and not self._put(self._batch(pending, transform)):
+                return
+            self._put(_Done())
+        except BaseException as error:  # handed to the consumer thread
+            self._put(error)
+
+    @staticmethod
+    def _batch(frames: list[Frame], transform: ClipTransform) -> _Batch:
+        images = torch.from_numpy(np.stack([frame.image for frame in frames]))
+        return _Batch(
+            indices=[frame.index for frame in frames],
+            times=[frame.time for frame in frames],
+            frames=transform(images),
+        )
+
+
+class Predictor:
+    """Predict the action in videos with a GKAAN model, streaming (DESIGN.md sections 3 and 6).
+
+    Args:
+        model: the network; put in eval mode and moved to ``device``.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        precision: ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
+        batch_size: frames per backbone batch (frames are batched across clips).
+        threads: torch intra-op threads (``torch.set_num_threads``); None leaves it.
+        sampling: clip sampling; None uses the checkpoint's ``config.sampling``.
+
+    Raises:
+        UsageError: an unavailable device, fp16 on CPU, or a batch size below 1.
+    """
+
+    def __init__(
+        self,
+        model: GKAAN,
+        *,
+        device: Device | str = "auto",
+        precision: Precision | str = "fp32",
+        batch_size: int = 32,
+        threads: int | None = None,
+        sampling: SamplingConfig | None = None,
+    ) -> None:
+        self.device = _resolve_device(device)
+        if precision not in _DTYPES:
+            raise UsageError(f"precision must be one of {sorted(_DTYPES)}, got {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise UsageError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
+        if batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        if threads is not None:
+            if threads < 1:
+                raise UsageError(f"threads must be at least 1, got {threads}")
+            torch.set_num_threads(threads)
+        self.precision = precision
+        self.batch_size = batch_size
+        self.model = model.eval().to(self.device)
+        self.model.backbone.to(memory_format=torch.channels_last)
+        self.config = model.config
+        self.sampling = sampling if sampling is not None else model.config.sampling
+        self.labels = [self.config.label(i) for i in range(self.config.num_classes)]
+        self._transform = ClipTransform(self.config.preprocess, train=False)
+
+    def predict_many(
+        self, paths: Iterable[str | Path], *, keep_attention: bool = False
+    ) -> Iterator[VideoPrediction | BadVideoError]:
+        """Predict each video in turn; a bad video yields its error and the batch goes on."""
+        for path in paths:
+            try:
+                yield self.predict_video(path, keep_attention=keep_attention)
+            except BadVideoError as error:
+                yield error
+
+    def predict_video(
+        self,
+        path: str | Path,
+        *,
+        keep_attention: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VideoPrediction:
+        """Predict one video.
+
+        Args:
+            path: the video file.
+            keep_attention: also return the SA/LA map of every processed frame.
+            progress: called as ``progress(frames_done, frames_total)`` after each batch.
+
+        Raises:
+            BadVideoError: the file is missing, not a video or decodes no frame.
+        """
+        path = Path(path)
+        info = probe_video(path)
+        clips = sample_clips(info.num_frames, self.sampling, fps=info.fps, train=False)
+        needed = frames_needed(info.num_frames, self.sampling, train=False)
+        run = _VideoRun(self, clips, keep_attention)
+        height, width = self.config.preprocess.resize
+        producer = _FrameProducer(
+            path,
+            size=(width, height),
+            indices=needed,
+            transform=self._transform,
+            batch_size=self.batch_size,
+        )
+        done = 0
+        with torch.inference_mode(), self._autocast(), producer:
+            for batch in producer:
+                run.add_frames(batch)
+                done += len(batch.indices)
+                if progress is not None:
+                    progress(done, len(needed))
+        missing = run.missing_frames()
+        if missing:
+            raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
+        return run.result(str(path), info, self.labels)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use cpu or auto)")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"device must be auto, cpu or cuda, got {device!r}")
+    return torch.device(device)
+
+
+class _VideoRun:
+    """Per-video state: conv maps cached by frame index until their last clip has run."""
+
+    def __init__(self, predictor: Predictor, clips: list[Clip], keep_attention: bool) -> None:
+        self.predictor = predictor
+        self.clips = clips
+        self.keep_attention = keep_attention
+        # The clip after which each frame's map is no longer needed.
+        self.last_use: dict[int, int] = {}
+        for number, clip in enumerate(clips):
+            for index in clip.frames:
+                self.last_use[index] = number
+        self.maps: dict[int, Tensor] = {}
+        self.times: dict[int, float] = {}
+        self.next_clip = 0
+        self.received = -1
+        self.clip_probs: list[Tensor] = []
+        self.clip_stream_probs: list[dict[str, Tensor]] = []
+        self.attention: dict[str, dict[int, Tensor]] = {}
+
+    def add_frames(self, batch: _Batch) -> None:
+        """Run a frame batch through the backbone, then every clip whose frames are all in."""
+        frames = batch.frames.to(self.predictor.device, non_blocking=True)
+        maps = self.predictor.model.extract_maps(
+            frames.contiguous(memory_format=torch.channels_last)
+        )
+        for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
+            self.maps[index] = maps[row]
+            self.times[index] = time
+        self.received = batch.indices[-1]
+        ready = self.next_clip
+        while ready < len(self.clips) and max(self.clips[ready].frames) <= self.received:
+            ready += 1
+        if ready > self.next_clip:
+            self._run_clips(self.next_clip, ready)
+            self.next_clip = ready
+
+    def _run_clips(self, first: int, stop: int) -> None:
+        clips = self.clips[first:stop]
+        stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
+        output = self.predictor.model.forward_features(stacked)
+        self.clip_probs.extend(output.probs.float().cpu())
+        streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
+        self.clip_stream_probs.extend(
+            {name: value[row] for name, value in streams.items()} for row in range(len(clips))
+        )
+        if self.keep_attention:
+            for name, maps in output.attention.items():
+                kept = self.attention.setdefault(name, {})
+                for row, clip in enumerate(clips):
+                    for t, index in enumerate(clip.frames):
+                        if index not in kept:
+                            kept[index] = maps[row, t].float().cpu()
+        for index in {i for c in clips for i in c.frames}:
+            if self.last_use[index] < stop:
+                del self.maps[index]
+
+    def missing_frames(self) -> list[int]:
+        """Frames some clip needs that decoding never delivered."""
+        return sorted({i for c in self.clips[self.next_clip :] for i in c.frames} - set(self.maps))
+
+    def result(self, path: str, info: VideoInfo, labels: list[str]) -> VideoPrediction:
+        probs = torch.stack(self.clip_probs)
+        names = list(self.clip_stream_probs[0])
+        stream_probs = {n: torch.stack([c[n] for c in self.clip_stream_probs]) for n in names}
+        clips = [
+            ClipPrediction(
+                start=clip.start,
+                end=clip.end,
+                frames=clip.frames,
+                probs=probs[number].numpy(),
+                stream_probs={n: stream_probs[n][number].numpy() for n in names},
+            )
+            for number, clip in enumerate(self.clips)
+        ]
+        frames = sorted(next(iter(self.attention.values()), {}))
+        return VideoPrediction(
+            path=path,
+            info=info,
+            labels=labels,
+            probs=probs.mean(dim=0).numpy(),
+            stream_probs={n: value.mean(dim=0).numpy() for n, value in stream_probs.items()},
+            clips=clips,
+            attention={
+                name: torch.stack([maps[i] for i in frames]).numpy()
+                for name, maps in self.attention.items()
+            },
+            attention_frames=np.asarray(frames, dtype=np.int64),
+            attention_times=np.asarray([self.times[i] for i in frames], dtype=np.float64),
+        )

@@ -1,0 +1,372 @@
+"""``gkaan predict`` and the streaming Predictor: one backbone pass per frame, same numbers as
+a naive per-clip pipeline, machine-readable outputs, and bad inputs reported one line each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from click.testing import Result
+from typer.testing import CliRunner
+
+from gkaan_cli.cli import guarded
+from gkaan_cli.commands.predict import predict
+from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
+from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
+from gkaan_cli.errors import BadVideoError, UsageError
+from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.video.reader import probe_video, read_frames
+from gkaan_cli.video.sampling import sample_clips
+from gkaan_cli.video.transforms import ClipTransform
+
+SMALL = PreprocessConfig(resize=(64, 64), crop=56)
+
+
+def tiny_config(**overrides: object) -> GKAANConfig:
+    """A 3-class resnet18 model with tiny SRUs, short overlapping clips and small frames."""
+    settings: dict[str, object] = {
+        "num_classes": 3,
+        "class_names": ["boxing", "running", "waving"],
+        "backbone": "resnet18",
+        "sru_hidden": 32,
+        "sru_layers": 1,
+        "sampling": SamplingConfig(clip_len=4, stride=2, max_clips=3),
+        "preprocess": SMALL,
+    }
+    return GKAANConfig(**(settings | overrides))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny random early-fusion model (GS, GL, GP streams; SA and LA maps)."""
+    torch.manual_seed(0)
+    return GKAAN(tiny_config()).save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+def load(checkpoint: Path) -> GKAAN:
+    return GKAAN.from_pretrained(checkpoint)
+
+
+def naive_predict(model: GKAAN, path: Path, sampling: SamplingConfig) -> dict[str, np.ndarray]:
+    """Reference pipeline: decode each clip on its own and run ``model(clip)`` on it."""
+    info = probe_video(path)
+    transform = ClipTransform(model.config.preprocess, train=False)
+    height, width = model.config.preprocess.resize
+    probs, sa = [], {}
+    with torch.inference_mode():
+        for clip in sample_clips(info.num_frames, sampling, fps=info.fps):
+            images = {
+                f.index: f.image
+                for f in read_frames(path, size=(width, height), indices=clip.frames)
+            }
+            frames = torch.from_numpy(np.stack([images[i] for i in clip.frames]))
+            output = model(transform(frames)[None])
+            probs.append(output.probs[0].numpy())
+            for t, index in enumerate(clip.frames):
+                sa.setdefault(index, output.attention["sa"][0, t].numpy())
+    return {"probs": np.mean(probs, axis=0), "clip_probs": np.stack(probs), "sa": sa}
+
+
+def test_each_frame_goes_through_the_backbone_once_when_clips_overlap(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("overlap.mp4", num_frames=20)
+    model = load(checkpoint)
+    sampling = SamplingConfig(clip_len=6, stride=2, max_clips=20)
+    batches: list[int] = []
+    extract = model.extract_maps
+
+    def counting(frames: torch.Tensor) -> torch.Tensor:
+        batches.append(frames.shape[0])
+        return extract(frames)
+
+    model.extract_maps = counting  # type: ignore[method-assign]
+    result = Predictor(model, device="cpu", batch_size=7, sampling=sampling).predict_video(video)
+    assert [c.frames[0] for c in result.clips] == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert sum(len(c.frames) for c in result.clips) == 48
+    assert sum(batches) == 20
+    assert batches == [7, 7, 6]
+
+
+def test_predictions_equal_a_naive_per_clip_pipeline(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("same.mp4", num_frames=17, size=(80, 60))
+    sampling = SamplingConfig(clip_len=5, stride=3, max_clips=20)
+    expected = naive_predict(load(checkpoint), video, sampling)
+    result = Predictor(load(checkpoint), device="cpu", batch_size=4, sampling=sampling)
+    prediction = result.predict_video(video, keep_attention=True)
+    np.testing.assert_allclose(prediction.probs, expected["probs"], atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack([c.probs for c in prediction.clips]), expected["clip_probs"], atol=1e-5
+    )
+    assert list(prediction.attention_frames) == sorted(expected["sa"])
+    np.testing.assert_allclose(
+        prediction.attention["sa"],
+        np.stack([expected["sa"][i] for i in sorted(expected["sa"])]),
+        atol=1e-5,
+    )
+    assert prediction.attention["la"].shape == (17, 2, 2)
+    np.testing.assert_allclose(prediction.attention_times, prediction.attention_frames / 25)
+
+
+def test_video_probabilities_are_the_mean_of_clip_probabilities(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("mean.mp4", num_frames=14)
+    prediction = Predictor(load(checkpoint), device="cpu").predict_video(video)
+    assert len(prediction.clips) == 3
+    np.testing.assert_allclose(prediction.probs, np.mean([c.probs for c in prediction.clips], 0))
+    for name in ("gs", "gl", "gp"):
+        clip_mean = np.mean([c.stream_probs[name] for c in prediction.clips], axis=0)
+        np.testing.assert_allclose(prediction.stream_probs[name], clip_mean, rtol=1e-6)
+    assert prediction.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert prediction.top_k(2)[0] == (
+        prediction.labels[int(prediction.probs.argmax())],
+        float(prediction.probs.max()),
+    )
+
+
+def test_same_video_and_model_give_the_same_numbers_every_run(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("det.mp4", num_frames=16)
+    first = Predictor(load(checkpoint), device="cpu", batch_size=3).predict_video(video)
+    second = Predictor(load(checkpoint), device="cpu", batch_size=3).predict_video(video)
+    assert np.array_equal(first.probs, second.probs)
+    assert all(
+        np.array_equal(a.probs, b.probs) for a, b in zip(first.clips, second.clips, strict=True)
+    )
+
+
+def test_a_video_shorter_than_a_clip_is_padded_and_predicted(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("short.mp4", num_frames=3)
+    prediction = Predictor(load(checkpoint), device="cpu").predict_video(video)
+    assert [c.frames for c in prediction.clips] == [(0, 0, 1, 2)]
+
+
+def test_bf16_autocast_on_cpu_stays_close_to_fp32(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("bf16.mp4", num_frames=8)
+    fp32 = Predictor(load(checkpoint), device="cpu").predict_video(video)
+    bf16 = Predictor(load(checkpoint), device="cpu", precision="bf16").predict_video(video)
+    assert bf16.probs.dtype == np.float32
+    np.testing.assert_allclose(bf16.probs, fp32.probs, atol=0.05)
+
+
+def test_fp16_on_cpu_and_an_unknown_device_are_usage_errors(checkpoint: Path) -> None:
+    with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
+        Predictor(load(checkpoint), device="cpu", precision="fp16")
+    with pytest.raises(UsageError, match="device must be"):
+        Predictor(load(checkpoint), device="tpu")
+
+
+def test_predict_many_reports_bad_videos_and_carries_on(
+    checkpoint: Path, make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    good = make_video("good.mp4", num_frames=8)
+    results = list(
+        Predictor(load(checkpoint), device="cpu").predict_many([tmp_path / "gone.mp4", good])
+    )
+    assert isinstance(results[0], BadVideoError)
+    assert results[0].path == str(tmp_path / "gone.mp4")
+    assert isinstance(results[1], VideoPrediction)
+    assert results[1].path == str(good)
+
+
+def test_inputs_expand_directories_recursively_and_globs(
+    make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    a = make_video("set/a/one.mp4", num_frames=2)
+    b = make_video("set/b/two.avi", num_frames=2)
+    (tmp_path / "set" / "notes.txt").write_text("not a video")
+    (tmp_path / "empty").mkdir()
+    paths, errors = expand_inputs(
+        [
+            str(tmp_path / "set"),
+            str(tmp_path / "set" / "*" / "*.mp4"),
+            str(tmp_path / "empty"),
+            str(tmp_path / "nope.mp4"),
+        ]
+    )
+    assert paths == [a, b]
+    assert [(e.path, e.reason) for e in errors] == [
+        (str(tmp_path / "empty"), "no video files in directory"),
+        (str(tmp_path / "nope.mp4"), "no such file"),
+    ]
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> Result:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("predict")(guarded(predict))
+    return CliRunner().invoke(app, ["predict", *args])
+
+
+def test_json_output_holds_top_k_streams_and_clip_timeline(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("json.mp4", num_frames=12)
+    result = run_cli(str(video), "--model", str(checkpoint), "-f", "json", "-k", "2", "--clips")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    assert record["file"] == str(video)
+    assert record["num_frames"] == 12
+    assert len(record["top_k"]) == 2
+    assert {t["label"] for t in record["top_k"]} <= {"boxing", "running", "waving"}
+    assert record["top_k"][0]["prob"] >= record["top_k"][1]["prob"]
+    assert set(record["streams"]) == {"gs", "gl", "gp"}
+    assert [(c["start"], c["end"]) for c in record["clips"]] == [
+        (0.0, 0.16),
+        (0.16, 0.32),
+        (0.32, 0.48),
+    ]
+    assert all(len(c["top_k"]) == 2 for c in record["clips"])
+
+
+def test_jsonl_and_csv_outputs_parse_with_one_record_per_video(
+    checkpoint: Path, make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    videos = [str(make_video(f"v{i}.mp4", num_frames=5)) for i in range(2)]
+    jsonl = run_cli(*videos, "--model", str(checkpoint), "-f", "jsonl")
+    assert jsonl.exit_code == 0
+    assert [json.loads(line)["file"] for line in jsonl.stdout.splitlines()] == videos
+    out = tmp_path / "preds.csv"
+    table = run_cli(*videos, "--model", str(checkpoint), "-o", str(out), "--clips", "-k", "3")
+    assert table.exit_code == 0
+    assert table.stdout == ""
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["file"], r["level"]) for r in rows] == [
+        (videos[0], "video"),
+        (videos[0], "clip"),
+        (videos[1], "video"),
+        (videos[1], "clip"),
+    ]
+    assert all(r["label_3"] and r["gs_label"] and r["gp_prob"] for r in rows)
+    probs = [float(rows[0][f"prob_{i}"]) for i in (1, 2, 3)]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_table_output_lists_each_file_with_its_top_labels(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("t.mp4", num_frames=6)
+    result = run_cli(str(video), "--model", str(checkpoint), "-k", "3")
+    assert result.exit_code == 0
+    assert "t.mp4" in result.stdout
+    assert all(label in result.stdout for label in ("boxing", "running", "waving"))
+    assert result.stderr == ""
+
+
+def test_bad_inputs_get_one_line_each_and_the_good_file_is_still_predicted(
+    checkpoint: Path, make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    good = make_video("good.mp4", num_frames=6)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    empty = tmp_path / "zero.mp4"
+    empty.touch()
+    folder = tmp_path / "novideos"
+    folder.mkdir()
+    missing = tmp_path / "missing.mp4"
+    inputs = [str(p) for p in (missing, text, folder, empty, good)]
+    result = run_cli(*inputs, "--model", str(checkpoint), "-f", "json")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4
+    assert lines[0] == f"error: {missing}: no such file"
+    assert lines[1] == f"error: {folder}: no video files in directory"
+    assert lines[2].startswith(f"error: {text}: ")
+    assert lines[3].startswith(f"error: {empty}: ")
+    assert [r["file"] for r in json.loads(result.stdout)] == [str(good)]
+
+
+def test_a_pickle_checkpoint_is_refused(make_video: Callable[..., Path], tmp_path: Path) -> None:
+    video = make_video("p.mp4", num_frames=4)
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    result = run_cli(str(video), "--model", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {bad}: pickle files are refused")
+    assert result.stdout == ""
+
+
+def test_sampling_flags_override_the_checkpoint_protocol(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("o.mp4", num_frames=20)
+    result = run_cli(
+        str(video),
+        "--model",
+        str(checkpoint),
+        "-f",
+        "json",
+        "--clips",
+        "--clip-len",
+        "10",
+        "--stride",
+        "5",
+        "--max-clips",
+        "2",
+    )
+    assert result.exit_code == 0
+    clips = json.loads(result.stdout)[0]["clips"]
+    assert [(c["start"], c["end"]) for c in clips] == [(0.0, 0.4), (0.4, 0.8)]
+
+
+def test_fp16_on_cpu_exits_with_usage_code(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    video = make_video("u.mp4", num_frames=4)
+    result = run_cli(
+        str(video), "--model", str(checkpoint), "--device", "cpu", "--precision", "fp16"
+    )
+    assert result.exit_code == 2
+    assert "fp16 needs a CUDA device" in result.stderr
+
+
+# --- real videos ---------------------------------------------------------------------------
+
+
+@pytest.mark.data
+def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_avi(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = GKAAN(
+        tiny_config(
+            preprocess=PreprocessConfig(),
+            sampling=SamplingConfig(clip_len=4, stride=2, max_clips=2),
+        )
+    )
+    checkpoint = model.save_pretrained(tmp_path / "real")
+    clips = data_dir / "clips"
+    result = run_cli(str(clips), "--model", str(checkpoint), "-f", "json", "--clips")
+    assert result.exit_code == 0, result.stderr
+    records = {Path(r["file"]).name: r for r in json.loads(result.stdout)}
+    assert sorted(records) == [
+        "apply_eye_makeup.avi",
+        "arm_wrestling.mp4",
+        "drink_water_1080p.avi",
+        "flipping_pancake.mkv",
+    ]
+    assert records["arm_wrestling.mp4"]["num_frames"] == 280
+    assert records["drink_water_1080p.avi"]["num_frames"] == 103
+    assert records["flipping_pancake.mkv"]["num_frames"] > 0
+    for record in records.values():
+        assert len(record["clips"]) == 2
+        assert sum(t["prob"] for t in record["top_k"]) == pytest.approx(1.0, abs=1e-4)
