@@ -1,0 +1,138 @@
+"""``gkaan visualize``: where the SA and LA attention look, as a video, a contact sheet, raw maps.
+
+Writes ``<video stem>.gkaan.mp4`` (input | SA | LA panels, the paper's Fig. 1) in the current
+folder unless ``--out`` says otherwise; ``--grid`` adds a PNG contact sheet (Fig. 8) and
+``--save-maps`` the raw maps as ``.npz``. Bad inputs raise the typed errors that the CLI's
+error boundary prints as one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from ..errors import UsageError
+
+__all__ = ["visualize"]
+
+_stdout = Console(markup=False, highlight=False)
+_stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_suffix(option: str, path: Path | None, suffix: str) -> None:
+    if path is not None and path.suffix.lower() != suffix:
+        raise UsageError(f"{option} {path}: the file name must end in {suffix}")
+
+
+def visualize(
+    video: Annotated[Path, typer.Argument(help="The video file.", show_default=False)],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint folder, registered name, or Hub id org/name[@revision] "
+            "(default: the registry's default model).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Overlay video to write (default: <video stem>.gkaan.mp4 in the current folder).",
+            show_default=False,
+        ),
+    ] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option("--grid", help="Also write a contact sheet PNG: input / SA / LA rows."),
+    ] = None,
+    grid_frames: Annotated[
+        int, typer.Option("--grid-frames", min=1, help="Columns (frames) of the contact sheet.")
+    ] = 8,
+    save_maps: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-maps", help="Also save the raw maps, frame indices and times as .npz."
+        ),
+    ] = None,
+    normalize: Annotated[
+        Literal["frame", "global"],
+        typer.Option(help="Stretch each map to full range (frame) or all maps alike (global)."),
+    ] = "frame",
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"], typer.Option(help="Compute device.")
+    ] = "auto",
+    precision: Annotated[
+        Literal["fp32", "bf16", "fp16"],
+        typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
+    ] = "fp32",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
+    ] = None,
+) -> None:
+    """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
+    out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
+    _check_suffix("--out", out, ".mp4")
+    _check_suffix("--grid", grid, ".png")
+    _check_suffix("--save-maps", save_maps, ".npz")
+    if out.resolve() == video.resolve():
+        raise UsageError(f"--out {out}: would overwrite the input video")
+
+    from ..engine.predict import Predictor
+    from ..hub import resolve_checkpoint
+    from ..model.gkaan import GKAAN
+    from ..viz import render
+
+    net = GKAAN.from_pretrained(resolve_checkpoint(model))
+    predictor = Predictor(net, device=device, precision=precision, threads=threads)
+    with _progress() as progress:
+        task = progress.add_task("predict", total=None)
+        prediction = predictor.predict_video(
+            video, keep_attention=True, progress=_advance(progress, task)
+        )
+        task = progress.add_task("render", total=prediction.info.num_frames)
+        render.render_overlay_video(
+            video, prediction, out, normalize=normalize, progress=_advance(progress, task)
+        )
+        if grid is not None:
+            render.render_grid(video, prediction, grid, n=grid_frames, normalize=normalize)
+    if save_maps is not None:
+        render.save_maps(prediction, save_maps)
+    label, prob = prediction.top_k(1)[0]
+    _stdout.print(f"{video}: {label} ({prob:.1%})")
+    for kind, path in (("video", out), ("grid", grid), ("maps", save_maps)):
+        if path is not None:
+            _stdout.print(f"  {kind:<5} {path}")
+
+
+def _advance(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_stderr,
+        transient=True,
+        disable=not _stderr.is_terminal,
+    )
