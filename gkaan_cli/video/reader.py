@@ -22,6 +22,7 @@ import av
 import av.container
 import av.video.stream
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
 
@@ -186,15 +187,20 @@ def _quarter_turns(frame: av.VideoFrame) -> int:
     return round(frame.rotation / 90.0) % 4
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
-    """RGB array of ``frame`` as displayed, scaled by FFmpeg to ``size`` (W, H) if given."""
+def _to_rgb(
+    frame: av.VideoFrame, size: tuple[int, int] | None, reformatter: VideoReformatter
+) -> np.ndarray:
+    """RGB array of ``frame`` as displayed, scaled by FFmpeg to ``size`` (W, H) if given.
+
+    ``reformatter`` is reused across frames so FFmpeg keeps one scaler context per video.
+    """
     turns = _quarter_turns(frame)
     if size is None:
         image = frame.to_ndarray(format="rgb24")
     else:
         width, height = size if turns % 2 == 0 else (size[1], size[0])
-        image = frame.reformat(
-            width=width, height=height, format="rgb24", interpolation="BILINEAR"
+        image = reformatter.reformat(
+            frame, width=width, height=height, format="rgb24", interpolation="BILINEAR"
         ).to_ndarray()
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=turns))
@@ -227,6 +233,7 @@ def read_frames(
     container, stream = _open(path)
     with container:
         fps = _fps(stream)
+        reformatter = VideoReformatter()
         remaining = None if wanted is None else iter(wanted)
         target = None if remaining is None else next(remaining, None)
         decoded = 0
@@ -239,7 +246,7 @@ def read_frames(
                     continue
                 target = next(remaining, None)
             time = frame.time if frame.time is not None else (index / fps if fps else 0.0)
-            yield Frame(index=index, time=float(time), image=_to_rgb(frame, size))
+            yield Frame(index=index, time=float(time), image=_to_rgb(frame, size, reformatter))
             if remaining is not None and target is None:
                 break
         if decoded == 0:
