@@ -1,0 +1,165 @@
+"""``OUT/manifest.json``: what ``gkaan prepare`` produced, one record per video.
+
+The manifest is a pydantic model, rewritten atomically (temp file, then ``os.replace``) so a
+reader never sees a half-written file. Cached frame indices are stored as half-open runs
+``[[start, stop], ...]`` to stay small for long videos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import __version__
+from ..config import SamplingConfig
+from ..errors import UsageError
+from .sources import Split
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "Manifest",
+    "PrepareSettings",
+    "Status",
+    "VideoRecord",
+    "file_sha256",
+    "indices_to_runs",
+    "load_manifest",
+    "runs_to_indices",
+    "write_manifest",
+]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+Status = Literal["ok", "failed", "skipped"]
+_CHUNK = 1 << 20
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoRecord(_Model):
+    """One video: where it is, its label and split, what was probed and what was cached.
+
+    ``status``: ``ok`` (cached), ``failed`` (``reason`` says why) or ``skipped`` (the source
+    excludes it, e.g. HMDB51 "0" lines). Paths in ``shard``/``features`` are relative to the
+    prepared directory.
+    """
+
+    id: str
+    path: str
+    label: str
+    label_index: int
+    split: Split | None
+    group: str | None = None
+    status: Status
+    reason: str | None = None
+    frames: int | None = None
+    fps: float | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    cached_runs: list[tuple[int, int]] = Field(default_factory=list)
+    shard: str | None = None
+    features: str | None = None
+
+    @property
+    def cached_frames(self) -> list[int]:
+        """Frame indices stored in the shard, in shard order."""
+        return runs_to_indices(self.cached_runs)
+
+
+class PrepareSettings(_Model):
+    """Settings the cache was built with: frame size (H, W), sampling, storage, features."""
+
+    resize: tuple[int, int]
+    sampling: SamplingConfig
+    storage: str
+    features: str | None = None
+    pretrained: bool | str | None = None
+
+
+class Manifest(_Model):
+    """A prepared dataset: source, classes, settings, groups per split and video records."""
+
+    version: int = MANIFEST_VERSION
+    gkaan_version: str = __version__
+    source: str
+    classes: list[str]
+    settings: PrepareSettings
+    split_rule: str
+    split_groups: dict[str, list[str]]
+    videos: list[VideoRecord]
+
+    def records(self, split: str | None = None, *, status: Status = "ok") -> list[VideoRecord]:
+        """Records with ``status`` (default ok), in ``split`` when given."""
+        return [
+            v for v in self.videos if v.status == status and (split is None or v.split == split)
+        ]
+
+
+def indices_to_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted unique ``indices`` as half-open runs: ``[0, 1, 2, 5] -> [(0, 3), (5, 6)]``."""
+    runs: list[tuple[int, int]] = []
+    for index in sorted(set(indices)):
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
+def runs_to_indices(runs: Iterable[tuple[int, int]]) -> list[int]:
+    """Inverse of :func:`indices_to_runs`."""
+    return [i for start, stop in runs for i in range(start, stop)]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(manifest: Manifest, directory: str | Path) -> Path:
+    """Write ``directory/manifest.json`` atomically (temp file, fsync, ``os.replace``)."""
+    directory = Path(directory)
+    target = directory / MANIFEST_NAME
+    fd, temp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(manifest.model_dump_json(indent=1))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_manifest(directory: str | Path) -> Manifest:
+    """Read ``directory/manifest.json``.
+
+    Raises:
+        UsageError: the directory holds no manifest or an invalid one.
+    """
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        raise UsageError(f"{path}: not found; run `gkaan prepare SOURCE {directory}` first")
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        raise UsageError(f"{path}: invalid manifest ({error.error_count()} errors)") from None

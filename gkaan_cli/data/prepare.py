@@ -1,0 +1,491 @@
+"""``gkaan prepare``: decode a dataset once into a frame cache that training reads instead.
+
+For each video of the source (:mod:`gkaan_cli.data.sources`), in a deterministic order:
+hash it (SHA-256), probe it, decode the frames :func:`~gkaan_cli.video.sampling.frames_needed`
+asks for, resized by the decoder's scaler, and store them (:mod:`gkaan_cli.data.frame_cache`);
+optionally also the frozen backbone's conv maps. A bad file becomes a ``failed`` record with
+its reason and the run goes on.
+
+Resumable and idempotent: a video whose previous record is ``ok``, whose hash is unchanged
+and whose shards are complete and match the current settings is skipped. Shards are written
+to temp files and renamed; the manifest is rewritten atomically at most every
+``MANIFEST_INTERVAL_S`` seconds and when the run ends or is interrupted, so a killed run loses
+at most that much work and the next run completes the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from torch import nn
+
+from ..config import PreprocessConfig, SamplingConfig
+from ..errors import BadVideoError, UsageError
+from ..model.backbones import BACKBONES, build_backbone
+from ..video.reader import probe_video, read_frames
+from ..video.sampling import frames_needed
+from .frame_cache import (
+    FRAME_SUFFIX,
+    STORAGE,
+    TEMP_MARK,
+    compute_features,
+    frame_shard_length,
+    write_feature_shard,
+    write_frame_shard,
+)
+from .manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    PrepareSettings,
+    VideoRecord,
+    file_sha256,
+    indices_to_runs,
+    load_manifest,
+    write_manifest,
+)
+from .sources import SPLITS, Split, assign_splits, discover
+
+__all__ = ["MANIFEST_INTERVAL_S", "PrepareReport", "prepare", "render_report"]
+
+#: Longest time between two manifest rewrites during a run (seconds).
+MANIFEST_INTERVAL_S = 2.0
+FRAMES_DIR = "frames"
+FEATURES_DIR = "features"
+_FEATURE_BATCH = 32
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class PrepareReport:
+    """What a prepare run did: counts, sizes, rates, failures and the split groups."""
+
+    out: Path
+    source: str
+    ok: int = 0
+    skipped: int = 0
+    failed: int = 0
+    excluded: int = 0
+    frames: int = 0
+    cached_frames: int = 0
+    hours: float = 0.0
+    disk_bytes: int = 0
+    seconds: float = 0.0
+    prepared_frames: int = 0
+    remaining: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    split_rule: str = ""
+    split_groups: dict[str, list[str]] = field(default_factory=dict)
+    split_videos: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def videos_per_s(self) -> float:
+        """Newly prepared (ok or failed) videos per second of this run."""
+        return (self.ok + self.failed) / self.seconds if self.seconds else 0.0
+
+    @property
+    def frames_per_s(self) -> float:
+        """Video frames of newly prepared videos per second of this run."""
+        return self.prepared_frames / self.seconds if self.seconds else 0.0
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """CLI exit status: 1 when no video is prepared, or with ``strict`` and any failure."""
+        if self.ok + self.skipped == 0 or (strict and self.failed):
+            return 1
+        return 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one worker needs to prepare one video."""
+
+    video_id: str
+    path: Path
+    label: str
+    label_index: int
+    split: Split
+    group: str | None
+    out: Path
+    resize: tuple[int, int]
+    sampling: SamplingConfig
+    features: str | None
+    pretrained: bool | str | Path
+    previous: VideoRecord | None
+
+
+def _shard_name(video_id: str) -> str:
+    """File-system-safe, unique, readable shard name for a video id."""
+    digest = hashlib.sha1(video_id.encode()).hexdigest()[:10]
+    return f"{_SLUG.sub('_', Path(video_id).stem)[:80]}-{digest}"
+
+
+@functools.lru_cache(maxsize=2)
+def _backbone(name: str, pretrained: bool | str | Path) -> nn.Module:
+    """The frozen trunk, built once per process."""
+    return build_backbone(name, pretrained=pretrained).eval()
+
+
+def _feature_preprocess(name: str) -> PreprocessConfig:
+    spec = BACKBONES[name]
+    return PreprocessConfig(mean=spec.mean, std=spec.std)
+
+
+def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
+    """Whether ``record`` already holds this video's cache for the current settings."""
+    if record.status != "ok" or record.sha256 != sha256 or not record.frames:
+        return False
+    needed = frames_needed(record.frames, job.sampling, train=job.split == "train")
+    if record.cached_runs != indices_to_runs(needed) or record.shard is None:
+        return False
+    try:
+        if frame_shard_length(job.out / record.shard) != len(needed):
+            return False
+        if job.features is not None:
+            if record.features is None:
+                return False
+            shape = np.load(job.out / record.features, mmap_mode="r").shape
+            return shape[:2] == (len(needed), BACKBONES[job.features].channels)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _hash(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        raise BadVideoError(path, "file not found") from None
+    except IsADirectoryError:
+        raise BadVideoError(path, "is a directory, not a video file") from None
+    except OSError as error:
+        raise BadVideoError(path, f"unreadable ({error.strerror or error})") from None
+
+
+def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
+    """Prepare one video (runs in a worker process); returns its record and the outcome."""
+    base = {
+        "id": job.video_id,
+        "path": str(job.path),
+        "label": job.label,
+        "label_index": job.label_index,
+        "split": job.split,
+        "group": job.group,
+    }
+    values: dict[str, object] = {}
+    try:
+        sha256 = _hash(job.path)
+        values.update(sha256=sha256, size_bytes=job.path.stat().st_size)
+        if job.previous is not None and _cache_is_current(job.previous, job, sha256):
+            features = job.previous.features if job.features else None
+            return job.previous.model_copy(update={**base, "features": features}), "skipped"
+        info = probe_video(job.path)
+        values.update(
+            frames=info.num_frames,
+            fps=info.fps,
+            duration=info.duration,
+            width=info.width,
+            height=info.height,
+        )
+        needed = frames_needed(info.num_frames, job.sampling, train=job.split == "train")
+        name = _shard_name(job.video_id)
+        shard = f"{FRAMES_DIR}/{name}{FRAME_SUFFIX}"
+        maps = _write_shards(job, needed, job.out / shard)
+        values.update(cached_runs=indices_to_runs(needed), shard=shard)
+        if maps is not None:
+            features = f"{FEATURES_DIR}/{name}.npy"
+            write_feature_shard(job.out / features, maps)
+            values["features"] = features
+    except BadVideoError as error:
+        return VideoRecord(**base, **values, status="failed", reason=error.reason), "failed"
+    return VideoRecord(**base, **values, status="ok"), "ok"
+
+
+def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | None:
+    """Decode the needed frames into ``shard``; return their conv maps when asked for."""
+    backbone = None if job.features is None else _backbone(job.features, job.pretrained)
+    preprocess = None if job.features is None else _feature_preprocess(job.features)
+    maps: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        if backbone is not None and preprocess is not None and pending:
+            maps.append(compute_features(torch.from_numpy(np.stack(pending)), backbone, preprocess))
+            pending.clear()
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            for frame in read_frames(job.path, size=(job.resize[1], job.resize[0]), indices=needed):
+                if backbone is not None:
+                    pending.append(frame.image)
+                    if len(pending) == _FEATURE_BATCH:
+                        flush()
+                yield frame.image
+        except av.error.FFmpegError as error:
+            raise BadVideoError(job.path, f"decoding failed ({error})") from None
+
+    count = write_frame_shard(shard, frames())
+    if count != len(needed):
+        shard.unlink(missing_ok=True)
+        raise BadVideoError(job.path, f"decoded {count} of the {len(needed)} frames needed")
+    flush()
+    return np.concatenate(maps) if backbone is not None else None
+
+
+def _remove_temp_files(out: Path) -> None:
+    """Delete temp files left by a killed run (they never carry a final name)."""
+    for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
+        for temp in folder.glob(f".*{TEMP_MARK}*"):
+            temp.unlink(missing_ok=True)
+
+
+def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRecord]:
+    """Records of an earlier run into ``out`` whose cache settings match ``settings``."""
+    if not (out / MANIFEST_NAME).is_file():
+        return {}
+    try:
+        old = load_manifest(out)
+    except UsageError:
+        return {}
+    same = old.settings.resize == settings.resize and old.settings.storage == settings.storage
+    if settings.features is not None:
+        same = same and (old.settings.features, old.settings.pretrained) == (
+            settings.features,
+            settings.pretrained,
+        )
+    return {v.id: v for v in old.videos} if same else {}
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]prepare"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rates]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def prepare(
+    source: str | Path,
+    out: str | Path,
+    *,
+    video_root: str | Path | None = None,
+    split_id: int = 1,
+    split_by: str | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    sampling: SamplingConfig | None = None,
+    resize: tuple[int, int] = PreprocessConfig().resize,
+    features: str | None = None,
+    pretrained: bool | str | Path = True,
+    workers: int = 1,
+    progress: bool = True,
+    max_videos: int | None = None,
+    on_video: Callable[[VideoRecord, str], None] | None = None,
+) -> PrepareReport:
+    """Prepare ``source`` into ``out``: manifest, frame cache and optional feature store.
+
+    Args:
+        source: a class-folder tree, a CSV, or UCF101/HMDB51 split files (see ``discover``).
+        out: output directory (created; an earlier run there is resumed).
+        video_root: video folder for UCF101/HMDB51 split files.
+        split_id: official split number (1-3).
+        split_by: group regex for splits (``assign_splits``).
+        val_fraction: fraction of groups for validation.
+        test_fraction: fraction of groups for test (sources without a test split).
+        seed: seed of the split assignment.
+        sampling: clip sampling the cache must serve (default ``SamplingConfig()``).
+        resize: cached frame size (height, width).
+        features: also store this backbone's conv maps (a key of ``BACKBONES``).
+        pretrained: backbone weights for ``features`` (``True``: ImageNet, or a file path).
+        workers: processes decoding in parallel (1: in this process).
+        progress: show a Rich progress bar on stderr.
+        max_videos: stop after this many videos were processed (the rest left for a rerun).
+        on_video: called with each finished record and its outcome (ok/failed/skipped).
+
+    Raises:
+        UsageError: bad source, split options or backbone name.
+        MissingWeightsError: ``features`` with pretrained weights that are not available.
+    """
+    started = time.perf_counter()
+    sampling = sampling or SamplingConfig()
+    if features is not None:
+        if features not in BACKBONES:
+            raise UsageError(f"unknown backbone {features!r}; choose one of {sorted(BACKBONES)}")
+        _backbone(features, pretrained)  # fail before any work when weights are missing
+    if workers < 1:
+        raise UsageError(f"workers must be >= 1, got {workers}")
+    src = discover(source, video_root=video_root, split_id=split_id)
+    entries, plan = assign_splits(
+        src.entries,
+        split_by=split_by,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    out = Path(out)
+    for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+    _remove_temp_files(out)
+    settings = PrepareSettings(
+        resize=resize,
+        sampling=sampling,
+        storage=STORAGE,
+        features=features,
+        pretrained=None if features is None else str(pretrained),
+    )
+    previous = _previous_records(out, settings)
+    label_index = {label: i for i, label in enumerate(src.classes)}
+    order = [src.video_id(e) for e in entries]
+    records: dict[str, VideoRecord] = {}
+    jobs: list[_Job] = []
+    for entry, video_id in zip(entries, order, strict=True):
+        if entry.excluded is not None or entry.split is None:
+            records[video_id] = VideoRecord(
+                id=video_id,
+                path=str(entry.path),
+                label=entry.label,
+                label_index=label_index[entry.label],
+                split=None,
+                status="skipped",
+                reason=entry.excluded,
+            )
+            continue
+        jobs.append(
+            _Job(
+                video_id,
+                entry.path,
+                entry.label,
+                label_index[entry.label],
+                entry.split,
+                entry.group,
+                out,
+                resize,
+                sampling,
+                features,
+                pretrained,
+                previous.get(video_id),
+            )
+        )
+    if max_videos is not None:
+        jobs = jobs[:max_videos]
+    report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
+    report.excluded = len(records)
+
+    def manifest() -> Manifest:
+        return Manifest(
+            source=src.description,
+            classes=list(src.classes),
+            settings=settings,
+            split_rule=plan.rule,
+            split_groups=plan.groups,
+            videos=[records[i] for i in order if i in records],
+        )
+
+    last_write = time.monotonic()
+    with _progress(progress) as bar:
+        task = bar.add_task("prepare", total=len(jobs), rates="")
+        try:
+            for record, outcome in _run(jobs, workers):
+                records[record.id] = record
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "failed":
+                    report.failures.append((record.path, record.reason or ""))
+                elif outcome == "ok":
+                    report.prepared_frames += record.frames or 0
+                if on_video is not None:
+                    on_video(record, outcome)
+                report.seconds = time.perf_counter() - started
+                rates = f"{report.videos_per_s:.2f} videos/s {report.frames_per_s:.0f} frames/s"
+                bar.update(task, advance=1, rates=rates)
+                if time.monotonic() - last_write >= MANIFEST_INTERVAL_S:
+                    write_manifest(manifest(), out)
+                    last_write = time.monotonic()
+        finally:
+            final = manifest()
+            write_manifest(final, out)
+    _summarise(report, final, len(src.entries) - len(records))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(jobs: list[_Job], workers: int) -> Iterator[tuple[VideoRecord, str]]:
+    """Results of ``_prepare_one`` over ``jobs``: in order in-process, else as they finish."""
+    if workers == 1 or len(jobs) <= 1:
+        yield from map(_prepare_one, jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_prepare_one, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _summarise(report: PrepareReport, manifest: Manifest, remaining: int) -> None:
+    """Fill the report's totals from the final manifest and the files on disk."""
+    done = manifest.records()
+    report.remaining = remaining
+    report.frames = sum(v.frames or 0 for v in done)
+    report.cached_frames = sum(len(v.cached_frames) for v in done)
+    report.hours = sum(v.duration or 0.0 for v in done) / 3600
+    report.disk_bytes = sum(p.stat().st_size for p in report.out.rglob("*") if p.is_file())
+    report.split_groups = manifest.split_groups
+    report.split_videos = {s: len(manifest.records(s)) for s in SPLITS}
+
+
+def _size(num_bytes: int) -> str:
+    """Human-readable size in MB (binary)."""
+    return f"{num_bytes / 2**20:.1f} MB"
+
+
+def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
+    """Rich summary table of a prepare run (counts, frames, hours, disk, splits, failures)."""
+    table = Table(title=f"gkaan prepare -> {report.out}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("source", report.source)
+    table.add_row("prepared (ok)", str(report.ok))
+    table.add_row("skipped (already prepared)", str(report.skipped))
+    table.add_row("failed", f"[red]{report.failed}[/red]" if report.failed else "0")
+    if report.excluded:
+        table.add_row("excluded by the source", str(report.excluded))
+    if report.remaining:
+        table.add_row("not processed yet (rerun to continue)", str(report.remaining))
+    table.add_row("frames (cached)", f"{report.frames} ({report.cached_frames})")
+    table.add_row("hours of video", f"{report.hours:.3f}")
+    table.add_row("disk used", _size(report.disk_bytes))
+    table.add_row(
+        "time",
+        f"{report.seconds:.1f} s ({report.videos_per_s:.2f} videos/s, "
+        f"{report.frames_per_s:.0f} frames/s)",
+    )
+    table.add_row("split rule", report.split_rule)
+    for split in SPLITS:
+        groups = report.split_groups.get(split, [])
+        shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")
+        table.add_row(split, f"{report.split_videos.get(split, 0)} videos; groups: {shown}")
+    for path, reason in report.failures[:max_failures]:
+        table.add_row("[red]failed[/red]", f"{path}: {reason}")
+    if len(report.failures) > max_failures:
+        table.add_row("", f"... {len(report.failures) - max_failures} more in {MANIFEST_NAME}")
+    return table
