@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
-import torch
-import torchvision.io
 
 from ..engine.predict import VideoPrediction
 from ..video.reader import read_frames
@@ -28,7 +27,10 @@ from .text import GLYPH_HEIGHT, draw_text, text_width
 
 __all__ = [
     "STREAM_TITLES",
+    "OverlayLayout",
+    "encode_png",
     "nearest_map_indices",
+    "overlay_layout",
     "panel_size",
     "render_grid",
     "render_overlay_video",
@@ -97,37 +99,61 @@ def _caption(prediction: VideoPrediction) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Canvas:
-    """Overlay video frame layout: a title row, panels side by side, a caption strip."""
+class OverlayLayout:
+    """Frame layout of the overlay video: a title row, panels side by side, a caption strip.
+
+    Attributes:
+        panel: (width, height) of each panel, even.
+        streams: the attention streams drawn after the input panel (``sa``, ``la``).
+        caption: the caption lines.
+        scale: font scale of titles and caption.
+    """
 
     panel: tuple[int, int]
-    panels: int
+    streams: tuple[str, ...]
+    caption: tuple[str, ...]
     scale: int
 
     @property
     def line(self) -> int:
+        """Height of one text line."""
         return (GLYPH_HEIGHT + 3) * self.scale
 
     @property
     def size(self) -> tuple[int, int]:
-        width = self.panel[0] * self.panels + _GAP * (self.panels - 1)
-        width += width % 2
-        return width, self.line + self.panel[1] + 2 * self.line + 2 * self.scale
+        """(width, height) of the whole frame, both even."""
+        panels = 1 + len(self.streams)
+        width = self.panel[0] * panels + _GAP * (panels - 1)
+        return width + width % 2, self.line + self.panel[1] + 2 * self.line + 2 * self.scale
 
-    def panel_x(self, number: int) -> int:
-        return number * (self.panel[0] + _GAP)
+    def panel_box(self, number: int) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of panel ``number`` (0 is the input, then the streams)."""
+        return number * (self.panel[0] + _GAP), self.line, *self.panel
 
-    def background(self, titles: list[str], caption: list[str]) -> np.ndarray:
+    def background(self) -> np.ndarray:
+        """The frame without panels: titles and caption drawn on a dark background."""
         width, height = self.size
         image = np.full((height, width, 3), _BACKGROUND, np.uint8)
         pad = 2 * self.scale
+        titles = ["input", *(STREAM_TITLES[name] for name in self.streams)]
         for number, title in enumerate(titles):
-            draw_text(image, title, self.panel_x(number) + pad, pad, scale=self.scale)
+            draw_text(image, title, self.panel_box(number)[0] + pad, pad, scale=self.scale)
         top = self.line + self.panel[1] + pad
-        for row, text in enumerate(caption):
+        for row, text in enumerate(self.caption):
             colour = (255, 220, 80) if row == 0 else (210, 210, 210)
             draw_text(image, text, pad, top + row * self.line, scale=self.scale, color=colour)
         return image
+
+
+def overlay_layout(prediction: VideoPrediction) -> OverlayLayout:
+    """The overlay video's layout for ``prediction``: panel size from the source, the
+    streams that have maps, and the largest caption font that fits."""
+    info = prediction.info
+    streams = _streams(prediction)
+    panel = panel_size(info.width, info.height, VIDEO_PANEL_HEIGHTS)
+    caption = _caption(prediction)
+    scale = _text_scale(panel[1], caption, (1 + len(streams)) * panel[0])
+    return OverlayLayout(panel=panel, streams=tuple(streams), caption=tuple(caption), scale=scale)
 
 
 class _ColourCache:
@@ -170,29 +196,23 @@ def render_overlay_video(
         BadVideoError: the source cannot be decoded.
     """
     info = prediction.info
-    streams = _streams(prediction)
-    panel = panel_size(info.width, info.height, VIDEO_PANEL_HEIGHTS)
-    titles = ["input", *(STREAM_TITLES[name] for name in streams)]
-    caption = _caption(prediction)
-    panels = len(titles)
-    scale = _text_scale(panel[1], caption, panels * panel[0])
-    canvas = _Canvas(panel=panel, panels=panels, scale=scale)
-    background = canvas.background(titles, caption)
-    heat_size = (panel[1], panel[0])
-    caches = [_ColourCache(prediction.attention[s], heat_size, normalize) for s in streams]
-    top = canvas.line
+    layout = overlay_layout(prediction)
+    width, height = layout.panel
+    caches = [
+        _ColourCache(prediction.attention[s], (height, width), normalize) for s in layout.streams
+    ]
+    boxes = [layout.panel_box(number) for number in range(1 + len(caches))]
+    background = layout.background()
     out_path = Path(out_path)
-    with VideoWriter(out_path, fps=info.fps, size=canvas.size) as writer:
-        for frame in read_frames(video_path, size=panel):
+    with VideoWriter(out_path, fps=info.fps, size=layout.size) as writer:
+        for frame in read_frames(video_path, size=layout.panel):
             image = background.copy()
-            image[top : top + panel[1], : panel[0]] = frame.image
+            panels = [frame.image]
             if caches:
                 position = int(nearest_map_indices(prediction.attention_frames, frame.index))
-                for number, cache in enumerate(caches, start=1):
-                    x = canvas.panel_x(number)
-                    image[top : top + panel[1], x : x + panel[0]] = blend(
-                        frame.image, cache.colour(position)
-                    )
+                panels += [blend(frame.image, cache.colour(position)) for cache in caches]
+            for (x, y, _, _), panel in zip(boxes, panels, strict=True):
+                image[y : y + height, x : x + width] = panel
             writer.write(image)
             if progress is not None:
                 progress(frame.index + 1, info.num_frames)
@@ -264,8 +284,17 @@ def render_grid(
             sheet[y : y + cell[1], x : x + cell[0]] = image
     out_png = Path(out_png)
     with _atomic(out_png) as temp:
-        torchvision.io.write_png(torch.from_numpy(sheet).permute(2, 0, 1).contiguous(), str(temp))
+        temp.write_bytes(encode_png(sheet))
     return out_png
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image (H, W, 3) uint8, encoded by FFmpeg's PNG encoder."""
+    codec = av.CodecContext.create("png", "w")
+    codec.height, codec.width = image.shape[:2]
+    codec.pix_fmt = "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
 
 
 def save_maps(prediction: VideoPrediction, out_npz: str | Path) -> Path:
