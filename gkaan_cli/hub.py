@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
+    HTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
@@ -66,7 +66,7 @@ REGISTRY_FILE = "registry.json"
 _HUB_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?")
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})
 #: What huggingface_hub raises for Hub, cache and network failures.
-_HUB_ERRORS = (OSError, HFValidationError, httpx2.HTTPError)
+_HUB_ERRORS = (OSError, HFValidationError, HTTPError)
 
 
 class RegistryEntry(BaseModel):
