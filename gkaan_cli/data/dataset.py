@@ -1,0 +1,170 @@
+"""PyTorch datasets over a prepared directory: clips from the frame cache, or cached conv maps.
+
+They read only ``manifest.json`` and the cache (never a video file). Clip frame indices come
+from :func:`~gkaan_cli.video.sampling.sample_clips` with the model config's sampling:
+``segments`` training draws one random clip per video per epoch; otherwise every clip of
+every video is one item (dense: up to ``max_clips`` per video). Randomness (segment frames,
+crop, flip) is seeded by ``(seed, epoch, item index)``, so results do not depend on which
+DataLoader worker reads an item; call :meth:`set_epoch` before each epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..config import GKAANConfig
+from ..errors import UsageError
+from ..video.sampling import sample_clips
+from ..video.transforms import ClipTransform
+from .frame_cache import read_feature_shard, read_frame_shard
+from .manifest import Manifest, VideoRecord, load_manifest
+
+__all__ = ["ClipDataset", "FeatureDataset"]
+
+
+class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
+    """Items ``(video, clip)`` of one split and the cache positions of their frames."""
+
+    def __init__(
+        self,
+        prepared_dir: str | Path,
+        split: str,
+        config: GKAANConfig,
+        *,
+        train: bool,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(prepared_dir)
+        self.manifest: Manifest = load_manifest(self.root)
+        classes = self.manifest.classes
+        if config.num_classes != len(classes) or config.class_names not in (None, classes):
+            raise UsageError(
+                f"{self.root}: the model has {config.num_classes} classes "
+                f"({config.class_names}) but the prepared data has {len(classes)} ({classes})"
+            )
+        self.records: list[VideoRecord] = self.manifest.records(split)
+        if not self.records:
+            raise UsageError(f"{self.root}: no prepared videos in split {split!r}")
+        self.config = config
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self._random_clip = train and config.sampling.mode == "segments"
+        self._positions: list[np.ndarray] = []
+        self._clips: list[list[tuple[int, ...]]] = []
+        self.items: list[tuple[int, int]] = []
+        for video, record in enumerate(self.records):
+            positions = np.full(record.frames or 0, -1, np.int64)
+            cached = record.cached_frames
+            positions[cached] = np.arange(len(cached))
+            clips = [c.frames for c in sample_clips(len(positions), config.sampling, fps=1.0)]
+            wanted = range(len(positions)) if self._random_clip else {i for c in clips for i in c}
+            if any(positions[i] < 0 for i in wanted):
+                raise UsageError(
+                    f"{self.root}: {record.id} lacks frames that {config.sampling.mode} sampling "
+                    f"(train={train}) needs; prepare again with the sampling of this config"
+                )
+            self._positions.append(positions)
+            self._clips.append(clips)
+            count = 1 if self._random_clip else len(clips)
+            self.items.extend((video, k) for k in range(count))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random clips, crops and flips items get."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def labels(self) -> list[int]:
+        """Class index of every item."""
+        return [self.records[video].label_index for video, _ in self.items]
+
+    def _seed(self, index: int) -> int:
+        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+
+    def clip_frames(self, index: int) -> tuple[int, ...]:
+        """Frame indices (in the video) of item ``index`` for the current epoch."""
+        video, k = self.items[index]
+        if not self._random_clip:
+            return self._clips[video][k]
+        rng = np.random.default_rng(self._seed(index))
+        num_frames = len(self._positions[video])
+        return sample_clips(num_frames, self.config.sampling, fps=1.0, train=True, rng=rng)[
+            0
+        ].frames
+
+    def _cache_positions(self, index: int) -> tuple[VideoRecord, int, list[int]]:
+        video, _ = self.items[index]
+        positions = self._positions[video][list(self.clip_frames(index))]
+        return self.records[video], video, positions.tolist()
+
+
+class ClipDataset(_CachedClips):
+    """Clips ``(T, 3, crop, crop)`` float, label index, video index, from the frame cache.
+
+    Args:
+        prepared_dir: a directory made by ``gkaan prepare``.
+        split: ``train``, ``val`` or ``test``.
+        config: the model config (classes, preprocessing, sampling).
+        train: random clips (segments), random-resized crop and flip; else deterministic.
+        seed: seed of all randomness (with the epoch and the item index).
+    """
+
+    def __init__(
+        self,
+        prepared_dir: str | Path,
+        split: str,
+        config: GKAANConfig,
+        *,
+        train: bool,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(prepared_dir, split, config, train=train, seed=seed)
+        self.transform = ClipTransform(config.preprocess, train=train)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        record, video, positions = self._cache_positions(index)
+        assert record.shard is not None
+        frames = read_frame_shard(self.root / record.shard, positions)
+        generator = torch.Generator().manual_seed(self._seed(index)) if self.train else None
+        return self.transform(frames, generator), record.label_index, video
+
+
+class FeatureDataset(_CachedClips):
+    """Cached conv maps ``(T, C, h, w)`` float32, label index, video index (head-only training).
+
+    Args:
+        prepared_dir: a directory made by ``gkaan prepare --features BACKBONE``.
+        split: ``train``, ``val`` or ``test``.
+        config: the model config; its backbone must be the one the features came from.
+        train: random clips for segment sampling.
+        seed: seed of the random clips.
+    """
+
+    def __init__(
+        self,
+        prepared_dir: str | Path,
+        split: str,
+        config: GKAANConfig,
+        *,
+        train: bool,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(prepared_dir, split, config, train=train, seed=seed)
+        stored = self.manifest.settings.features
+        if stored != config.backbone:
+            raise UsageError(
+                f"{self.root}: holds {stored or 'no'} features but the model's backbone is "
+                f"{config.backbone}; run `gkaan prepare ... --features {config.backbone}`"
+            )
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        record, video, positions = self._cache_positions(index)
+        assert record.features is not None
+        return read_feature_shard(self.root / record.features, positions), record.label_index, video

@@ -1,0 +1,270 @@
+"""`gkaan prepare` as a library: real datasets, bad inputs, resume and idempotence, features."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from torchvision.io import encode_png
+
+from gkaan_cli.config import GKAANConfig, SamplingConfig
+from gkaan_cli.data.dataset import FeatureDataset
+from gkaan_cli.data.frame_cache import read_frame_shard
+from gkaan_cli.data.manifest import VideoRecord, load_manifest
+from gkaan_cli.data.prepare import PrepareReport, prepare, render_report
+from gkaan_cli.video.reader import probe_video, read_frames
+from gkaan_cli.video.sampling import frames_needed
+
+SMALL = SamplingConfig(clip_len=8, stride=8, max_clips=2)
+
+
+@pytest.fixture(scope="module")
+def kth(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PrepareReport]:
+    out = tmp_path_factory.mktemp("kth")
+    report = prepare(
+        data_dir / "kth-mini", out, split_by=r"person(\d+)", sampling=SMALL, progress=False
+    )
+    return out, report
+
+
+def test_kth_mini_prepares_every_video_with_frames_counted_like_pyav(
+    kth: tuple[Path, PrepareReport], data_dir: Path
+) -> None:
+    out, report = kth
+    assert (report.ok, report.failed, report.skipped) == (19, 0, 0)
+    assert report.exit_code() == 0
+    manifest = load_manifest(out)
+    assert manifest.classes == [
+        "boxing",
+        "handclapping",
+        "handwaving",
+        "jogging",
+        "running",
+        "walking",
+    ]
+    assert manifest.settings.sampling == SMALL
+    for record in manifest.videos:
+        info = probe_video(record.path)
+        assert record.status == "ok"
+        assert (record.frames, record.width, record.height) == (info.num_frames, 160, 120)
+        assert record.fps == pytest.approx(25.0)
+        assert manifest.classes[record.label_index] == record.label == Path(record.path).parent.name
+        assert record.cached_frames == frames_needed(
+            info.num_frames, SMALL, train=record.split == "train"
+        )
+    assert report.frames == sum(v.frames or 0 for v in manifest.videos)
+    assert report.hours == pytest.approx(sum(v.duration or 0 for v in manifest.videos) / 3600)
+
+
+def test_kth_persons_never_fall_in_two_splits(kth: tuple[Path, PrepareReport]) -> None:
+    out, report = kth
+    records = load_manifest(out).videos
+    splits_of: dict[str, set[str]] = {}
+    for record in records:
+        assert record.group is not None and record.group in Path(record.path).name
+        splits_of.setdefault(record.group, set()).add(record.split or "")
+    assert all(len(s) == 1 for s in splits_of.values())
+    assert {s: set(g) for s, g in report.split_groups.items()} == {
+        s: {g for g, splits in splits_of.items() if s in splits} for s in ("train", "val", "test")
+    }
+    assert all(report.split_videos[s] > 0 for s in ("train", "val", "test"))
+
+
+def test_cached_frames_are_the_decoders_256_frames_within_jpeg_error(
+    kth: tuple[Path, PrepareReport],
+) -> None:
+    out, _ = kth
+    record = load_manifest(out).videos[0]
+    assert record.shard is not None
+    cached = read_frame_shard(out / record.shard, [0, 1, 0]).numpy()
+    decoded = [f.image for f in read_frames(record.path, size=(256, 256), indices=[0, 1])]
+    assert cached.shape == (3, 256, 256, 3)
+    assert np.abs(cached[0].astype(int) - decoded[0]).mean() < 3.0
+    assert np.abs(cached[1].astype(int) - decoded[1]).mean() < 3.0
+    assert np.array_equal(cached[0], cached[2])
+
+
+def test_second_run_skips_every_video_and_changes_no_byte(
+    kth: tuple[Path, PrepareReport], data_dir: Path
+) -> None:
+    out, _ = kth
+    before = _snapshot(out)
+    again = prepare(
+        data_dir / "kth-mini", out, split_by=r"person(\d+)", sampling=SMALL, progress=False
+    )
+    assert (again.ok, again.skipped, again.failed) == (0, 19, 0)
+    assert _snapshot(out) == before
+
+
+def test_ps7_arms_prepares_27_videos_in_three_classes(data_dir: Path, tmp_path: Path) -> None:
+    report = prepare(
+        data_dir / "ps7-arms", tmp_path, split_by=r"P(\d)T", sampling=SMALL, progress=False
+    )
+    manifest = load_manifest(tmp_path)
+    assert (report.ok, report.failed) == (27, 0)
+    assert manifest.classes == ["arms_front_raise", "arms_side_raise", "one_arm_raise"]
+    assert {v.group for v in manifest.videos} == {"1", "2", "3"}
+    assert all(
+        (v.width, v.height) == (640, 480) and 61 <= (v.frames or 0) <= 115 for v in manifest.videos
+    )
+    assert "ok" in _render(report) and "27" in _render(report)
+
+
+def _render(report: PrepareReport) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(render_report(report))
+    return console.export_text()
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
+
+
+def _bad_inputs(folder: Path, data_dir: Path, make_video: Callable[..., Path]) -> None:
+    """Good and bad files in ``folder`` (a class folder under the test's tmp_path)."""
+    make_video("in/cls/good.mp4", num_frames=20)
+    make_video("in/cls/one_frame.mp4", num_frames=1)
+    make_video("in/cls/clip ünï çødé.mp4", num_frames=12)
+    real = (data_dir / "clips" / "arm_wrestling.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(real[: len(real) // 2])
+    (folder / "zero.mp4").write_bytes(b"")
+    (folder / "text.mp4").write_text("this is not a video\n")
+    (folder / "image.avi").write_bytes(
+        encode_png(torch.zeros(3, 16, 16, dtype=torch.uint8)).numpy().tobytes()
+    )
+    (folder / "x.mp4").mkdir()
+    with av.open(str(folder / "audio.mp4"), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for _ in range(8):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate = 16000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_bad_files_fail_with_a_reason_while_good_ones_are_prepared(
+    tmp_path: Path, data_dir: Path, make_video: Callable[..., Path]
+) -> None:
+    _bad_inputs(tmp_path / "in" / "cls", data_dir, make_video)
+    report = prepare(
+        tmp_path / "in",
+        tmp_path / "out",
+        sampling=SMALL,
+        val_fraction=0,
+        test_fraction=0,
+        progress=False,
+    )
+    records = {Path(v.path).name: v for v in load_manifest(tmp_path / "out").videos}
+    reasons = {name: v.reason for name, v in records.items() if v.status == "failed"}
+    assert reasons == {
+        "truncated.mp4": "not a video file (invalid data)",
+        "zero.mp4": "empty file (0 bytes)",
+        "text.mp4": "not a video file (invalid data)",
+        "image.avi": "a still image (png_pipe), not a video",
+        "x.mp4": "is a directory, not a video file",
+        "audio.mp4": "no video stream",
+    }
+    good = {name: v for name, v in records.items() if v.status == "ok"}
+    assert sorted(good) == ["clip ünï çødé.mp4", "good.mp4", "one_frame.mp4"]
+    assert good["one_frame.mp4"].frames == 1 and good["one_frame.mp4"].cached_frames == [0]
+    assert (report.ok, report.failed) == (3, 6)
+    assert sorted(Path(p).name for p, _ in report.failures) == sorted(reasons)
+    assert report.exit_code() == 0 and report.exit_code(strict=True) == 1
+
+
+def test_nothing_prepared_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "in" / "cls").mkdir(parents=True)
+    (tmp_path / "in" / "cls" / "zero.mp4").write_bytes(b"")
+    report = prepare(
+        tmp_path / "in", tmp_path / "out", val_fraction=0, test_fraction=0, progress=False
+    )
+    assert (report.ok, report.failed, report.exit_code()) == (0, 1, 1)
+
+
+def test_interrupted_run_resumes_to_the_same_manifest_and_cache(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    for i in range(6):
+        make_video(f"in/{'ab'[i % 2]}/v{i}.mp4", num_frames=10 + i)
+    args = {"sampling": SMALL, "val_fraction": 0.0, "test_fraction": 0.5, "progress": False}
+    full = prepare(tmp_path / "in", tmp_path / "full", **args)
+
+    seen: list[str] = []
+
+    def stop_after_two(record: VideoRecord, outcome: str) -> None:
+        seen.append(record.id)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # as if killed by Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare(tmp_path / "in", tmp_path / "part", on_video=stop_after_two, **args)
+    assert len(load_manifest(tmp_path / "part").videos) == 2
+    (tmp_path / "part" / "frames" / ".v9.jpgs.tmp-123").write_bytes(b"half")  # a killed write
+    limited = prepare(tmp_path / "in", tmp_path / "part", max_videos=4, **args)
+    assert (limited.skipped, limited.ok, limited.remaining) == (2, 2, 2)
+    resumed = prepare(tmp_path / "in", tmp_path / "part", **args)
+    assert (resumed.skipped, resumed.ok) == (4, 2) and full.ok == 6
+    assert _snapshot(tmp_path / "part") == _snapshot(tmp_path / "full")
+
+
+def test_changed_video_is_prepared_again(tmp_path: Path, make_video: Callable[..., Path]) -> None:
+    video = make_video("in/a/v.mp4", num_frames=10)
+    args = {"sampling": SMALL, "val_fraction": 0.0, "test_fraction": 0.0, "progress": False}
+    prepare(tmp_path / "in", tmp_path / "out", **args)
+    make_video("in/a/v.mp4", num_frames=14)
+    report = prepare(tmp_path / "in", tmp_path / "out", **args)
+    assert (report.ok, report.skipped) == (1, 0)
+    assert load_manifest(tmp_path / "out").videos[0].frames == 14 == probe_video(video).num_frames
+
+
+def test_features_store_fp16_conv_maps_for_every_cached_frame(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    videos = sorted((data_dir / "ps7-arms").rglob("*P1T1.avi"))[:2]
+    csv = tmp_path / "two.csv"
+    csv.write_text("".join(f"{p},{p.parent.name},train\n" for p in videos))
+    sampling = SamplingConfig(mode="uniform", clip_len=4, num_clips=1)
+    report = prepare(
+        csv,
+        tmp_path / "out",
+        sampling=sampling,
+        features="resnet18",
+        pretrained=False,
+        val_fraction=0,
+        progress=False,
+    )
+    assert report.ok == 2
+    manifest = load_manifest(tmp_path / "out")
+    assert manifest.settings.features == "resnet18"
+    for record in manifest.videos:
+        assert record.features is not None
+        maps = np.load(tmp_path / "out" / record.features)
+        assert maps.dtype == np.float16 and maps.shape == (4, 512, 7, 7)
+        assert np.isfinite(maps).all() and maps.astype(np.float32).std() > 0
+    config = GKAANConfig(num_classes=2, backbone="resnet18", sampling=sampling)
+    dataset = FeatureDataset(tmp_path / "out", "train", config, train=False)
+    maps, label, video = dataset[1]
+    assert maps.shape == (4, 512, 7, 7) and maps.dtype == torch.float32
+    assert (label, video) == (manifest.videos[1].label_index, 1)
+    again = prepare(
+        csv,
+        tmp_path / "out",
+        sampling=sampling,
+        features="resnet18",
+        pretrained=False,
+        val_fraction=0,
+        progress=False,
+    )
+    assert again.skipped == 2
