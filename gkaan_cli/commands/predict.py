@@ -46,7 +46,7 @@ def predict(
         typer.Option(
             "--model",
             "-m",
-            help="Checkpoint folder, registered name, or Hub id org/name[@revision] "
+            help="Checkpoint folder, registered name, or Hub id org/name or org/name@revision "
             "(default: the registry's default model).",
         ),
     ] = None,
@@ -136,9 +136,14 @@ def predict(
     predictions: list[VideoPrediction] = []
     failed = len(failures)
     with _progress() as progress:
-        task = progress.add_task("videos", total=len(paths))
-        for result in predictor.predict_many(paths, keep_attention=render is not None):
-            progress.advance(task)
+        videos = progress.add_task("videos", total=len(paths))
+        frames = progress.add_task("frames", total=None)
+        for result in predictor.predict_many(
+            paths,
+            keep_attention=render is not None,
+            progress=lambda done, total: progress.update(frames, completed=done, total=total),
+        ):
+            progress.advance(videos)
             if isinstance(result, VideoPrediction):
                 predictions.append(result)
             else:

@@ -1,9 +1,10 @@
 """Streaming video prediction: each needed frame through the backbone once (DESIGN.md 3, 6).
 
 A video's clips come from :mod:`gkaan_cli.video.sampling` with the checkpoint's sampling
-settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler, center-cropped
-and normalised by :class:`~gkaan_cli.video.transforms.ClipTransform` in a background thread,
-and reach the backbone in batches of ``batch_size`` frames drawn across clips. Each frame's
+settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler in a background
+thread, center-cropped and normalised by :class:`~gkaan_cli.video.transforms.ClipTransform`
+on the compute device, and reach the backbone in batches of ``batch_size`` frames drawn
+across clips. Each frame's
 conv map is kept only until every clip that uses it has run through the heads
 (``forward_features``), so memory is bounded by the clips in flight, not by video length.
 The video's probabilities are the mean of its clips' probabilities (DESIGN.md section 3).
@@ -137,7 +138,7 @@ def _videos_under(directory: Path) -> list[Path]:
 class _Batch:
     indices: list[int]
     times: list[float]
-    frames: Tensor  # (N, 3, crop, crop) normalised
+    images: np.ndarray  # (N, H, W, 3) uint8 at preprocess.resize
 
 
 class _Done:
@@ -145,10 +146,11 @@ class _Done:
 
 
 class _FrameProducer:
-    """Decode, resize, crop and normalise the needed frames in a background thread.
+    """Decode and resize the needed frames in a background thread.
 
     Batches of ``batch_size`` frames (in index order) wait in a bounded queue; an exception in
-    the thread is re-raised by :meth:`__iter__` in the consumer's thread.
+    the thread is re-raised by :meth:`__iter__` in the consumer's thread. The thread makes no
+    torch calls: a second OpenMP team would spin on the cores the backbone needs.
     """
 
     def __init__(
@@ -157,10 +159,9 @@ class _FrameProducer:
         *,
         size: tuple[int, int],
         indices: list[int],
-        transform: ClipTransform,
         batch_size: int,
     ) -> None:
-        self._args = (path, size, indices, transform, batch_size)
+        self._args = (path, size, indices, batch_size)
         self._queue: queue.Queue[_Batch | _Done | BaseException] = queue.Queue(_QUEUE_BATCHES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gkaan-decode", daemon=True)
@@ -190,28 +191,27 @@ class _FrameProducer:
         return False
 
     def _run(self) -> None:
-        path, size, indices, transform, batch_size = self._args
+        path, size, indices, batch_size = self._args
         try:
             pending: list[Frame] = []
             for frame in read_frames(path, size=size, indices=indices):
                 pending.append(frame)
                 if len(pending) == batch_size:
-                    if not self._put(self._batch(pending, transform)):
+                    if not self._put(self._batch(pending)):
                         return
                     pending = []
-            if pending and not self._put(self._batch(pending, transform)):
+            if pending and not self._put(self._batch(pending)):
                 return
             self._put(_Done())
         except BaseException as error:  # handed to the consumer thread
             self._put(error)
 
     @staticmethod
-    def _batch(frames: list[Frame], transform: ClipTransform) -> _Batch:
-        images = torch.from_numpy(np.stack([frame.image for frame in frames]))
+    def _batch(frames: list[Frame]) -> _Batch:
         return _Batch(
             indices=[frame.index for frame in frames],
             times=[frame.time for frame in frames],
-            frames=transform(images),
+            images=np.stack([frame.image for frame in frames]),
         )
 
 
@@ -219,7 +219,8 @@ class Predictor:
     """Predict the action in videos with a GKAAN model, streaming (DESIGN.md sections 3 and 6).
 
     Args:
-        model: the network; put in eval mode and moved to ``device``.
+        model: the network; put in eval mode and moved to ``device``, its backbone in
+            channels_last memory format (faster convolutions on CPU and GPU).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         precision: ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
         batch_size: frames per backbone batch (frames are batched across clips).
@@ -258,15 +259,25 @@ class Predictor:
         self.config = model.config
         self.sampling = sampling if sampling is not None else model.config.sampling
         self.labels = [self.config.label(i) for i in range(self.config.num_classes)]
-        self._transform = ClipTransform(self.config.preprocess, train=False)
+        self.transform = ClipTransform(self.config.preprocess, train=False)
 
     def predict_many(
-        self, paths: Iterable[str | Path], *, keep_attention: bool = False
+        self,
+        paths: Iterable[str | Path],
+        *,
+        keep_attention: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Iterator[VideoPrediction | BadVideoError]:
-        """Predict each video in turn; a bad video yields its error and the batch goes on."""
+        """Predict each video in turn; a bad video yields its error and the batch goes on.
+
+        Args:
+            paths: video files.
+            keep_attention: as in :meth:`predict_video`.
+            progress: as in :meth:`predict_video`, called for each video in turn.
+        """
         for path in paths:
             try:
-                yield self.predict_video(path, keep_attention=keep_attention)
+                yield self.predict_video(path, keep_attention=keep_attention, progress=progress)
             except BadVideoError as error:
                 yield error
 
@@ -297,7 +308,6 @@ class Predictor:
             path,
             size=(width, height),
             indices=needed,
-            transform=self._transform,
             batch_size=self.batch_size,
         )
         done = 0
@@ -350,7 +360,8 @@ class _VideoRun:
 
     def add_frames(self, batch: _Batch) -> None:
         """Run a frame batch through the backbone, then every clip whose frames are all in."""
-        frames = batch.frames.to(self.predictor.device, non_blocking=True)
+        images = torch.from_numpy(batch.images).to(self.predictor.device, non_blocking=True)
+        frames = self.predictor.transform(images)
         maps = self.predictor.model.extract_maps(
             frames.contiguous(memory_format=torch.channels_last)
         )
