@@ -244,6 +244,17 @@ def test_overlay_shows_only_the_attention_panels_the_model_has(
     assert layout.size[0] < 2 * layout.panel[0] + 8
 
 
+def test_a_model_without_attention_gets_the_input_panel_and_row_only(
+    make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = make_video("gp.mp4", num_frames=5, size=(64, 48))
+    prediction = hand_prediction(source, {}, [])
+    stream, frames = decode(render_overlay_video(source, prediction, tmp_path / "gp.mp4"))
+    assert len(frames) == 5 and stream.width == overlay_layout(prediction).panel[0]
+    _, (sheet,) = decode(render_grid(source, prediction, tmp_path / "gp.png", n=3))
+    assert 160 < sheet.shape[0] < 200  # one row of 160-pixel cells under the time labels
+
+
 def test_large_sources_are_scaled_down_to_360_rows_per_panel(
     make_video: Callable[..., Path],
 ) -> None:
