@@ -186,6 +186,17 @@ def test_text_is_drawn_in_place_and_clipped_at_the_border() -> None:
     assert text_width("abc", 2) == 34
 
 
+def test_text_draws_lower_case_as_upper_and_unknown_characters_as_question_marks() -> None:
+    def drawn(text: str) -> np.ndarray:
+        image = np.zeros((9, 40, 3), np.uint8)
+        draw_text(image, text, 1, 1)
+        return image
+
+    assert np.array_equal(drawn("box#1"), drawn("BOX#1"))
+    assert np.array_equal(drawn("a~"), drawn("A?"))
+    assert not np.array_equal(drawn("A"), drawn("?"))
+
+
 # ---- nearest map, overlay video --------------------------------------------------------------
 
 
