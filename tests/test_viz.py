@@ -266,6 +266,14 @@ def test_a_model_without_attention_gets_the_input_panel_and_row_only(
     assert 160 < sheet.shape[0] < 200  # one row of 160-pixel cells under the time labels
 
 
+def test_caption_names_the_prediction_and_each_streams_top1(
+    make_video: Callable[..., Path],
+) -> None:
+    source = make_video("caption.mp4", num_frames=2)
+    layout = overlay_layout(hand_prediction(source, {"sa": one_hot_maps([(0, 0)])}, [0]))
+    assert layout.caption == ("box 70.0%", "GS: box 70%  GL: wave 70%  GP: box 70%")
+
+
 def test_large_sources_are_scaled_down_to_360_rows_per_panel(
     make_video: Callable[..., Path],
 ) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..engine.predict import VideoPrediction
+from ..engine.predict import VideoPrediction, rank_labels
 from ..video.reader import read_frames
 from ..video.writer import VideoWriter
 from .colormap import apply_colormap
@@ -91,10 +91,10 @@ def _text_scale(panel_height: int, lines: list[str], width: int) -> int:
 def _caption(prediction: VideoPrediction) -> list[str]:
     """Caption lines: the predicted label and probability, then each stream's top-1."""
     label, prob = prediction.top_k(1)[0]
-    streams = "  ".join(
-        f"{name.upper()}: {prediction.labels[int(np.argmax(p))]} {float(np.max(p)):.0%}"
-        for name, p in prediction.stream_probs.items()
-    )
+    tops = {
+        name: rank_labels(prediction.labels, p, 1)[0] for name, p in prediction.stream_probs.items()
+    }
+    streams = "  ".join(f"{name.upper()}: {top} {p:.0%}" for name, (top, p) in tops.items())
     return [f"{label} {prob:.1%}", streams]
 
 
