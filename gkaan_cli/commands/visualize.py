@@ -43,7 +43,7 @@ def visualize(
         typer.Option(
             "--model",
             "-m",
-            help="Checkpoint folder, registered name, or Hub id org/name[@revision] "
+            help="Checkpoint folder, registered name, or Hub id org/name or org/name@rev "
             "(default: the registry's default model).",
         ),
     ] = None,
