@@ -20,6 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .commands.predict import predict
+from .commands.visualize import visualize
 from .errors import GkaanError, UsageError
 
 __all__ = ["app", "guarded", "hub_app", "main"]
@@ -111,18 +113,8 @@ def evaluate() -> None:
     _not_implemented("evaluate")
 
 
-@app.command(context_settings=_STUB)
-@guarded
-def predict() -> None:
-    """Classify the actions in videos."""
-    _not_implemented("predict")
-
-
-@app.command(context_settings=_STUB)
-@guarded
-def visualize() -> None:
-    """Render attention maps over a video's frames."""
-    _not_implemented("visualize")
+app.command("predict")(guarded(predict))
+app.command("visualize")(guarded(visualize))
 
 
 @app.command()
