@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from fractions import Fraction
 from pathlib import Path
 
@@ -83,6 +85,16 @@ def test_existing_file_is_kept_until_the_new_one_is_complete(tmp_path: Path) -> 
         writer.write(np.zeros((16, 16, 3), np.uint8))
     assert path.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_output_has_the_permissions_of_a_file_opened_for_writing(tmp_path: Path) -> None:
+    umask = os.umask(0o027)
+    try:
+        with VideoWriter(tmp_path / "shared.mp4", fps=25, size=(32, 32)) as writer:
+            writer.write(_frames(1, 32, 32)[0])
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "shared.mp4").stat().st_mode) == 0o666 & ~0o027
 
 
 def test_writing_no_frames_is_an_error(tmp_path: Path) -> None:

@@ -3,20 +3,21 @@
 Output: libx264, yuv420p, ``movflags=+faststart``. yuv420p needs even dimensions: an odd width
 or height is padded by repeating the last column/row (see :attr:`VideoWriter.size`). The file
 appears only when writing succeeded: frames go to a hidden temp file beside the target that
-is renamed over it on a clean close and deleted on error.
+is renamed over it on a clean close and deleted on error
+(:func:`gkaan_cli.fileio.atomic_write_path`: the output gets the usual ``0o666 & ~umask`` mode).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import av
 import numpy as np
+
+from ..fileio import atomic_write_path
 
 __all__ = ["VideoWriter", "exact_rate"]
 
@@ -64,20 +65,21 @@ class VideoWriter:
         self.size = (width + width % 2, height + height % 2)
         self.frames_written = 0
         self._crf = crf
-        self._temp: Path | None = None
+        self._atomic: contextlib.AbstractContextManager[Path] | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
 
     def __enter__(self) -> VideoWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
-        )
-        os.close(fd)
-        self._temp = Path(temp)
-        self._container = av.open(
-            str(self._temp), "w", format="mp4", options={"movflags": "+faststart"}
-        )
+        atomic = atomic_write_path(self.path)
+        temp = atomic.__enter__()
+        try:
+            self._container = av.open(
+                str(temp), "w", format="mp4", options={"movflags": "+faststart"}
+            )
+        except BaseException as error:
+            atomic.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._atomic = atomic
         stream = self._container.add_stream("libx264", rate=self.fps)
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
@@ -107,21 +109,24 @@ class VideoWriter:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        container, stream, temp = self._container, self._stream, self._temp
-        self._container = self._stream = self._temp = None
-        if container is None or stream is None or temp is None:
+        container, stream, atomic = self._container, self._stream, self._atomic
+        self._container = self._stream = self._atomic = None
+        if container is None or stream is None or atomic is None:
             return
-        if exc_type is not None or self.frames_written == 0:
+        error = exc
+        if exc is None and self.frames_written == 0:
+            error = ValueError(f"{self.path}: no frames were written")
+        if error is not None:
             with contextlib.suppress(av.error.FFmpegError, OSError):
                 container.close()
-            temp.unlink(missing_ok=True)
-            if exc_type is None:
-                raise ValueError(f"{self.path}: no frames were written")
+            atomic.__exit__(type(error), error, error.__traceback__)
+            if exc is None:
+                raise error
             return
         try:
             container.mux(stream.encode())
             container.close()
-        except BaseException:
-            temp.unlink(missing_ok=True)
+        except BaseException as failure:
+            atomic.__exit__(type(failure), failure, failure.__traceback__)
             raise
-        os.replace(temp, self.path)
+        atomic.__exit__(None, None, None)
