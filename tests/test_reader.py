@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,17 @@ def test_probe_counts_exactly_the_frames_read_frames_yields(data_dir: Path, name
     assert info.num_frames == len(frames)
     assert [f.index for f in frames] == list(range(info.num_frames))
     assert all(f.image.shape == (24, 32, 3) and f.image.dtype == np.uint8 for f in frames)
+
+
+@pytest.mark.data
+def test_frame_times_increase_and_track_index_over_fps(data_dir: Path) -> None:
+    paths = sorted((data_dir / "clips").iterdir())
+    assert len(paths) >= 4
+    for path in paths:
+        fps = probe_video(path).fps
+        times = [f.time for f in read_frames(path, size=(16, 16))]
+        assert all(later > earlier for earlier, later in itertools.pairwise(times)), path
+        assert times == pytest.approx([i / fps for i in range(len(times))], abs=1 / fps), path
 
 
 @pytest.mark.data

@@ -1,10 +1,19 @@
 """Probe and stream-decode videos with PyAV (DESIGN.md section 6).
 
-Frame index and time: a frame's ``index`` is its ordinal among the decoded frames in
-presentation order (0, 1, 2...), also for variable-frame-rate video; its ``time`` is the
-frame's own presentation timestamp in seconds (``frame.time``), or ``index / fps`` when the
-frame carries none. Frames come out rotated as the display matrix says, so width and height
-are always the displayed size.
+Frame index and time (VFR): a frame's ``index`` is its ordinal among the decoded frames in
+presentation order (0, 1, 2...), also for variable-frame-rate video. Its ``time`` (seconds) is
+strictly increasing and follows this rule:
+
+- AVI stores no presentation timestamps, only decode-order chunk slots: with B-frames FFmpeg
+  hands out out-of-order ``pts`` (e.g. 0.04, 0.08, 0.16, 0.12 s) and ``dts`` lagging by the
+  decoder delay. AVI is constant-rate by design, so there ``time = index / fps``.
+- Other containers: ``time`` is the frame's presentation timestamp (``frame.time``), which
+  keeps real variable-rate spacing. A frame without one, or whose timestamp is not after the
+  previous frame's time, gets the previous time plus ``1 / fps`` (``index / fps`` when no
+  frame has a timestamp).
+
+Frames come out rotated as the display matrix says, so width and height are always the
+displayed size.
 
 Truncated files: decoding stops at the first decoder/demuxer error and every frame decoded
 before it is usable. ``probe_video`` counts exactly the frames ``read_frames`` yields: it
@@ -30,6 +39,8 @@ __all__ = ["Frame", "VideoInfo", "probe_video", "read_frames"]
 
 #: Container formats FFmpeg uses for single still images (a PNG renamed ``.avi``...).
 _IMAGE_FORMATS = ("image2",)
+#: Container formats whose packet timestamps are decode-order slots, not presentation times.
+_NO_PTS_FORMATS = ("avi",)
 #: Packets the stated duration may differ from the packet count before we decode to count.
 _DURATION_SLACK_FRAMES = 2
 
@@ -182,6 +193,25 @@ def probe_video(path: str | Path) -> VideoInfo:
     )
 
 
+def _times(
+    container: av.container.InputContainer, frames: Iterable[av.VideoFrame], fps: float
+) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Pair each frame (presentation order) with its time by the module's VFR rule."""
+    period = 1.0 / fps if fps > 0 else 0.0
+    trust_pts = container.format.name not in _NO_PTS_FORMATS
+    previous: float | None = None
+    for index, frame in enumerate(frames):
+        stamp = frame.time if trust_pts else None
+        if stamp is not None and (previous is None or stamp > previous):
+            time = float(stamp)
+        elif previous is None or not trust_pts:
+            time = index * period
+        else:
+            time = previous + period
+        previous = time
+        yield frame, time
+
+
 def _quarter_turns(frame: av.VideoFrame) -> int:
     """Counter-clockwise quarter turns (0-3) that display ``frame`` upright (display matrix)."""
     return round(frame.rotation / 90.0) % 4
@@ -237,7 +267,7 @@ def read_frames(
         remaining = None if wanted is None else iter(wanted)
         target = None if remaining is None else next(remaining, None)
         decoded = 0
-        for index, frame in enumerate(_decode(container, stream)):
+        for index, (frame, time) in enumerate(_times(container, _decode(container, stream), fps)):
             decoded += 1
             if remaining is not None:
                 if target is None:
@@ -245,8 +275,7 @@ def read_frames(
                 if index != target:
                     continue
                 target = next(remaining, None)
-            time = frame.time if frame.time is not None else (index / fps if fps else 0.0)
-            yield Frame(index=index, time=float(time), image=_to_rgb(frame, size, reformatter))
+            yield Frame(index=index, time=time, image=_to_rgb(frame, size, reformatter))
             if remaining is not None and target is None:
                 break
         if decoded == 0:
