@@ -399,6 +399,9 @@ def prepare(
         )
 
     last_write = time.monotonic()
+    threads = torch.get_num_threads()
+    if features is None:  # JPEG/tensor work is per frame: torch's thread pool only stalls it
+        torch.set_num_threads(1)  # (measured 6x faster on kth-mini, 2 busy cores)
     with _progress(progress) as bar:
         task = bar.add_task("prepare", total=len(jobs), rates="")
         try:
@@ -418,6 +421,7 @@ def prepare(
                     write_manifest(manifest(), out)
                     last_write = time.monotonic()
         finally:
+            torch.set_num_threads(threads)
             final = manifest()
             write_manifest(final, out)
     _summarise(report, final, len(src.entries) - len(records))
@@ -425,13 +429,22 @@ def prepare(
     return report
 
 
+def _init_worker() -> None:
+    """One torch thread per worker process: the processes are the parallelism."""
+    torch.set_num_threads(1)
+
+
 def _run(jobs: list[_Job], workers: int) -> Iterator[tuple[VideoRecord, str]]:
-    """Results of ``_prepare_one`` over ``jobs``: in order in-process, else as they finish."""
+    """Results of ``_prepare_one`` over ``jobs``: in order in-process, else as they finish.
+
+    Workers are spawned (not forked, which is unsafe once torch runs threads), so a script
+    calling :func:`prepare` with ``workers > 1`` needs an ``if __name__ == "__main__":`` guard.
+    """
     if workers == 1 or len(jobs) <= 1:
         yield from map(_prepare_one, jobs)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
         futures = [pool.submit(_prepare_one, job) for job in jobs]
         try:
             for future in as_completed(futures):
