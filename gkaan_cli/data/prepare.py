@@ -31,6 +31,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from torch import nn
 
 from ..config import PreprocessConfig, SamplingConfig
@@ -472,14 +473,17 @@ def _size(num_bytes: int) -> str:
 
 
 def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
-    """Rich summary table of a prepare run (counts, frames, hours, disk, splits, failures)."""
+    """Rich summary table of a prepare run (counts, frames, hours, disk, splits, failures).
+
+    File names are plain :class:`~rich.text.Text`, never markup, so "[...]" in a path shows.
+    """
     table = Table(title=f"gkaan prepare -> {report.out}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("source", report.source)
+    table.add_row("source", Text(report.source))
     table.add_row("prepared (ok)", str(report.ok))
     table.add_row("skipped (already prepared)", str(report.skipped))
-    table.add_row("failed", f"[red]{report.failed}[/red]" if report.failed else "0")
+    table.add_row("failed", Text(str(report.failed), style="red" if report.failed else ""))
     if report.excluded:
         table.add_row("excluded by the source", str(report.excluded))
     if report.remaining:
@@ -498,7 +502,7 @@ def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
         shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")
         table.add_row(split, f"{report.split_videos.get(split, 0)} videos; groups: {shown}")
     for path, reason in report.failures[:max_failures]:
-        table.add_row("[red]failed[/red]", f"{path}: {reason}")
+        table.add_row(Text("failed", style="red"), Text(f"{path}: {reason}"))
     if len(report.failures) > max_failures:
         table.add_row("", f"... {len(report.failures) - max_failures} more in {MANIFEST_NAME}")
     return table
