@@ -44,7 +44,7 @@ class TrainConfig(BaseModel):
         amp: autocast precision (``fp16`` needs CUDA; ``bf16`` also runs on CPU).
         eval_every: evaluate (and save ``best/``) every this many epochs, and after the last.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        split_by, test_groups, val_fraction: how ``prepare`` splits a raw source (ignored
+        split_by, val_fraction, test_fraction: how ``prepare`` splits a raw source (ignored
             when the data is already prepared).
     """
 
@@ -69,8 +69,8 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(1, ge=1)
     device: str = "auto"
     split_by: str | None = None
-    test_groups: list[str] | None = None
-    val_fraction: float = Field(0.0, ge=0, lt=1)
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    test_fraction: float = Field(0.2, ge=0, lt=1)
 
     @field_validator("model")
     @classmethod

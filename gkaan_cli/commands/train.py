@@ -1,0 +1,170 @@
+"""``gkaan train``: train a GKAAN model from a video folder or a prepared directory.
+
+The same command runs distributed under ``torchrun --nproc-per-node N gkaan train ...``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["train"]
+
+_stdout = Console(markup=False, highlight=False)
+
+Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
+Backbone = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
+
+
+def train(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="A prepared directory (manifest.json), or a video folder / split files / CSV "
+            "that `gkaan prepare` accepts (prepared into a reusable cache first).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory (checkpoints, metrics, state).")
+    ],
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            help="Named recipe: ucf101, hmdb51, kinetics, reference, quick (default ucf101)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML or JSON file of train settings.")
+    ] = None,
+    frozen_backbone: Annotated[
+        bool | None,
+        typer.Option(
+            "--frozen-backbone/--end-to-end",
+            help="Train the heads on cached conv maps, or the whole network.",
+            show_default=False,
+        ),
+    ] = None,
+    fusion: Annotated[
+        Fusion | None, typer.Option(help="early, late, or one stream (gp sa la gs gl).")
+    ] = None,
+    backbone: Annotated[Backbone | None, typer.Option(help="CNN trunk.")] = None,
+    pretrained: Annotated[
+        bool | None,
+        typer.Option(
+            "--pretrained/--no-pretrained",
+            help="Start the backbone from ImageNet weights.",
+            show_default=False,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs (may grow on --resume).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Base learning rate.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Clips per optimizer step (all processes).")
+    ] = None,
+    accumulate: Annotated[
+        int | None, typer.Option(min=1, help="Micro-batches per step (gradient accumulation).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (repeatable CPU runs).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    amp: Annotated[
+        Literal["none", "bf16", "fp16"] | None,
+        typer.Option(help="Autocast precision (fp16 needs CUDA)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=0, help="DataLoader worker processes.")] = None,
+    split_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Raw sources: regex whose first group is a video's group (person, scene); "
+            "a group never spans two splits."
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Raw sources: fraction of groups for validation.")
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help="Raw sources without a test split: fraction of groups for test."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a model; the run directory gets last/, best/, metrics.jsonl and state.pt."""
+    from ..engine.recipes import TrainConfig, load_train_config, merge_overrides
+    from ..engine.train import load_run_config
+    from ..engine.train import train as run_training
+    from ..errors import UsageError
+
+    model = {"fusion": fusion, "backbone": backbone}
+    overrides: dict[str, Any] = {
+        "model": {key: value for key, value in model.items() if value is not None},
+        "frozen_backbone": frozen_backbone,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "accumulate": accumulate,
+        "seed": seed,
+        "device": device,
+        "amp": amp,
+        "num_workers": workers,
+        "split_by": split_by,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
+    if resume:
+        if recipe is not None or config is not None:
+            raise UsageError(
+                "--resume continues with the run's saved settings; drop --recipe/--config"
+            )
+        given = {k: v for k, v in overrides.items() if v not in (None, {})}
+        settings = merge_overrides(load_run_config(out).model_dump(), given)
+        train_config = TrainConfig.model_validate(settings)
+    else:
+        train_config = load_train_config(recipe, config, overrides)
+    result = run_training(data, out, train_config, resume=resume, progress=not quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    _stdout.print(_summary(result.history))
+    best = f"best/ from epoch {result.best_epoch}" if result.best is not None else "no best/"
+    _stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
+
+
+def _summary(history: list[dict[str, Any]]) -> Table:
+    """One row per epoch: train loss/accuracy, eval accuracies, clips/s."""
+    table = Table(title="training")
+    for name in (
+        "epoch",
+        "lr",
+        "loss",
+        "train top-1",
+        "eval",
+        "clip top-1",
+        "video top-1",
+        "top-5",
+        "clips/s",
+    ):
+        table.add_column(name, justify="right")
+    for record in history:
+        scores = record.get("eval")
+        table.add_row(
+            str(record["epoch"]),
+            f"{record['lr']:.2g}",
+            f"{record['train']['loss']:.4f}",
+            f"{100 * record['train']['top1']:.1f}%",
+            scores["split"] if scores else "-",
+            f"{100 * scores['clip_top1']:.1f}%" if scores else "-",
+            f"{100 * scores['video_top1']:.1f}%" if scores else "-",
+            f"{100 * scores['video_top5']:.1f}%" if scores else "-",
+            f"{record['time']['clips_per_s']:.1f}",
+        )
+    return table

@@ -1,0 +1,356 @@
+"""Evaluate a GKAAN model on a prepared split: clip and video accuracy per stream.
+
+Video predictions average their clips' probabilities (DESIGN.md section 3). Scores are
+reported for the fused probabilities (eq. 19/20) and for each stream, as the paper's tables
+are; attention entropy shows how peaked the SA/LA maps are (DESIGN.md section 1). The conv
+maps cached by ``prepare --features`` are used when they came from exactly this model's
+backbone weights; otherwise frames go through the backbone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import GKAANConfig, PreprocessConfig
+from ..data.manifest import Manifest, load_manifest
+from ..errors import MissingWeightsError, UsageError
+from ..model.backbones import BACKBONES, build_backbone
+from ..model.gkaan import GKAAN
+from .distributed import DistContext, all_gather, resolve_device
+from .metrics import (
+    AccuracyScores,
+    attention_peakedness,
+    confusion_image,
+    confusion_matrix,
+    score,
+    video_average,
+)
+
+__all__ = [
+    "EvalReport",
+    "SplitOutputs",
+    "collect_outputs",
+    "encode_png",
+    "evaluate",
+    "feature_preprocess",
+    "features_match",
+    "gather_outputs",
+    "make_dataset",
+    "progress_bar",
+    "summarize",
+    "write_report",
+]
+
+FUSED = "fused"
+
+
+@dataclass
+class SplitOutputs:
+    """A model's outputs over a split, one row per clip.
+
+    Attributes:
+        probs: ``"fused"`` and each stream -> (N, K) probabilities.
+        labels: (N,) true classes.
+        video_index: (N,) the video each clip comes from.
+        attention: ``"sa"``/``"la"`` -> ((M,) entropies, (M,) peak weights) of every frame's map.
+        map_size: h * w of the attention maps (0 without attention).
+    """
+
+    probs: dict[str, np.ndarray]
+    labels: np.ndarray
+    video_index: np.ndarray
+    attention: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    map_size: int = 0
+
+
+@dataclass
+class EvalReport:
+    """Evaluation of one model on one split.
+
+    Attributes:
+        split: the split evaluated.
+        classes: class names, index order.
+        clip: ``"fused"`` and each stream -> clip-level scores.
+        video: the same at video level (mean of the clips' probabilities).
+        per_class: one row per class (video level, fused): name, videos, correct, accuracy.
+        confusion: (K, K) video-level confusion matrix of the fused prediction.
+        attention: ``"sa"``/``"la"`` -> mean entropy, uniform entropy log(h*w), mean peak.
+        inputs: ``"features"`` (cached conv maps) or ``"frames"`` (backbone ran).
+        report_path, confusion_path: files written, when an output directory was given.
+    """
+
+    split: str
+    classes: list[str]
+    clip: dict[str, AccuracyScores]
+    video: dict[str, AccuracyScores]
+    per_class: list[dict[str, Any]]
+    confusion: np.ndarray
+    attention: dict[str, dict[str, float]]
+    inputs: str
+    report_path: Path | None = None
+    confusion_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what ``report.json`` holds)."""
+        return {
+            "split": self.split,
+            "inputs": self.inputs,
+            "classes": self.classes,
+            "clip": {name: value.to_dict() for name, value in self.clip.items()},
+            "video": {name: value.to_dict() for name, value in self.video.items()},
+            "per_class": self.per_class,
+            "confusion": self.confusion.tolist(),
+            "attention": self.attention,
+        }
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """A Rich progress bar on stderr (hidden when ``enabled`` is false)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def make_dataset(
+    prepared_dir: Path, split: str, config: GKAANConfig, *, features: bool, train: bool, seed: int
+) -> Dataset[Any]:
+    """The prepared ``split`` as cached conv maps (``features``) or as frame clips."""
+    from ..data.dataset import ClipDataset, FeatureDataset
+
+    kind = FeatureDataset if features else ClipDataset
+    return kind(prepared_dir, split, config, train=train, seed=seed)
+
+
+def feature_preprocess(backbone: str) -> PreprocessConfig:
+    """The preprocessing ``prepare --features`` applies: default resize and center crop,
+    the backbone's mean and std."""
+    spec = BACKBONES[backbone]
+    return PreprocessConfig(mean=spec.mean, std=spec.std)
+
+
+def features_match(model: GKAAN, manifest: Manifest) -> bool:
+    """Whether the prepared conv maps are exactly what ``model``'s backbone computes.
+
+    True when the manifest's features come from the same backbone, with the same weights
+    (compared tensor by tensor with a freshly built backbone) and the same preprocessing.
+    """
+    settings = manifest.settings
+    config = model.config
+    if settings.features != config.backbone or settings.pretrained in (None, False):
+        return False
+    expected = feature_preprocess(config.backbone)
+    ours = config.preprocess
+    if (ours.resize, ours.crop, ours.mean, ours.std) != (
+        expected.resize,
+        expected.crop,
+        expected.mean,
+        expected.std,
+    ):
+        return False
+    try:
+        reference = build_backbone(config.backbone, pretrained=settings.pretrained).state_dict()
+    except MissingWeightsError:
+        return False
+    weights = model.backbone.state_dict()
+    return weights.keys() == reference.keys() and all(
+        torch.equal(weights[key].cpu(), reference[key]) for key in weights
+    )
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: GKAAN,
+    loader: DataLoader[Any],
+    *,
+    features: bool,
+    device: torch.device,
+    autocast: torch.dtype | None = None,
+    progress: Progress | None = None,
+) -> SplitOutputs:
+    """Run ``model`` over ``loader`` (items: input, label, video index) in eval mode."""
+    model.eval()
+    probs: dict[str, list[np.ndarray]] = {}
+    labels, videos = [], []
+    attention: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    map_size = 0
+    task = progress.add_task("evaluate", total=len(loader), info="") if progress else None
+    for inputs, target, video in loader:
+        inputs = inputs.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            output = model.forward_features(inputs.float()) if features else model(inputs)
+        for name, value in {FUSED: output.probs, **output.stream_probs}.items():
+            probs.setdefault(name, []).append(value.float().cpu().numpy())
+        for name, maps in output.attention.items():
+            map_size = maps.shape[-1] * maps.shape[-2]
+            flat = maps.float().flatten(0, 1).cpu().numpy()
+            attention.setdefault(name, []).append(attention_peakedness(flat))
+        labels.append(target.numpy())
+        videos.append(video.numpy())
+        if progress is not None and task is not None:
+            progress.advance(task)
+    if progress is not None and task is not None:
+        progress.remove_task(task)
+    return SplitOutputs(
+        probs={name: np.concatenate(parts) for name, parts in probs.items()},
+        labels=np.concatenate(labels).astype(np.int64),
+        video_index=np.concatenate(videos).astype(np.int64),
+        attention={
+            name: (np.concatenate([e for e, _ in parts]), np.concatenate([p for _, p in parts]))
+            for name, parts in attention.items()
+        },
+        map_size=map_size,
+    )
+
+
+def gather_outputs(ctx: DistContext, outputs: SplitOutputs) -> SplitOutputs:
+    """All processes' outputs joined (identity in a single process)."""
+    if not ctx.active:
+        return outputs
+    parts = [part for part in all_gather(ctx, outputs) if len(part.labels)]
+    return SplitOutputs(
+        probs={name: np.concatenate([p.probs[name] for p in parts]) for name in parts[0].probs},
+        labels=np.concatenate([p.labels for p in parts]),
+        video_index=np.concatenate([p.video_index for p in parts]),
+        attention={
+            name: (
+                np.concatenate([p.attention[name][0] for p in parts]),
+                np.concatenate([p.attention[name][1] for p in parts]),
+            )
+            for name in parts[0].attention
+        },
+        map_size=parts[0].map_size,
+    )
+
+
+def summarize(outputs: SplitOutputs, classes: list[str], split: str, inputs: str) -> EvalReport:
+    """Scores, per-class table and confusion matrix from collected outputs."""
+    clip = {name: score(p, outputs.labels) for name, p in outputs.probs.items()}
+    video: dict[str, AccuracyScores] = {}
+    video_labels = np.zeros(0, np.int64)
+    fused_video = np.zeros((0, len(classes)))
+    for name, p in outputs.probs.items():
+        _, averaged, video_labels = video_average(p, outputs.labels, outputs.video_index)
+        video[name] = score(averaged, video_labels)
+        if name == FUSED:
+            fused_video = averaged
+    matrix = confusion_matrix(fused_video.argmax(axis=1), video_labels, len(classes))
+    per_class = [
+        {
+            "class": name,
+            "videos": int(matrix[i].sum()),
+            "correct": int(matrix[i, i]),
+            "accuracy": float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None,
+        }
+        for i, name in enumerate(classes)
+    ]
+    attention = {
+        name: {
+            "entropy": float(entropy.mean()),
+            "uniform_entropy": float(np.log(outputs.map_size)),
+            "peak": float(peak.mean()),
+        }
+        for name, (entropy, peak) in outputs.attention.items()
+    }
+    return EvalReport(split, classes, clip, video, per_class, matrix, attention, inputs)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: EvalReport, out: Path) -> None:
+    """Write ``out/report.json`` and ``out/confusion.png`` (atomically) and note the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    report.report_path = out / "report.json"
+    report.confusion_path = out / "confusion.png"
+    _write_atomic(report.report_path, json.dumps(report.to_dict(), indent=1).encode() + b"\n")
+    _write_atomic(report.confusion_path, encode_png(confusion_image(report.confusion)))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 RGB image, encoded by FFmpeg's PNG encoder (PyAV)."""
+    import av
+
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = image.shape[1], image.shape[0], "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+
+
+def evaluate(
+    model: GKAAN | str | Path,
+    prepared_dir: str | Path,
+    *,
+    split: str = "test",
+    batch_size: int = 8,
+    device: str = "auto",
+    out: str | Path | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate ``model`` on ``split`` of a prepared directory.
+
+    Args:
+        model: a :class:`GKAAN`, or a checkpoint directory / Hub repo id / registry name.
+        prepared_dir: a directory written by ``gkaan prepare``.
+        split: ``train``, ``val`` or ``test``.
+        batch_size: clips per forward pass.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        out: write ``report.json`` and ``confusion.png`` here.
+        num_workers: DataLoader worker processes.
+        progress: show a Rich progress bar on stderr.
+    """
+    prepared_dir = Path(prepared_dir)
+    manifest = load_manifest(prepared_dir)
+    net = model if isinstance(model, GKAAN) else GKAAN.from_pretrained(model)
+    if net.config.class_names is not None and net.config.class_names != manifest.classes:
+        raise UsageError(
+            f"{prepared_dir}: classes {manifest.classes} differ from the model's "
+            f"{net.config.class_names}"
+        )
+    if not manifest.records(split):
+        raise UsageError(f"{prepared_dir}: no prepared videos in split {split!r}")
+    target = resolve_device(device)
+    net.to(target)
+    features = features_match(net, manifest)
+    dataset = make_dataset(prepared_dir, split, net.config, features=features, train=False, seed=0)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    with progress_bar(progress) as bar:
+        outputs = collect_outputs(net, loader, features=features, device=target, progress=bar)
+    report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
+    if out is not None:
+        write_report(report, Path(out))
+    return report

@@ -1,0 +1,621 @@
+"""Train a GKAAN model: end to end, or heads only on cached conv maps (DESIGN.md section 4).
+
+A run directory holds:
+
+- ``train_config.json``: the full :class:`~gkaan_cli.engine.recipes.TrainConfig`;
+- ``last/`` and ``best/``: checkpoint directories (``config.json`` + ``model.safetensors``),
+  ``best/`` by video-level fused top-1 on the val split (test when there is no val split);
+- ``state.pt``: the full training state (model, optimizer, AMP scaler, RNG states of every
+  process, epoch, step, best score, history), only tensors and plain Python values, loaded
+  with ``torch.load(weights_only=True)``; the learning rate is a function of (epoch, step),
+  so it has no separate scheduler state. ``--resume`` continues from the last finished
+  epoch and gives the same results as an uninterrupted run with the same seed;
+- ``metrics.jsonl``: one record per epoch (everything but ``time`` is reproducible);
+- ``tensorboard/``: event files, when TensorBoard is installed.
+
+DATA is a prepared directory or anything ``prepare`` accepts: a raw source is prepared into
+``$GKAAN_CACHE/prepared/<key>`` (default ``~/.cache/gkaan``), the key hashing the source path
+and every setting that changes the cache, so the next run with the same settings reuses it.
+Under ``torchrun`` the same code runs DDP (see :mod:`~gkaan_cli.engine.distributed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from ..config import GKAANConfig
+from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from ..errors import BadCheckpointError, UsageError
+from ..model.backbones import BACKBONES
+from ..model.gkaan import GKAAN, GKAANOutput
+from ..model.loss import gkaan_loss
+from .distributed import DistContext, all_gather, all_reduce_sum, distributed_context
+from .evaluate import (
+    EvalReport,
+    collect_outputs,
+    feature_preprocess,
+    gather_outputs,
+    make_dataset,
+    progress_bar,
+    summarize,
+)
+from .recipes import TrainConfig, lr_at, merge_overrides
+
+__all__ = [
+    "CONFIG_NAME",
+    "METRICS_NAME",
+    "STATE_NAME",
+    "TrainResult",
+    "load_run_config",
+    "load_state",
+    "prepared_cache_dir",
+    "resolve_data",
+    "train",
+]
+
+CONFIG_NAME = "train_config.json"
+STATE_NAME = "state.pt"
+METRICS_NAME = "metrics.jsonl"
+#: Settings that may change when a run is resumed.
+_RESUMABLE = ("epochs", "num_workers", "device")
+_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+StepHook = Callable[[int, int], None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced.
+
+    Attributes:
+        out: the run directory.
+        epochs: epochs finished.
+        history: the ``metrics.jsonl`` records.
+        best_epoch: the epoch (1-based) ``best/`` comes from; ``None`` without evaluation.
+        best_metric: its video-level fused top-1.
+        last: the ``last/`` checkpoint; best: the ``best/`` checkpoint (or ``None``).
+    """
+
+    out: Path
+    epochs: int
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    best_metric: float | None
+    last: Path
+    best: Path | None
+
+
+def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
+    """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
+    root = Path(os.environ.get("GKAAN_CACHE") or Path.home() / ".cache" / "gkaan")
+    model = config.model_config_for(["_"])
+    key = {
+        "source": str(source.resolve()),
+        "sampling": model.sampling.model_dump(mode="json"),
+        "resize": list(model.preprocess.resize),
+        "features": model.backbone if config.frozen_backbone else None,
+        "split_by": config.split_by,
+        "val_fraction": config.val_fraction,
+        "test_fraction": config.test_fraction,
+        "seed": config.seed,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return root / "prepared" / f"{source.resolve().name}-{digest}"
+
+
+def resolve_data(data: str | Path, config: TrainConfig, *, progress: bool = True) -> Path:
+    """A prepared directory for ``data``: itself, or the cache it is prepared into."""
+    data = Path(data)
+    if (data / MANIFEST_NAME).is_file():
+        return data
+    if not data.exists():
+        raise UsageError(f"{data}: not found")
+    from ..data.prepare import prepare
+
+    out = prepared_cache_dir(data, config)
+    model = config.model_config_for(["_"])
+    prepare(
+        data,
+        out,
+        sampling=model.sampling,
+        resize=model.preprocess.resize,
+        features=model.backbone if config.frozen_backbone else None,
+        pretrained=True,
+        split_by=config.split_by,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        progress=progress,
+    )
+    return out
+
+
+def run_model_config(config: TrainConfig, manifest: Manifest) -> GKAANConfig:
+    """The model's config: the recipe's, with the data's classes, sampling and frame size.
+
+    Frames are normalised for the backbone; with a frozen backbone the preprocessing is the
+    one ``prepare --features`` used (:func:`feature_preprocess`), so that the saved model
+    sees at prediction time what its heads were trained on.
+    """
+    backbone = config.model_config_for(["_"]).backbone
+    if config.frozen_backbone:
+        preprocess = feature_preprocess(backbone).model_dump()
+    else:
+        spec = BACKBONES[backbone]
+        preprocess = {"resize": manifest.settings.resize, "mean": spec.mean, "std": spec.std}
+    data_settings = {"sampling": manifest.settings.sampling.model_dump(), "preprocess": preprocess}
+    model = merge_overrides(config.model, data_settings)
+    return GKAANConfig(num_classes=len(manifest.classes), class_names=manifest.classes, **model)
+
+
+def load_run_config(out: str | Path) -> TrainConfig:
+    """The config saved in run directory ``out`` (for ``--resume``)."""
+    path = Path(out) / CONFIG_NAME
+    if not path.is_file():
+        raise UsageError(f"{path}: not found; nothing to resume (train without --resume)")
+    return TrainConfig.model_validate_json(path.read_text())
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """A ``state.pt`` training state, loaded with ``weights_only=True`` (never unpickles code)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise BadCheckpointError(path, f"unreadable training state ({error})") from error
+
+
+class _Forward(nn.Module):
+    """What DDP wraps: frames through the whole model, or cached maps through the heads."""
+
+    def __init__(self, model: GKAAN, features: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.features = features
+
+    def forward(self, inputs: Tensor) -> GKAANOutput:
+        if self.features:
+            return self.model.forward_features(inputs)
+        return self.model(inputs)
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's RNG states as tensors and plain values (``weights_only``-safe)."""
+    version, keys, gauss = random.getstate()
+    name, np_keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(keys), gauss],
+        "numpy": [name, torch.from_numpy(np_keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    version, keys, gauss = state["python"]
+    random.setstate((version, tuple(keys), gauss))
+    name, np_keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np_keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextmanager
+def _deterministic(enabled: bool) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` for the duration (warn-only where impossible)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(
+        enabled or before, warn_only=True if enabled else warn_before
+    )
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_before)
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, temp)
+    os.replace(temp, path)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def _eval_split(manifest: Manifest) -> str | None:
+    for split in ("val", "test"):
+        if manifest.records(split):
+            return split
+    return None
+
+
+def _check_resume(saved: TrainConfig, given: TrainConfig, out: Path, done: int) -> None:
+    before = saved.model_dump(mode="json", exclude=set(_RESUMABLE))
+    after = given.model_dump(mode="json", exclude=set(_RESUMABLE))
+    changed = sorted(key for key in before if before[key] != after[key])
+    if changed:
+        raise UsageError(
+            f"{out}: cannot resume with changed settings ({', '.join(changed)}); only "
+            f"{', '.join(_RESUMABLE)} may change"
+        )
+    if given.epochs < done:
+        raise UsageError(f"{out}: already trained {done} epochs; --epochs {given.epochs} is fewer")
+
+
+class _Logger:
+    """Rank 0's outputs: metrics.jsonl (rewritten atomically), TensorBoard when installed."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.out = out
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                self.writer = None
+
+    def write(self, history: list[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in history)
+        _write_text_atomic(self.out / METRICS_NAME, lines)
+        if self.writer is not None and history:
+            record = history[-1]
+            for name, value in _flatten(record).items():
+                self.writer.add_scalar(name, value, record["epoch"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key != "epoch":
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def _eval_record(report: EvalReport) -> dict[str, Any]:
+    fused = report.video["fused"]
+    return {
+        "split": report.split,
+        "clip_top1": report.clip["fused"].top1,
+        "video_top1": fused.top1,
+        "video_top5": fused.top5,
+        "mean_class": fused.mean_class,
+        "streams": {name: s.top1 for name, s in report.video.items() if name != "fused"},
+    }
+
+
+class _Run:
+    """One training run's objects (model, optimizer, data) on this process."""
+
+    def __init__(
+        self, data: Path, out: Path, config: TrainConfig, ctx: DistContext, progress: bool
+    ) -> None:
+        self.data, self.out, self.config, self.ctx = data, out, config, ctx
+        self.progress = progress and ctx.is_main
+        self.manifest = load_manifest(data)
+        self.model_config = run_model_config(config, self.manifest)
+        self.features = config.frozen_backbone
+        pretrained: bool | str = config.pretrained
+        if self.features:
+            settings = self.manifest.settings
+            if settings.features != self.model_config.backbone or settings.pretrained in (
+                None,
+                False,
+            ):
+                raise UsageError(
+                    f"{data}: frozen-backbone training needs the conv maps of pretrained "
+                    f"{self.model_config.backbone}; run `gkaan prepare SOURCE {data} --features "
+                    f"{self.model_config.backbone}` (or train straight from the video folder)"
+                )
+            pretrained = settings.pretrained
+        if not self.manifest.records("train"):
+            raise UsageError(f"{data}: no prepared videos in the train split")
+        self.model = GKAAN(self.model_config, pretrained_backbone=pretrained).to(ctx.device)
+        if self.features:
+            self.model.backbone.requires_grad_(False)
+        forward = _Forward(self.model, self.features)
+        self.forward: nn.Module = (
+            DistributedDataParallel(
+                forward, device_ids=[ctx.device] if ctx.device.type == "cuda" else None
+            )
+            if ctx.active
+            else forward
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if config.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                params, lr=config.lr, weight_decay=config.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+        if config.amp == "fp16" and ctx.device.type != "cuda":
+            raise UsageError("--amp fp16 needs CUDA; use --amp bf16 on CPU")
+        self.autocast = _AMP.get(config.amp)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
+        self.train_set = make_dataset(
+            data, "train", self.model_config, features=self.features, train=True, seed=config.seed
+        )
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            self.train_set,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            shuffle=True,
+            seed=config.seed,
+        )
+        self.eval_name = _eval_split(self.manifest)
+        self.eval_loader: DataLoader[Any] | None = None
+        if self.eval_name is not None:
+            eval_set = make_dataset(
+                data, self.eval_name, self.model_config, features=self.features, train=False, seed=0
+            )
+            shard = Subset(eval_set, range(ctx.rank, len(eval_set), ctx.world_size))
+            self.eval_loader = DataLoader(
+                shard, batch_size=self._rank_batch(), num_workers=config.num_workers
+            )
+        self.epoch = 0
+        self.step = 0
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def _rank_batch(self) -> int:
+        return max(1, self.config.batch_size // self.ctx.world_size)
+
+    def state(self) -> dict[str, Any]:
+        """The training state; gathers every process's RNG state (collective)."""
+        return {
+            "format": 1,
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "rng": all_gather(self.ctx, _rng_state()),
+            "config": self.config.model_dump(mode="json"),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a saved state (same world size for exact RNG continuation)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.history = state["history"]
+        rngs = state["rng"]
+        if len(rngs) == self.ctx.world_size:
+            _set_rng_state(rngs[self.ctx.rank])
+        else:
+            _seed_everything(self.config.seed + 1000 * self.epoch + self.ctx.rank)
+
+    def _set_lr(self, epoch: float) -> float:
+        lr = lr_at(self.config, epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def train_epoch(self, on_step: StepHook | None, bar: Any) -> dict[str, Any]:
+        """One epoch over the train split; returns the (all-reduced) train record."""
+        config, ctx = self.config, self.ctx
+        self.sampler.set_epoch(self.epoch)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self.epoch)
+        loader = DataLoader(
+            self.train_set,
+            batch_size=self._rank_batch(),
+            sampler=self.sampler,
+            num_workers=config.num_workers,
+            generator=torch.Generator().manual_seed(config.seed + self.epoch),
+        )
+        self.forward.train()
+        if self.features:
+            self.model.backbone.eval()
+        sums = torch.zeros(6, dtype=torch.float64)  # loss, nll, ga_sa, ga_la, correct, clips
+        task = bar.add_task(f"epoch {self.epoch + 1}/{config.epochs}", total=len(loader), info="")
+        start = time.perf_counter()
+        lr = self._set_lr(self.epoch)
+        for index, (inputs, target, _) in enumerate(loader):
+            lr = self._set_lr(self.epoch + index / len(loader))
+            inputs, target = inputs.to(ctx.device), target.to(ctx.device)
+            if self.features:
+                inputs = inputs.float()
+            chunks = list(
+                zip(inputs.chunk(config.accumulate), target.chunk(config.accumulate), strict=True)
+            )
+            for j, (x, y) in enumerate(chunks):
+                last = j == len(chunks) - 1
+                sync = nullcontext() if last or not ctx.active else self.forward.no_sync()
+                with sync:
+                    with torch.autocast(
+                        ctx.device.type, dtype=self.autocast, enabled=self.autocast is not None
+                    ):
+                        output = self.forward(x)
+                        parts = gkaan_loss(output, y, self.model_config)
+                    self.scaler.scale(parts.total * (len(y) / len(target))).backward()
+                n = len(y)
+                correct = (output.probs.argmax(dim=1) == y).sum().item()
+                sums += torch.tensor(
+                    [*(float(p.detach()) * n for p in parts), correct, n], dtype=torch.float64
+                )
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            if on_step is not None:
+                on_step(self.epoch, self.step)
+            seconds = time.perf_counter() - start
+            clips = sums[5].item()
+            bar.update(
+                task,
+                advance=1,
+                info=f"loss {sums[0].item() / clips:.4f} acc {100 * sums[4].item() / clips:.1f}% "
+                f"{clips * ctx.world_size / seconds:.1f} clips/s",
+            )
+        bar.remove_task(task)
+        seconds = time.perf_counter() - start
+        total = all_reduce_sum(ctx, sums.tolist())
+        clips = max(total[5], 1.0)
+        return {
+            "lr": lr,
+            "train": {
+                "loss": total[0] / clips,
+                "nll": total[1] / clips,
+                "ga_sa": total[2] / clips,
+                "ga_la": total[3] / clips,
+                "top1": total[4] / clips,
+                "clips": int(total[5]),
+            },
+            "time": {"train_seconds": seconds, "clips_per_s": total[5] / seconds},
+        }
+
+    def evaluate(self, bar: Any) -> EvalReport | None:
+        """Scores on the val (or test) split; the report on rank 0, ``None`` elsewhere."""
+        if self.eval_loader is None or self.eval_name is None:
+            return None
+        outputs = collect_outputs(
+            self.model,
+            self.eval_loader,
+            features=self.features,
+            device=self.ctx.device,
+            autocast=self.autocast,
+            progress=bar if self.progress else None,
+        )
+        joined = gather_outputs(self.ctx, outputs)
+        if not self.ctx.is_main:
+            return None
+        return summarize(
+            joined, self.manifest.classes, self.eval_name, "features" if self.features else "frames"
+        )
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> TrainResult:
+    """Train a GKAAN model on ``data`` into run directory ``out``.
+
+    Args:
+        data: a prepared directory, or a source ``prepare`` accepts (prepared into a cache).
+        out: the run directory.
+        config: the training settings (see :func:`~gkaan_cli.engine.recipes.load_train_config`).
+        resume: continue the run in ``out`` from its last finished epoch; only ``epochs``,
+            ``num_workers`` and ``device`` may differ from the saved config.
+        progress: show the config and a Rich progress bar on stderr (rank 0).
+        on_step: called as ``on_step(epoch, step)`` after every optimizer step.
+    """
+    out = Path(out)
+    state_path = out / STATE_NAME
+    state: dict[str, Any] | None = None
+    if resume:
+        if not state_path.is_file():
+            raise UsageError(f"{state_path}: not found; nothing to resume (train without --resume)")
+        state = load_state(state_path)
+        _check_resume(TrainConfig.model_validate(state["config"]), config, out, state["epoch"])
+    elif state_path.exists():
+        raise UsageError(
+            f"{out}: already holds a run; pass --resume to continue it, or pick another --out"
+        )
+    with distributed_context(config.device) as ctx, _deterministic(ctx.device.type == "cpu"):
+        if ctx.is_main and progress:
+            from rich.console import Console
+
+            Console(stderr=True).print_json(config.model_dump_json())
+        prepared = resolve_data(data, config, progress=progress) if ctx.is_main else None
+        prepared = all_gather(ctx, prepared)[0]
+        _seed_everything(config.seed + ctx.rank)
+        run = _Run(Path(prepared), out, config, ctx, progress)
+        if state is not None:
+            run.restore(state)
+        logger = _Logger(out, ctx.is_main)
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_text_atomic(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
+            logger.write(run.history)
+        try:
+            with progress_bar(run.progress) as bar:
+                while run.epoch < config.epochs:
+                    record = run.train_epoch(on_step, bar)
+                    run.epoch += 1
+                    evaluate_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
+                    report = run.evaluate(bar) if evaluate_now else None
+                    record = {"epoch": run.epoch, "step": run.step, **record}
+                    if report is not None:
+                        record["eval"] = _eval_record(report)
+                    _finish_epoch(run, record, report, logger)
+        finally:
+            logger.close()
+    best = out / "best"
+    return TrainResult(
+        out=out,
+        epochs=run.epoch,
+        history=run.history,
+        best_epoch=run.best_epoch,
+        best_metric=run.best_metric,
+        last=out / "last",
+        best=best if best.is_dir() else None,
+    )
+
+
+def _finish_epoch(
+    run: _Run, record: dict[str, Any], report: EvalReport | None, logger: _Logger
+) -> None:
+    """Record the epoch; rank 0 writes ``last/``, ``best/`` when improved, state, metrics."""
+    run.history.append(record)
+    improved = report is not None and (
+        run.best_metric is None or report.video["fused"].top1 > run.best_metric
+    )
+    if improved and report is not None:
+        run.best_metric, run.best_epoch = report.video["fused"].top1, run.epoch
+    state = run.state()  # collective: every rank takes part
+    if not run.ctx.is_main:
+        return
+    run.model.save_pretrained(run.out / "last")
+    if improved:
+        run.model.save_pretrained(run.out / "best")
+    _save_atomic(state, run.out / STATE_NAME)
+    logger.write(run.history)

@@ -1,0 +1,118 @@
+"""Evaluation metrics on hand-made probabilities, the confusion image and ``evaluate()``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.io import decode_png
+
+from gkaan_cli.engine.evaluate import SplitOutputs, summarize, write_report
+from gkaan_cli.engine.metrics import (
+    attention_peakedness,
+    confusion_image,
+    confusion_matrix,
+    mean_class_accuracy,
+    score,
+    top_k_accuracy,
+    video_average,
+)
+
+# Four clips of two videos (0: clips 0-1, 1: clips 2-3), three classes.
+PROBS = np.array(
+    [
+        [0.6, 0.3, 0.1],  # video 0, label 0: right
+        [0.1, 0.5, 0.4],  # video 0: wrong
+        [0.2, 0.3, 0.5],  # video 1, label 2: right
+        [0.5, 0.4, 0.1],  # video 1: wrong
+    ]
+)
+LABELS = np.array([0, 0, 2, 2])
+VIDEOS = np.array([0, 0, 1, 1])
+
+
+def test_top_k_counts_a_hit_when_the_label_is_among_the_k_best() -> None:
+    assert top_k_accuracy(PROBS, LABELS, 1) == 0.5
+    assert top_k_accuracy(PROBS, LABELS, 2) == 0.5  # clips 1 and 3 rank their label last
+    assert top_k_accuracy(PROBS, LABELS, 5) == 1.0  # k beyond K counts every class
+
+
+def test_video_prediction_is_the_mean_of_its_clips() -> None:
+    videos, probs, labels = video_average(PROBS, LABELS, VIDEOS)
+    assert videos.tolist() == [0, 1]
+    np.testing.assert_allclose(probs, [[0.35, 0.4, 0.25], [0.35, 0.35, 0.3]])
+    assert labels.tolist() == [0, 2]
+
+
+def test_confusion_rows_are_true_classes_and_mean_class_accuracy_skips_absent_classes() -> None:
+    matrix = confusion_matrix(PROBS.argmax(axis=1), LABELS, 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 0, 0], [1, 0, 1]]
+    assert mean_class_accuracy(matrix) == 0.5
+    skewed = confusion_matrix(np.array([0, 0, 0, 1]), np.array([0, 0, 0, 1]), 2)
+    assert mean_class_accuracy(skewed) == 1.0
+    always_zero = confusion_matrix(np.array([0, 0, 0, 0]), np.array([0, 0, 0, 1]), 2)
+    assert mean_class_accuracy(always_zero) == 0.5
+
+
+def test_score_reports_top1_top5_mean_class_and_count() -> None:
+    scores = score(PROBS, LABELS)
+    assert (scores.top1, scores.top5, scores.mean_class, scores.count) == (0.5, 1.0, 0.5, 4)
+
+
+def test_attention_entropy_is_zero_for_a_one_hot_map_and_log_n_for_a_uniform_one() -> None:
+    one_hot = np.zeros((1, 7, 7))
+    one_hot[0, 3, 3] = 1.0
+    uniform = np.full((1, 7, 7), 1 / 49)
+    entropy, peak = attention_peakedness(np.concatenate([one_hot, uniform]))
+    np.testing.assert_allclose(entropy, [0.0, np.log(49)], atol=1e-12)
+    np.testing.assert_allclose(peak, [1.0, 1 / 49])
+
+
+def test_confusion_image_shades_each_cell_by_its_row_share() -> None:
+    matrix = np.array([[2, 0], [1, 1]])
+    image = confusion_image(matrix, cell=10)
+    margin = 4
+    assert image.shape == (margin + 20, margin + 20, 3) and image.dtype == np.uint8
+    centre = lambda row, col: image[margin + 10 * row + 5, margin + 10 * col + 5]  # noqa: E731
+    assert centre(0, 1).tolist() == [255, 255, 255]  # empty cell stays white
+    assert centre(0, 0).tolist() == [40, 180, 40]  # full diagonal: green
+    assert centre(1, 0).tolist() == [142, 177, 242]  # half a row off the diagonal: light blue
+
+
+def _outputs() -> SplitOutputs:
+    gp = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]])
+    maps = np.full((8, 7, 7), 1 / 49)
+    return SplitOutputs(
+        probs={"fused": PROBS, "gp": gp},
+        labels=LABELS,
+        video_index=VIDEOS,
+        attention={"sa": attention_peakedness(maps)},
+        map_size=49,
+    )
+
+
+def test_report_scores_clips_and_videos_for_the_fused_prediction_and_each_stream() -> None:
+    report = summarize(_outputs(), ["a", "b", "c"], "test", "features")
+    assert report.clip["fused"].top1 == 0.5
+    assert report.video["fused"].top1 == 0.0  # video 0 -> b, video 1 -> a (tie broken by index)
+    assert report.clip["gp"].top1 == 0.75
+    assert report.video["gp"].top1 == 1.0
+    assert report.confusion.tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 0]]
+    assert [row["videos"] for row in report.per_class] == [1, 0, 1]
+    assert report.per_class[1]["accuracy"] is None
+    assert report.attention["sa"]["entropy"] == pytest.approx(np.log(49))
+
+
+def test_report_files_hold_the_scores_and_a_decodable_png(tmp_path: Path) -> None:
+    report = summarize(_outputs(), ["a", "b", "c"], "test", "frames")
+    write_report(report, tmp_path / "eval")
+    data = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert data["classes"] == ["a", "b", "c"]
+    assert data["video"]["gp"]["top1"] == 1.0 and data["clip"]["fused"]["top5"] == 1.0
+    png = (tmp_path / "eval" / "confusion.png").read_bytes()
+    image = decode_png(torch.frombuffer(bytearray(png), dtype=torch.uint8))
+    assert tuple(image.shape) == (3, 3 * 24 + 8, 3 * 24 + 8)
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["confusion.png", "report.json"]

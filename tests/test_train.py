@@ -1,0 +1,230 @@
+"""``train()``: learning, exact resume after kill -9, DDP with two processes, the run files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from gkaan_cli.checkpoint import load_checkpoint
+from gkaan_cli.engine.evaluate import evaluate
+from gkaan_cli.engine.recipes import TrainConfig, load_train_config
+from gkaan_cli.engine.train import METRICS_NAME, STATE_NAME, load_state, train
+from gkaan_cli.errors import UsageError
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
+#: A tiny end-to-end model: random ResNet-18 on 64x64 frames, clips of 4 frames.
+TINY_MODEL: dict[str, Any] = {
+    "backbone": "resnet18",
+    "sru_layers": 1,
+    "sru_hidden": 16,
+    "la_hidden": 8,
+    "preprocess": {"resize": (64, 64), "crop": 56},
+    "sampling": {"mode": "dense", "clip_len": 4, "stride": 4, "max_clips": 2},
+}
+
+
+def _solid_video(path: Path, colour: tuple[int, int, int], seed: int, frames: int = 10) -> None:
+    """A small MPEG-4 video of one colour with noise (so clips differ)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for _ in range(frames):
+            noise = rng.integers(-25, 25, (32, 32, 3))
+            image = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.fixture
+def colour_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CSV source: 2 colours x 4 videos, 3 of each for training and 1 for testing."""
+    monkeypatch.setenv("GKAAN_CACHE", str(tmp_path / "cache"))
+    rows = []
+    for label, colour in COLOURS.items():
+        for i in range(4):
+            name = f"videos/{label}_{i}.mp4"
+            _solid_video(tmp_path / name, colour, seed=i)
+            rows.append(f"{name},{label},{'test' if i == 3 else 'train'}")
+    csv = tmp_path / "colours.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    return csv
+
+
+def _config(**overrides: Any) -> TrainConfig:
+    settings: dict[str, Any] = {
+        "model": TINY_MODEL,
+        "pretrained": False,
+        "frozen_backbone": False,
+        "lr": 3e-3,
+        "batch_size": 4,
+        "epochs": 2,
+        "seed": 3,
+    }
+    return load_train_config("quick", None, {**settings, **overrides})
+
+
+def _records(run: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl without its wall-clock part."""
+    lines = (run / METRICS_NAME).read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
+
+
+def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_path: Path) -> None:
+    config = _config(
+        frozen_backbone=True,
+        pretrained=True,
+        model={**TINY_MODEL, "backbone": "efficientnet_lite0"},
+        lr=1e-2,
+        epochs=4,
+    )
+    result = train(colour_source, tmp_path / "run", config, progress=False)
+    final = result.history[-1]
+    assert final["eval"]["split"] == "test"
+    assert final["eval"]["video_top1"] == 1.0
+    assert final["train"]["loss"] < result.history[0]["train"]["loss"]
+    assert result.best is not None and result.best_metric == 1.0
+    report = evaluate(
+        result.best, next((tmp_path / "cache" / "prepared").iterdir()), progress=False
+    )
+    assert report.inputs == "features"  # the frozen ImageNet trunk matches the cached maps
+    assert report.video["fused"].top1 == 1.0
+
+
+def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    result = train(colour_source, run, _config(epochs=1, accumulate=2), progress=False)
+    names = {p.name for p in run.iterdir()}
+    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json"}
+    assert expected <= names and names - expected <= {"tensorboard"}
+    model = load_checkpoint(run / "last")
+    assert model.config.class_names == ["blue", "red"]
+    assert TrainConfig.model_validate_json((run / "train_config.json").read_text()).accumulate == 2
+    state = torch.load(run / STATE_NAME, weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 2)  # 6 clips... per epoch in batches of 4
+    assert set(state["rng"][0]) >= {"python", "numpy", "torch"}
+    assert len(result.history) == 1 and set(result.history[0]) >= {"train", "eval", "time"}
+
+
+def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    train(colour_source, run, _config(epochs=1), progress=False)
+    with pytest.raises(UsageError, match="--resume"):
+        train(colour_source, run, _config(epochs=1), progress=False)
+    with pytest.raises(UsageError, match="lr"):
+        train(colour_source, run, _config(epochs=2, lr=0.5), resume=True, progress=False)
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from gkaan_cli.engine.recipes import TrainConfig
+from gkaan_cli.engine.train import train
+
+config = TrainConfig.model_validate_json(sys.argv[3])
+kill_at = int(sys.argv[4])
+
+def hook(epoch, step):
+    if step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train(sys.argv[1], sys.argv[2], config, progress=False, on_step=hook)
+"""
+
+
+def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    config = _config(epochs=3)
+    reference = train(colour_source, tmp_path / "reference", config, progress=False)
+    run = tmp_path / "killed"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILLED_RUN,
+            str(colour_source),
+            str(run),
+            config.model_dump_json(),
+            "4",
+        ],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(_records(run)) == 1  # epoch 1 (steps 1-2) finished, epoch 2 died at step 4
+    resumed = train(colour_source, run, config, resume=True, progress=False)
+    assert _records(run) == _records(tmp_path / "reference")
+    assert resumed.best_metric == reference.best_metric
+    last = load_checkpoint(run / "last").state_dict()
+    expected = load_checkpoint(tmp_path / "reference" / "last").state_dict()
+    assert all(torch.equal(last[key], expected[key]) for key in expected)
+
+
+def test_resume_with_more_epochs_continues_the_run(colour_source: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(colour_source, run, _config(epochs=1), progress=False)
+    result = train(colour_source, run, _config(epochs=2), resume=True, progress=False)
+    assert [r["epoch"] for r in _records(run)] == [1, 2]
+    assert result.epochs == 2 and load_state(run / STATE_NAME)["step"] == 4
+
+
+_DDP_RUN = """
+import sys
+from gkaan_cli.engine.recipes import TrainConfig
+from gkaan_cli.engine.train import train
+
+train(sys.argv[1], sys.argv[2], TrainConfig.model_validate_json(sys.argv[3]), progress=False)
+"""
+
+
+def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    config = _config(epochs=1)
+    script = tmp_path / "ddp_train.py"
+    script.write_text(textwrap.dedent(_DDP_RUN))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "0",
+            str(script),
+            str(colour_source),
+            str(tmp_path / "run"),
+            config.model_dump_json(),
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record,) = _records(tmp_path / "run")
+    assert record["train"]["clips"] == 12  # 6 videos x 2 clips, split over 2 ranks
+    assert record["step"] == 2  # a global batch of 4: 2 clips per rank per step
+    assert record["eval"]["video_top1"] in (0.0, 0.5, 1.0)  # 2 test videos, gathered from both
+    assert load_checkpoint(tmp_path / "run" / "last").config.num_classes == 2
+    leftovers = [p.name for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
+    assert leftovers == []
