@@ -21,6 +21,7 @@ from rich.text import Text
 
 from . import __version__
 from .commands.predict import predict
+from .commands.prepare import prepare
 from .commands.visualize import visualize
 from .errors import GkaanError, UsageError
 
@@ -92,11 +93,7 @@ def _root(
     """GKAAN video action recognition (Zheng et al., TNNLS 2020)."""
 
 
-@app.command(context_settings=_STUB)
-@guarded
-def prepare() -> None:
-    """Decode a dataset's videos into a prepared folder (manifest + frame cache)."""
-    _not_implemented("prepare")
+app.command("prepare")(guarded(prepare))
 
 
 @app.command(context_settings=_STUB)

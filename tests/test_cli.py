@@ -19,7 +19,7 @@ from gkaan_cli.errors import BadVideoError, GkaanError, UsageError
 
 runner = CliRunner()
 COMMANDS = ["prepare", "train", "evaluate", "predict", "visualize", "info", "hub"]
-STUBS = ["prepare", "train", "evaluate"]
+STUBS = ["train", "evaluate"]
 
 
 def test_help_lists_every_command() -> None:
