@@ -92,7 +92,7 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     )
     result = train(colour_source, tmp_path / "run", config, progress=False)
     final = result.history[-1]
-    assert final["eval"]["split"] == "test"
+    assert final["eval"]["split"] == "val"
     assert final["eval"]["video_top1"] == 1.0
     assert final["train"]["loss"] < result.history[0]["train"]["loss"]
     assert result.best is not None and result.best_metric == 1.0
@@ -115,7 +115,7 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     assert model.config.class_names == ["blue", "red"]
     assert TrainConfig.model_validate_json((run / "train_config.json").read_text()).accumulate == 2
     state = torch.load(run / STATE_NAME, weights_only=True)
-    assert (state["epoch"], state["step"]) == (1, 2)  # 6 clips... per epoch in batches of 4
+    assert (state["epoch"], state["step"]) == (1, 2)  # 4 train videos x 2 clips, batches of 4
     assert set(state["rng"][0]) >= {"python", "numpy", "torch"}
     assert len(result.history) == 1 and set(result.history[0]) >= {"train", "eval", "time"}
 
@@ -208,8 +208,7 @@ def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
             "torch.distributed.run",
             "--nproc-per-node",
             "2",
-            "--master-port",
-            "0",
+            "--standalone",
             str(script),
             str(colour_source),
             str(tmp_path / "run"),
@@ -222,9 +221,11 @@ def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (record,) = _records(tmp_path / "run")
-    assert record["train"]["clips"] == 12  # 6 videos x 2 clips, split over 2 ranks
+    # prepare moves 1 train video per class to val: 4 videos x 2 clips, split over 2 ranks
+    assert record["train"]["clips"] == 8
     assert record["step"] == 2  # a global batch of 4: 2 clips per rank per step
-    assert record["eval"]["video_top1"] in (0.0, 0.5, 1.0)  # 2 test videos, gathered from both
+    assert record["eval"]["split"] == "val"
+    assert record["eval"]["video_top1"] in (0.0, 0.5, 1.0)  # 2 val videos, gathered from both
     assert load_checkpoint(tmp_path / "run" / "last").config.num_classes == 2
     leftovers = [p.name for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
     assert leftovers == []

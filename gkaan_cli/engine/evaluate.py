@@ -43,6 +43,7 @@ __all__ = [
     "encode_png",
     "evaluate",
     "feature_preprocess",
+    "feature_weights",
     "features_match",
     "gather_outputs",
     "make_dataset",
@@ -154,19 +155,28 @@ def feature_preprocess(backbone: str) -> PreprocessConfig:
     return PreprocessConfig(mean=spec.mean, std=spec.std)
 
 
+def feature_weights(manifest: Manifest) -> bool | str:
+    """The backbone weights the prepared features came from: ``True`` (ImageNet), a file
+    path, or ``False`` (none or random weights)."""
+    value = manifest.settings.pretrained
+    if value in (None, False, "False", ""):
+        return False
+    return True if value in (True, "True") else str(value)
+
+
 def features_match(model: GKAAN, manifest: Manifest) -> bool:
     """Whether the prepared conv maps are exactly what ``model``'s backbone computes.
 
     True when the manifest's features come from the same backbone, with the same weights
     (compared tensor by tensor with a freshly built backbone) and the same preprocessing.
     """
-    settings = manifest.settings
     config = model.config
-    if settings.features != config.backbone or settings.pretrained in (None, False):
+    weights = feature_weights(manifest)
+    if manifest.settings.features != config.backbone or weights is False:
         return False
     expected = feature_preprocess(config.backbone)
-    ours = config.preprocess
-    if (ours.resize, ours.crop, ours.mean, ours.std) != (
+    used = config.preprocess
+    if (used.resize, used.crop, used.mean, used.std) != (
         expected.resize,
         expected.crop,
         expected.mean,
@@ -174,12 +184,12 @@ def features_match(model: GKAAN, manifest: Manifest) -> bool:
     ):
         return False
     try:
-        reference = build_backbone(config.backbone, pretrained=settings.pretrained).state_dict()
+        reference = build_backbone(config.backbone, pretrained=weights).state_dict()
     except MissingWeightsError:
         return False
-    weights = model.backbone.state_dict()
-    return weights.keys() == reference.keys() and all(
-        torch.equal(weights[key].cpu(), reference[key]) for key in weights
+    ours = model.backbone.state_dict()
+    return ours.keys() == reference.keys() and all(
+        torch.equal(ours[key].cpu(), reference[key]) for key in ours
     )
 
 

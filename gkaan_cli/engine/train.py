@@ -49,6 +49,7 @@ from .evaluate import (
     EvalReport,
     collect_outputs,
     feature_preprocess,
+    feature_weights,
     gather_outputs,
     make_dataset,
     progress_bar,
@@ -332,17 +333,14 @@ class _Run:
         self.features = config.frozen_backbone
         pretrained: bool | str = config.pretrained
         if self.features:
-            settings = self.manifest.settings
-            if settings.features != self.model_config.backbone or settings.pretrained in (
-                None,
-                False,
-            ):
+            weights = feature_weights(self.manifest)
+            if self.manifest.settings.features != self.model_config.backbone or weights is False:
                 raise UsageError(
                     f"{data}: frozen-backbone training needs the conv maps of pretrained "
                     f"{self.model_config.backbone}; run `gkaan prepare SOURCE {data} --features "
                     f"{self.model_config.backbone}` (or train straight from the video folder)"
                 )
-            pretrained = settings.pretrained
+            pretrained = weights
         if not self.manifest.records("train"):
             raise UsageError(f"{data}: no prepared videos in the train split")
         self.model = GKAAN(self.model_config, pretrained_backbone=pretrained).to(ctx.device)
