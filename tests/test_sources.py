@@ -160,3 +160,59 @@ def test_csv_with_or_without_header_gives_paths_relative_to_the_csv(tmp_path: Pa
 def test_missing_source_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="source not found"):
         discover(tmp_path / "nope")
+
+
+def _ps7_names() -> list[str]:
+    return [
+        f"{action}/PS7A{a}P{p}T{t}.avi"
+        for a, action in enumerate(("side", "one", "front"), start=1)
+        for p in (1, 2, 3)
+        for t in (1, 2, 3)
+    ]
+
+
+def test_test_groups_name_the_test_split_exactly(tmp_path: Path) -> None:
+    _touch(tmp_path, *_ps7_names())
+    entries, plan = assign_splits(
+        discover(tmp_path).entries, split_by=r"P(\d)T", test_groups=["3"], val_fraction=0.0
+    )
+    assert plan.groups == {"train": ["1", "2"], "val": [], "test": ["3"]}
+    assert {e.path.name for e in entries if e.split == "test"} == {
+        f"PS7A{a}P3T{t}.avi" for a in (1, 2, 3) for t in (1, 2, 3)
+    }
+
+
+def test_val_groups_and_test_groups_together_leave_the_rest_for_training(tmp_path: Path) -> None:
+    _touch(tmp_path, *_ps7_names())
+    _, plan = assign_splits(
+        discover(tmp_path).entries, split_by=r"P(\d)T", test_groups=["1"], val_groups=["3"]
+    )
+    assert plan.groups == {"train": ["2"], "val": ["3"], "test": ["1"]}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"test_groups": ["3"]}, "need --split-by"),
+        ({"split_by": r"P(\d)T", "test_groups": ["4"]}, r"4 match no file name.*1, 2, 3"),
+        ({"split_by": r"P(\d)T", "test_groups": ["2"], "val_groups": ["2"]}, "both test and val"),
+    ],
+)
+def test_bad_explicit_groups_are_usage_errors_saying_why(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    _touch(tmp_path, *_ps7_names())
+    with pytest.raises(UsageError, match=message):
+        assign_splits(discover(tmp_path).entries, **options)  # type: ignore[arg-type]
+
+
+def test_prepare_cli_takes_comma_separated_test_groups(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gkaan_cli.cli import app
+
+    _touch(tmp_path / "src", *_ps7_names())
+    args = ["prepare", str(tmp_path / "src"), str(tmp_path / "out"), "--split-by", r"P(\d)T"]
+    result = CliRunner().invoke(app, [*args, "--test-groups", "3,9", "--test-groups", "8"])
+    assert result.exit_code == 2
+    assert "group(s) 8, 9 match no file name" in result.output

@@ -54,6 +54,20 @@ def prepare(
         ),
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    test_groups: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --split-by: exactly these groups are the test split (comma-separated "
+            "or repeated, e.g. --test-groups 3); --test-fraction is then unused."
+        ),
+    ] = None,
+    val_groups: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --split-by: exactly these groups are the val split (comma-separated "
+            "or repeated); --val-fraction is then unused."
+        ),
+    ] = None,
     sampling: Annotated[
         Literal["dense", "segments", "uniform"],
         typer.Option(
@@ -96,6 +110,8 @@ def prepare(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
+        test_groups=_group_list(test_groups),
+        val_groups=_group_list(val_groups),
         sampling=SamplingConfig(
             mode=sampling, clip_len=clip_len, stride=stride, max_clips=max_clips
         ),
@@ -106,3 +122,10 @@ def prepare(
     )
     _stdout.print(render_report(report))
     raise typer.Exit(report.exit_code(strict=strict))
+
+
+def _group_list(values: list[str] | None) -> list[str] | None:
+    """Group ids from repeated and/or comma-separated option values."""
+    if values is None:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]

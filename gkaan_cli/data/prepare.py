@@ -291,6 +291,8 @@ def prepare(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     seed: int = 0,
+    test_groups: list[str] | None = None,
+    val_groups: list[str] | None = None,
     sampling: SamplingConfig | None = None,
     resize: tuple[int, int] = PreprocessConfig().resize,
     features: str | None = None,
@@ -311,6 +313,8 @@ def prepare(
         val_fraction: fraction of groups for validation.
         test_fraction: fraction of groups for test (sources without a test split).
         seed: seed of the split assignment.
+        test_groups: with ``split_by``, exactly these groups form the test split.
+        val_groups: with ``split_by``, exactly these groups form the val split.
         sampling: clip sampling the cache must serve (default ``SamplingConfig()``).
         resize: cached frame size (height, width).
         features: also store this backbone's conv maps (a key of ``BACKBONES``).
@@ -339,6 +343,8 @@ def prepare(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
+        test_groups=test_groups,
+        val_groups=val_groups,
     )
     out = Path(out)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):

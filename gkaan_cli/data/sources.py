@@ -11,7 +11,8 @@ Sources (:func:`discover`):
 
 Splits (:func:`assign_splits`): official splits are kept; ``split_by`` (a regular expression
 whose first capture group, searched in the file name, is the group id: KTH ``person(\\d+)``,
-UCF101 ``_g(\\d+)_``) puts whole groups in one split, never one group in two. Without
+UCF101 ``_g(\\d+)_``) puts whole groups in one split, never one group in two; ``test_groups``
+and ``val_groups`` name the groups of those splits exactly (e.g. ps7-arms P3 for test). Without
 ``split_by`` each video is its own group and the split is stratified per class (each class
 gives ``round(fraction * n)`` of its videos to val and test): clips of one person or scene
 may then land in two splits, so pass ``split_by`` whenever the names carry a group.
@@ -251,6 +252,35 @@ def _take(groups: Sequence[str], fractions: Sequence[float], rng: random.Random)
     return cuts
 
 
+def _explicit_groups(
+    test_groups: Sequence[str] | None,
+    val_groups: Sequence[str] | None,
+    split_by: str | None,
+    known: set[str],
+    official: dict[str, set[str]],
+) -> dict[str, Split]:
+    """Group -> split for ``test_groups``/``val_groups``, checked against the known groups."""
+    named: dict[str, Split] = dict.fromkeys(val_groups or (), "val")
+    both = sorted(set(test_groups or ()) & set(named), key=_natural)
+    named.update(dict.fromkeys(test_groups or (), "test"))
+    if not named:
+        return {}
+    if split_by is None:
+        raise UsageError("--test-groups/--val-groups need --split-by (the regex of group ids)")
+    if both:
+        raise UsageError(f"group(s) {', '.join(both)} given for both test and val")
+    unknown = sorted(set(named) - known, key=_natural)
+    if unknown:
+        raise UsageError(
+            f"group(s) {', '.join(unknown)} match no file name by --split-by {split_by!r}; "
+            f"the groups are {', '.join(sorted(known, key=_natural))}"
+        )
+    fixed = sorted(set(named) & set(official), key=_natural)
+    if fixed:
+        raise UsageError(f"group(s) {', '.join(fixed)} already have an official split")
+    return named
+
+
 def assign_splits(
     entries: Iterable[SourceEntry],
     *,
@@ -258,6 +288,8 @@ def assign_splits(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     seed: int = 0,
+    test_groups: Sequence[str] | None = None,
+    val_groups: Sequence[str] | None = None,
 ) -> tuple[list[SourceEntry], SplitPlan]:
     """Give every entry a split and a group, whole groups at a time.
 
@@ -272,10 +304,14 @@ def assign_splits(
         val_fraction: fraction of groups (of train groups with official splits) for val.
         test_fraction: fraction of groups for test, where no official split says.
         seed: seed of the group shuffle.
+        test_groups: with ``split_by``, exactly these groups are test (``test_fraction`` is
+            then unused); only groups without an official split.
+        val_groups: with ``split_by``, exactly these groups are val (``val_fraction`` unused).
 
     Raises:
-        UsageError: bad fractions, a bad regex, a file name it does not match, or a group that
-            official splits put in both train and test.
+        UsageError: bad fractions, a bad regex, a file name it does not match, a group that
+            official splits put in both train and test, or explicit groups without
+            ``split_by``, unknown, in both lists, or with an official split.
     """
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UsageError(
@@ -308,13 +344,20 @@ def assign_splits(
     mixed = sorted(g for g, splits in official.items() if len(splits) > 1)
     if mixed and split_by is not None:
         raise UsageError(f"official splits put group(s) {', '.join(mixed[:5])} in two splits")
+    explicit = _explicit_groups(test_groups, val_groups, split_by, set(group_of.values()), official)
+    if test_groups is not None:
+        test_fraction = 0.0
+    if val_groups is not None:
+        val_fraction = 0.0
 
     def pools(split: Split | None) -> list[list[str]]:
         """Groups to cut from: one pool per class without ``split_by`` (stratified)."""
         chosen = [
             e
             for e in used
-            if e.split == split and (split is not None or group_of[id(e)] not in official)
+            if e.split == split
+            and (split is not None or group_of[id(e)] not in official)
+            and group_of[id(e)] not in explicit
         ]
         if split_by is not None:
             return [sorted({group_of[id(e)] for e in chosen}, key=_natural)] if chosen else []
@@ -324,7 +367,7 @@ def assign_splits(
         return [strata[label] for label in sorted(strata)]
 
     rng = random.Random(seed)
-    split_of: dict[str, Split] = {}
+    split_of: dict[str, Split] = dict(explicit)
     for pool in pools("train"):
         val, train = _take(pool, [val_fraction], rng)
         split_of.update(dict.fromkeys(train, "train") | dict.fromkeys(val, "val"))
