@@ -12,7 +12,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,8 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .commands.evaluate import evaluate
 from .commands.predict import predict
 from .commands.prepare import prepare
+from .commands.train import train
 from .commands.visualize import visualize
 from .errors import GkaanError, UsageError
 
@@ -43,9 +45,6 @@ app = typer.Typer(
 )
 hub_app = typer.Typer(help="Share checkpoints on the Hugging Face Hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
-
-#: Stub commands accept any arguments until their library call lands.
-_STUB = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def _one_line(message: str) -> str:
@@ -70,11 +69,6 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _not_implemented(name: str) -> NoReturn:
-    stderr.print(f"gkaan {name}: not implemented yet")
-    raise typer.Exit(2)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gkaan {__version__}")
@@ -96,18 +90,10 @@ def _root(
 app.command("prepare")(guarded(prepare))
 
 
-@app.command(context_settings=_STUB)
-@guarded
-def train() -> None:
-    """Train a GKAAN model on a prepared dataset."""
-    _not_implemented("train")
+app.command("train")(guarded(train))
 
 
-@app.command(context_settings=_STUB)
-@guarded
-def evaluate() -> None:
-    """Evaluate a checkpoint on a prepared dataset's test split."""
-    _not_implemented("evaluate")
+app.command("evaluate")(guarded(evaluate))
 
 
 app.command("predict")(guarded(predict))

@@ -19,7 +19,11 @@ from gkaan_cli.errors import BadVideoError, GkaanError, UsageError
 
 runner = CliRunner()
 COMMANDS = ["prepare", "train", "evaluate", "predict", "visualize", "info", "hub"]
-STUBS = ["train", "evaluate"]
+MISSING_INPUT = {
+    "prepare": ["/nonexistent-gkaan", "out"],
+    "train": ["/nonexistent-gkaan", "--out", "run"],
+    "evaluate": ["/nonexistent-gkaan", "/nonexistent-gkaan"],
+}
 
 
 def test_help_lists_every_command() -> None:
@@ -35,11 +39,16 @@ def test_version_flag_prints_the_package_version() -> None:
     assert result.stdout == f"gkaan {__version__}\n"
 
 
-@pytest.mark.parametrize("command", STUBS)
-def test_unimplemented_command_exits_2_with_one_line(command: str) -> None:
-    result = runner.invoke(app, [command, "video.mp4", "--model", "x"])
-    assert result.exit_code == 2
-    assert result.stderr == f"gkaan {command}: not implemented yet\n"
+@pytest.mark.parametrize("command", sorted(MISSING_INPUT))
+def test_missing_input_is_one_error_line_naming_it(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [command, *MISSING_INPUT[command]])
+    assert result.exit_code in (1, 2)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "/nonexistent-gkaan" in errors[0]
     assert "Traceback" not in result.output
 
 
