@@ -12,8 +12,10 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write_path"]
+__all__ = ["TEMP_MARK", "atomic_write_bytes", "atomic_write_path", "atomic_write_text"]
 
+#: Part of every temp file name (never of a final one): ``.<stem>.<random>.tmp<suffix>``.
+TEMP_MARK = ".tmp"
 #: Tries at a fresh random temp name before giving up (a clash needs 2**32 luck each time).
 _NAME_TRIES = 16
 
@@ -21,7 +23,7 @@ _NAME_TRIES = 16
 def _create_temp(target: Path) -> Path:
     """Create an empty, uniquely named file beside ``target`` with mode 0o666 & ~umask."""
     for _ in range(_NAME_TRIES):
-        temp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        temp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}{TEMP_MARK}{target.suffix}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -50,3 +52,26 @@ def atomic_write_path(target: str | Path) -> Iterator[Path]:
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_write_path`); returns ``target``.
+
+    Args:
+        target: the file to create or replace.
+        data: its new content.
+    """
+    target = Path(target)
+    with atomic_write_path(target) as temp:
+        temp.write_bytes(data)
+    return target
+
+
+def atomic_write_text(target: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 (no newline translation) to ``target`` atomically; returns it.
+
+    Args:
+        target: the file to create or replace.
+        text: its new content.
+    """
+    return atomic_write_bytes(target, text.encode("utf-8"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gkaan_cli.fileio import atomic_write_path
+from gkaan_cli.fileio import atomic_write_path, atomic_write_text
 
 
 @pytest.fixture
@@ -47,3 +47,10 @@ def test_error_keeps_old_target_and_removes_temp(tmp_path: Path) -> None:
         raise KeyError("interrupted")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_text_is_written_as_utf8_with_newlines_kept(tmp_path: Path, umask: int) -> None:
+    target = atomic_write_text(tmp_path / "out" / "p.csv", "ü,1\r\nb,2\n")
+    assert target.read_bytes() == "ü,1\r\nb,2\n".encode()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert list(target.parent.iterdir()) == [target]

@@ -107,8 +107,9 @@ def predict(
     render = _overlay_renderer() if save_video is not None else None
 
     from ..config import SamplingConfig
-    from ..engine.outputs import format_predictions, predictions_table, write_atomic
+    from ..engine.outputs import format_predictions, predictions_table
     from ..engine.predict import Predictor, VideoPrediction, expand_inputs
+    from ..fileio import atomic_write_text
 
     paths, failures = expand_inputs(inputs)
     for failure in failures:
@@ -163,7 +164,7 @@ def predict(
         if output is None:
             typer.echo(text, nl=False)
         else:
-            write_atomic(output, text)
+            atomic_write_text(output, text)
             _stderr.print(f"wrote {len(predictions)} predictions to {output}")
     if failed:
         raise typer.Exit(1)

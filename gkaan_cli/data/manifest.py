@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import __version__
 from ..config import SamplingConfig
 from ..errors import UsageError
+from ..fileio import atomic_write_path
 from .sources import Split
 
 __all__ = [
@@ -136,17 +136,10 @@ def write_manifest(manifest: Manifest, directory: str | Path) -> Path:
     """Write ``directory/manifest.json`` atomically (temp file, fsync, ``os.replace``)."""
     directory = Path(directory)
     target = directory / MANIFEST_NAME
-    fd, temp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(manifest.model_dump_json(indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write_path(target) as temp, open(temp, "w", encoding="utf-8") as handle:
+        handle.write(manifest.model_dump_json(indent=1))
+        handle.flush()
+        os.fsync(handle.fileno())
     return target
 
 

@@ -10,8 +10,6 @@ backbone weights; otherwise frames go through the backbone.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import GKAANConfig, PreprocessConfig
 from ..data.manifest import Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
+from ..fileio import atomic_write_bytes
 from ..model.backbones import BACKBONES, build_backbone
 from ..model.gkaan import GKAAN
+from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
 from .metrics import (
     AccuracyScores,
@@ -40,7 +40,6 @@ __all__ = [
     "EvalReport",
     "SplitOutputs",
     "collect_outputs",
-    "encode_png",
     "evaluate",
     "feature_preprocess",
     "feature_weights",
@@ -290,34 +289,13 @@ def summarize(outputs: SplitOutputs, classes: list[str], split: str, inputs: str
     return EvalReport(split, classes, clip, video, per_class, matrix, attention, inputs)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: EvalReport, out: Path) -> None:
     """Write ``out/report.json`` and ``out/confusion.png`` (atomically) and note the paths."""
     out.mkdir(parents=True, exist_ok=True)
     report.report_path = out / "report.json"
     report.confusion_path = out / "confusion.png"
-    _write_atomic(report.report_path, json.dumps(report.to_dict(), indent=1).encode() + b"\n")
-    _write_atomic(report.confusion_path, encode_png(confusion_image(report.confusion)))
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an (H, W, 3) uint8 RGB image, encoded by FFmpeg's PNG encoder (PyAV)."""
-    import av
-
-    codec = av.CodecContext.create("png", "w")
-    codec.width, codec.height, codec.pix_fmt = image.shape[1], image.shape[0], "rgb24"
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+    atomic_write_bytes(report.report_path, json.dumps(report.to_dict(), indent=1).encode() + b"\n")
+    atomic_write_bytes(report.confusion_path, encode_png(confusion_image(report.confusion)))
 
 
 def evaluate(

@@ -11,10 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from rich.table import Table
@@ -27,7 +24,6 @@ __all__ = [
     "format_predictions",
     "prediction_record",
     "predictions_table",
-    "write_atomic",
 ]
 
 OutputFormat = Literal["table", "json", "jsonl", "csv"]
@@ -126,17 +122,3 @@ def predictions_table(predictions: Sequence[VideoPrediction], *, top_k: int = 5)
             *(f"{tops[name]['label']} {tops[name]['prob']:.1%}" for name in streams),
         )
     return table
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path

@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from ..config import GKAANConfig
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import BadCheckpointError, UsageError
+from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
@@ -239,15 +240,8 @@ def _deterministic(enabled: bool) -> Iterator[None]:
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, temp)
-    os.replace(temp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temp.write_text(text)
-    os.replace(temp, path)
+    with atomic_write_path(path) as temp:
+        torch.save(obj, temp)
 
 
 def _eval_split(manifest: Manifest) -> str | None:
@@ -286,7 +280,7 @@ class _Logger:
 
     def write(self, history: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in history)
-        _write_text_atomic(self.out / METRICS_NAME, lines)
+        atomic_write_text(self.out / METRICS_NAME, lines)
         if self.writer is not None and history:
             record = history[-1]
             for name, value in _flatten(record).items():
@@ -572,7 +566,7 @@ def train(
         logger = _Logger(out, ctx.is_main)
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            _write_text_atomic(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
+            atomic_write_text(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
             logger.write(run.history)
         try:
             with progress_bar(run.progress) as bar:

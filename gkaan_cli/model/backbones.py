@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from torchvision import models
 
 from ..config import BACKBONE_CHANNELS, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import MissingWeightsError
+from ..fileio import atomic_write_path
 
 __all__ = ["BACKBONES", "BackboneSpec", "build_backbone", "load_state_dict_file"]
 
@@ -126,19 +126,16 @@ def _cached_weights(url: str) -> Path:
 
 def _download(url: str, target: Path) -> None:
     """Download ``url`` to ``target`` atomically, checking torchvision's sha256 prefix."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     match = _HASH_PREFIX.search(target.name)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".partial", delete=False) as tmp:
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "gkaan"})
-            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                while chunk := response.read(1 << 20):
-                    tmp.write(chunk)
-                    digest.update(chunk)
-            tmp.close()
-            if match and not digest.hexdigest().startswith(match.group(1)):
-                raise RuntimeError(f"sha256 {digest.hexdigest()} does not match {match.group(1)}")
-            os.replace(tmp.name, target)
-        finally:
-            Path(tmp.name).unlink(missing_ok=True)
+    with atomic_write_path(target) as temp:
+        request = urllib.request.Request(url, headers={"User-Agent": "gkaan"})
+        with (
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            open(temp, "wb") as handle,
+        ):
+            while chunk := response.read(1 << 20):
+                handle.write(chunk)
+                digest.update(chunk)
+        if match and not digest.hexdigest().startswith(match.group(1)):
+            raise RuntimeError(f"sha256 {digest.hexdigest()} does not match {match.group(1)}")

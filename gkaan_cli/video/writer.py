@@ -19,7 +19,7 @@ import numpy as np
 
 from ..fileio import atomic_write_path
 
-__all__ = ["VideoWriter", "exact_rate"]
+__all__ = ["VideoWriter", "encode_png", "exact_rate"]
 
 #: NTSC-style rates (24000/1001, 30000/1001, 60000/1001...) are recognised from floats
 #: within this many frames per second.
@@ -130,3 +130,16 @@ class VideoWriter:
             atomic.__exit__(type(failure), failure, failure.__traceback__)
             raise
         atomic.__exit__(None, None, None)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image (H, W, 3) uint8, encoded by FFmpeg's PNG encoder (PyAV).
+
+    Args:
+        image: the picture, (H, W, 3) uint8 RGB.
+    """
+    codec = av.CodecContext.create("png", "w")
+    codec.height, codec.width = image.shape[:2]
+    codec.pix_fmt = "rgb24"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])

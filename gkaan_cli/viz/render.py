@@ -9,18 +9,16 @@ and out, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 
 from ..engine.predict import VideoPrediction, rank_labels
+from ..fileio import atomic_write_bytes, atomic_write_path
 from ..video.reader import read_frames
-from ..video.writer import VideoWriter
+from ..video.writer import VideoWriter, encode_png
 from .colormap import apply_colormap
 from .heatmap import Normalize, blend, map_entropy, normalize_maps, overlay, upsample_map
 from .text import GLYPH_HEIGHT, draw_text, text_width
@@ -28,7 +26,6 @@ from .text import GLYPH_HEIGHT, draw_text, text_width
 __all__ = [
     "STREAM_TITLES",
     "OverlayLayout",
-    "encode_png",
     "nearest_map_indices",
     "overlay_layout",
     "panel_size",
@@ -219,19 +216,6 @@ def render_overlay_video(
     return out_path
 
 
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temp path beside ``path`` that replaces it when the block succeeds, else is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        yield temp
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def render_grid(
     video_path: str | Path,
     prediction: VideoPrediction,
@@ -283,18 +267,7 @@ def render_grid(
             y = line + r * (cell[1] + _GAP)
             sheet[y : y + cell[1], x : x + cell[0]] = image
     out_png = Path(out_png)
-    with _atomic(out_png) as temp:
-        temp.write_bytes(encode_png(sheet))
-    return out_png
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGB image (H, W, 3) uint8, encoded by FFmpeg's PNG encoder."""
-    codec = av.CodecContext.create("png", "w")
-    codec.height, codec.width = image.shape[:2]
-    codec.pix_fmt = "rgb24"
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+    return atomic_write_bytes(out_png, encode_png(sheet))
 
 
 def save_maps(prediction: VideoPrediction, out_npz: str | Path) -> Path:
@@ -319,6 +292,6 @@ def save_maps(prediction: VideoPrediction, out_npz: str | Path) -> Path:
     for name, probs in prediction.stream_probs.items():
         arrays[f"probs_{name}"] = np.asarray(probs, dtype=np.float32)
     out_npz = Path(out_npz)
-    with _atomic(out_npz) as temp, temp.open("wb") as handle:
+    with atomic_write_path(out_npz) as temp, temp.open("wb") as handle:
         np.savez_compressed(handle, **arrays)
     return out_npz
