@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
-import torch
-from torchvision.io import decode_png
 
 from gkaan_cli.engine.evaluate import SplitOutputs, summarize, write_report
 from gkaan_cli.engine.metrics import (
@@ -113,6 +113,7 @@ def test_report_files_hold_the_scores_and_a_decodable_png(tmp_path: Path) -> Non
     assert data["classes"] == ["a", "b", "c"]
     assert data["video"]["gp"]["top1"] == 1.0 and data["clip"]["fused"]["top5"] == 1.0
     png = (tmp_path / "eval" / "confusion.png").read_bytes()
-    image = decode_png(torch.frombuffer(bytearray(png), dtype=torch.uint8))
-    assert tuple(image.shape) == (3, 3 * 24 + 8, 3 * 24 + 8)
+    with av.open(io.BytesIO(png)) as container:
+        image = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert image.shape == (3 * 24 + 8, 3 * 24 + 8, 3)
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["confusion.png", "report.json"]

@@ -9,7 +9,6 @@ import av
 import numpy as np
 import pytest
 import torch
-from torchvision.io import encode_png
 
 from gkaan_cli.config import GKAANConfig, SamplingConfig
 from gkaan_cli.data.dataset import FeatureDataset
@@ -18,6 +17,7 @@ from gkaan_cli.data.manifest import VideoRecord, load_manifest
 from gkaan_cli.data.prepare import PrepareReport, prepare, render_report
 from gkaan_cli.video.reader import probe_video, read_frames
 from gkaan_cli.video.sampling import frames_needed
+from gkaan_cli.video.writer import encode_png
 
 SMALL = SamplingConfig(clip_len=8, stride=8, max_clips=2)
 
@@ -137,9 +137,7 @@ def _bad_inputs(folder: Path, data_dir: Path, make_video: Callable[..., Path]) -
     (folder / "truncated.mp4").write_bytes(real[: len(real) // 2])
     (folder / "zero.mp4").write_bytes(b"")
     (folder / "text.mp4").write_text("this is not a video\n")
-    (folder / "image.avi").write_bytes(
-        encode_png(torch.zeros(3, 16, 16, dtype=torch.uint8)).numpy().tobytes()
-    )
+    (folder / "image.avi").write_bytes(encode_png(np.zeros((16, 16, 3), np.uint8)))
     (folder / "x.mp4").mkdir()
     with av.open(str(folder / "audio.mp4"), "w") as container:
         stream = container.add_stream("aac", rate=16000)

@@ -13,7 +13,8 @@ Features (``features/<name>.npy``, optional): the frozen backbone's conv maps of
 frames, center crop, backbone normalisation, float16, shape (N, C, h, w) (DESIGN.md
 section 4: head-only training needs no CNN).
 
-Every file is written to a temp file in the same folder and renamed into place, so a killed
+Every file is written to a temp file in the same folder and renamed into place
+(:func:`gkaan_cli.fileio.atomic_write_path`; temp names contain :data:`TEMP_MARK`), so a killed
 run never leaves a half-written shard under the final name.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +34,7 @@ from torch import nn
 from torchvision.io import decode_jpeg, encode_jpeg
 
 from ..config import PreprocessConfig
+from ..fileio import TEMP_MARK, atomic_write_path
 from ..video.transforms import ClipTransform
 
 __all__ = [
@@ -39,7 +42,6 @@ __all__ = [
     "JPEG_QUALITY",
     "STORAGE",
     "TEMP_MARK",
-    "atomic_path",
     "compute_features",
     "frame_shard_length",
     "read_feature_shard",
@@ -51,31 +53,30 @@ __all__ = [
 JPEG_QUALITY = 90
 STORAGE = f"jpeg-q{JPEG_QUALITY}"
 FRAME_SUFFIX = ".jpgs"
-#: Marks temp files; a file name containing it is an unfinished write.
-TEMP_MARK = ".tmp-"
 _MAGIC = b"GKJPEG01"
 _TAIL = struct.Struct("<Q8s")
+#: torchvision 0.29 warns on every JPEG encode/decode that its image codecs are deprecated; the
+#: pyproject caps torchvision below 0.30, so the API stays and the warning is only noise.
+_CODEC_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; rename it to ``target`` when the block succeeds."""
-    temp = target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}")
-    try:
-        yield temp
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+def _torchvision_codec() -> Iterator[None]:
+    """Silence torchvision's codec deprecation warning (and only it) inside the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _CODEC_DEPRECATION, DeprecationWarning)
+        yield
 
 
 def write_frame_shard(path: Path, frames: Iterable[np.ndarray]) -> int:
     """JPEG-encode RGB frames (H, W, 3) uint8 into one shard at ``path``; returns the count."""
     offsets = [0]
-    with atomic_path(path) as temp, open(temp, "wb") as handle:
+    with atomic_write_path(path) as temp, open(temp, "wb") as handle:
         for image in frames:
             # numpy transposes without torch's intra-op thread pool (slow on a busy machine)
             chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-            data = encode_jpeg(chw, quality=JPEG_QUALITY).numpy().tobytes()
+            with _torchvision_codec():
+                data = encode_jpeg(chw, quality=JPEG_QUALITY).numpy().tobytes()
             handle.write(data)
             offsets.append(offsets[-1] + len(data))
         handle.write(np.asarray(offsets, "<u8").tobytes())
@@ -118,7 +119,9 @@ def read_frame_shard(path: Path, positions: Sequence[int]) -> torch.Tensor:
             blobs[position] = torch.frombuffer(
                 bytearray(handle.read(stop - start)), dtype=torch.uint8
             )
-    decoded = dict(zip(unique, decode_jpeg([blobs[p] for p in unique]), strict=True))
+    with _torchvision_codec():
+        images = decode_jpeg([blobs[p] for p in unique])
+    decoded = dict(zip(unique, images, strict=True))
     # numpy stacks without torch's intra-op thread pool, which stalls on a busy machine.
     clip = np.stack([decoded[p].numpy() for p in positions])
     return torch.from_numpy(clip).permute(0, 2, 3, 1)
@@ -126,7 +129,7 @@ def read_frame_shard(path: Path, positions: Sequence[int]) -> torch.Tensor:
 
 def write_feature_shard(path: Path, maps: np.ndarray) -> None:
     """Save conv maps (N, C, h, w) as float16 ``.npy`` at ``path``, atomically."""
-    with atomic_path(path) as temp, open(temp, "wb") as handle:
+    with atomic_write_path(path) as temp, open(temp, "wb") as handle:
         np.save(handle, maps.astype(np.float16, copy=False))
 
 
