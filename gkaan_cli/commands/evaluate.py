@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from .common import QuietOption, stdout
 
 if TYPE_CHECKING:
     from ..engine.evaluate import EvalReport
 
 __all__ = ["evaluate"]
-
-_stdout = Console(markup=False, highlight=False)
 
 
 def evaluate(
@@ -42,7 +41,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per forward pass.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Evaluate MODEL on a split of PREPARED_DIR: top-1/top-5, per stream, per class."""
     from ..engine.evaluate import evaluate as run_evaluation
@@ -57,14 +56,14 @@ def evaluate(
         num_workers=workers,
         progress=not quiet,
     )
-    _stdout.print(scores_table(report))
-    _stdout.print(per_class_table(report))
+    stdout.print(scores_table(report))
+    stdout.print(per_class_table(report))
     for name, stats in report.attention.items():
-        _stdout.print(
+        stdout.print(
             f"{name} attention: entropy {stats['entropy']:.3g} nats "
             f"(uniform {stats['uniform_entropy']:.3g}), mean peak weight {stats['peak']:.3g}"
         )
-    _stdout.print(f"report: {report.report_path}  confusion matrix: {report.confusion_path}")
+    stdout.print(f"report: {report.report_path}  confusion matrix: {report.confusion_path}")
 
 
 def scores_table(report: EvalReport) -> Table:

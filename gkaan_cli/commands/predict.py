@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from ..errors import UsageError
+from .common import (
+    DeviceOption,
+    ModelOption,
+    PrecisionOption,
+    ThreadsOption,
+    progress_bar,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from ..engine.predict import VideoPrediction
@@ -25,10 +32,6 @@ if TYPE_CHECKING:
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
 __all__ = ["predict"]
-
-#: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
-_stdout = Console(markup=False, highlight=False)
-_stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
 
@@ -41,15 +44,7 @@ def predict(
             show_default=False,
         ),
     ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Checkpoint folder, registered name, or Hub id org/name or org/name@revision "
-            "(default: the registry's default model).",
-        ),
-    ] = None,
+    model: ModelOption = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per video.")] = 5,
     fmt: Annotated[
         Literal["table", "json", "jsonl", "csv"] | None,
@@ -67,16 +62,9 @@ def predict(
     clips: Annotated[
         bool, typer.Option("--clips", help="Add each clip's start/end and top labels.")
     ] = False,
-    device: Annotated[
-        Literal["auto", "cpu", "cuda"], typer.Option(help="Compute device.")
-    ] = "auto",
-    precision: Annotated[
-        Literal["fp32", "bf16", "fp16"],
-        typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
-    ] = "fp32",
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
-    ] = None,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
+    threads: ThreadsOption = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Frames per backbone batch.")
     ] = 32,
@@ -136,7 +124,7 @@ def predict(
     )
     predictions: list[VideoPrediction] = []
     failed = len(failures)
-    with _progress() as progress:
+    with progress_bar() as progress:
         videos = progress.add_task("videos", total=len(paths))
         frames = progress.add_task("frames", total=None)
         for result in predictor.predict_many(
@@ -155,35 +143,23 @@ def predict(
             predictions, _overlay_paths(predictions, save_video), strict=True
         ):
             render(Path(prediction.path), prediction, target)
-            _stderr.print(f"saved {target}")
+            stderr.print(f"saved {target}")
     if fmt == "table":
         if predictions:
-            _stdout.print(predictions_table(predictions, top_k=top_k))
+            stdout.print(predictions_table(predictions, top_k=top_k))
     else:
         text = format_predictions(predictions, fmt, top_k=top_k, clips=clips)
         if output is None:
             typer.echo(text, nl=False)
         else:
             atomic_write_text(output, text)
-            _stderr.print(f"wrote {len(predictions)} predictions to {output}")
+            stderr.print(f"wrote {len(predictions)} predictions to {output}")
     if failed:
         raise typer.Exit(1)
 
 
 def _error(message: str) -> None:
-    _stderr.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())))
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=_stderr,
-        transient=True,
-        disable=not _stderr.is_terminal,
-    )
+    stderr.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())))
 
 
 def _load_model(spec: str | None) -> GKAAN:

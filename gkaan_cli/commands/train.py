@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from .common import QuietOption, stdout
 
 __all__ = ["train"]
 
-_stdout = Console(markup=False, highlight=False)
 
 Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
 Backbone = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
@@ -96,7 +96,7 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Train a model; the run directory gets last/, best/, metrics.jsonl and state.pt."""
     from ..engine.recipes import TrainConfig, load_train_config, merge_overrides
@@ -134,9 +134,9 @@ def train(
     result = run_training(data, out, train_config, resume=resume, progress=not quiet)
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    _stdout.print(_summary(result.history))
+    stdout.print(_summary(result.history))
     best = f"best/ from epoch {result.best_epoch}" if result.best is not None else "no best/"
-    _stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
+    stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
 
 
 def _summary(history: list[dict[str, Any]]) -> Table:
