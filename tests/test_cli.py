@@ -52,6 +52,16 @@ def test_missing_input_is_one_error_line_naming_it(
     assert "Traceback" not in result.output
 
 
+def test_train_with_missing_data_prints_only_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "/nonexistent-gkaan", "--out", "run"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: /nonexistent-gkaan: not found"]
+    assert result.stdout == "" and not (tmp_path / "run").exists()
+
+
 def test_info_json_reports_versions_and_locations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -384,6 +384,14 @@ def test_visualize_command_reports_a_bad_video_in_one_line(
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_visualize_command_reports_a_missing_video_before_the_model(tmp_path: Path) -> None:
+    video = tmp_path / "gone.mp4"
+    code, output = run_cli(str(video), "--model", str(tmp_path / "no-model"))
+    lines = output.strip().splitlines()
+    assert code == 1 and len(lines) == 1
+    assert lines[0].startswith(f"error: {video}: file not found")
+
+
 def test_visualize_command_refuses_to_overwrite_its_input(
     make_video: Callable[..., Path], tiny_model_dir: Path
 ) -> None:

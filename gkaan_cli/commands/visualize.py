@@ -13,22 +13,19 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 
 from ..errors import UsageError
+from .common import (
+    DeviceOption,
+    ModelOption,
+    PrecisionOption,
+    ThreadsOption,
+    progress_bar,
+    stdout,
+)
 
 __all__ = ["visualize"]
-
-_stdout = Console(markup=False, highlight=False)
-_stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_suffix(option: str, path: Path | None, suffix: str) -> None:
@@ -38,15 +35,7 @@ def _check_suffix(option: str, path: Path | None, suffix: str) -> None:
 
 def visualize(
     video: Annotated[Path, typer.Argument(help="The video file.", show_default=False)],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Checkpoint folder, registered name, or Hub id org/name or org/name@rev "
-            "(default: the registry's default model).",
-        ),
-    ] = None,
+    model: ModelOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -73,16 +62,9 @@ def visualize(
         Literal["frame", "global"],
         typer.Option(help="Stretch each map to full range (frame) or all maps alike (global)."),
     ] = "frame",
-    device: Annotated[
-        Literal["auto", "cpu", "cuda"], typer.Option(help="Compute device.")
-    ] = "auto",
-    precision: Annotated[
-        Literal["fp32", "bf16", "fp16"],
-        typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
-    ] = "fp32",
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
-    ] = None,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
+    threads: ThreadsOption = None,
 ) -> None:
     """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
     out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
@@ -95,11 +77,13 @@ def visualize(
     from ..engine.predict import Predictor
     from ..hub import resolve_checkpoint
     from ..model.gkaan import GKAAN
+    from ..video.reader import probe_video
     from ..viz import render
 
+    probe_video(video)  # a bad video is reported before the model is loaded
     net = GKAAN.from_pretrained(resolve_checkpoint(model))
     predictor = Predictor(net, device=device, precision=precision, threads=threads)
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("predict", total=None)
         prediction = predictor.predict_video(
             video, keep_attention=True, progress=_advance(progress, task)
@@ -113,10 +97,10 @@ def visualize(
     if save_maps is not None:
         render.save_maps(prediction, save_maps)
     label, prob = prediction.top_k(1)[0]
-    _stdout.print(f"{video}: {label} ({prob:.1%})")
+    stdout.print(f"{video}: {label} ({prob:.1%})")
     for kind, path in (("video", out), ("grid", grid), ("maps", save_maps)):
         if path is not None:
-            _stdout.print(f"  {kind:<5} {path}")
+            stdout.print(f"  {kind:<5} {path}")
 
 
 def _advance(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
@@ -124,15 +108,3 @@ def _advance(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
         progress.update(task, completed=done, total=total)
 
     return update
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=_stderr,
-        transient=True,
-        disable=not _stderr.is_terminal,
-    )

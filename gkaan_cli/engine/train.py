@@ -540,6 +540,8 @@ def train(
         progress: show the config and a Rich progress bar on stderr (rank 0).
         on_step: called as ``on_step(epoch, step)`` after every optimizer step.
     """
+    if not Path(data).exists():
+        raise UsageError(f"{data}: not found")
     out = Path(out)
     state_path = out / STATE_NAME
     state: dict[str, Any] | None = None
