@@ -27,7 +27,12 @@ __all__ = ["ClipDataset", "FeatureDataset"]
 
 
 class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
-    """Items ``(video, clip)`` of one split and the cache positions of their frames."""
+    """Items ``(video, clip)`` of one split and the cache positions of their frames.
+
+    An item is ``(tensor, label index, video index)``; subclasses say how the tensor is read
+    (:meth:`_read`) and what they need of the cache (:meth:`_setup`, run at the end of
+    ``__init__``).
+    """
 
     def __init__(
         self,
@@ -72,6 +77,14 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
             self._clips.append(clips)
             count = 1 if self._random_clip else len(clips)
             self.items.extend((video, k) for k in range(count))
+        self._setup()
+
+    def _setup(self) -> None:
+        """Check the cache holds what :meth:`_read` needs; prepare per-dataset state."""
+
+    def _read(self, record: VideoRecord, positions: list[int], index: int) -> torch.Tensor:
+        """The tensor of item ``index``: ``record``'s cached frames at ``positions``."""
+        raise NotImplementedError
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random clips, crops and flips items get."""
@@ -99,10 +112,11 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
             0
         ].frames
 
-    def _cache_positions(self, index: int) -> tuple[VideoRecord, int, list[int]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         video, _ = self.items[index]
-        positions = self._positions[video][list(self.clip_frames(index))]
-        return self.records[video], video, positions.tolist()
+        record = self.records[video]
+        positions = self._positions[video][list(self.clip_frames(index))].tolist()
+        return self._read(record, positions, index), record.label_index, video
 
 
 class ClipDataset(_CachedClips):
@@ -116,24 +130,14 @@ class ClipDataset(_CachedClips):
         seed: seed of all randomness (with the epoch and the item index).
     """
 
-    def __init__(
-        self,
-        prepared_dir: str | Path,
-        split: str,
-        config: GKAANConfig,
-        *,
-        train: bool,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(prepared_dir, split, config, train=train, seed=seed)
-        self.transform = ClipTransform(config.preprocess, train=train)
+    def _setup(self) -> None:
+        self.transform = ClipTransform(self.config.preprocess, train=self.train)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        record, video, positions = self._cache_positions(index)
+    def _read(self, record: VideoRecord, positions: list[int], index: int) -> torch.Tensor:
         assert record.shard is not None
         frames = read_frame_shard(self.root / record.shard, positions)
         generator = torch.Generator().manual_seed(self._seed(index)) if self.train else None
-        return self.transform(frames, generator), record.label_index, video
+        return self.transform(frames, generator)
 
 
 class FeatureDataset(_CachedClips):
@@ -147,24 +151,14 @@ class FeatureDataset(_CachedClips):
         seed: seed of the random clips.
     """
 
-    def __init__(
-        self,
-        prepared_dir: str | Path,
-        split: str,
-        config: GKAANConfig,
-        *,
-        train: bool,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(prepared_dir, split, config, train=train, seed=seed)
-        stored = self.manifest.settings.features
-        if stored != config.backbone:
+    def _setup(self) -> None:
+        stored, backbone = self.manifest.settings.features, self.config.backbone
+        if stored != backbone:
             raise UsageError(
                 f"{self.root}: holds {stored or 'no'} features but the model's backbone is "
-                f"{config.backbone}; run `gkaan prepare ... --features {config.backbone}`"
+                f"{backbone}; run `gkaan prepare ... --features {backbone}`"
             )
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        record, video, positions = self._cache_positions(index)
+    def _read(self, record: VideoRecord, positions: list[int], index: int) -> torch.Tensor:
         assert record.features is not None
-        return read_feature_shard(self.root / record.features, positions), record.label_index, video
+        return read_feature_shard(self.root / record.features, positions)
