@@ -90,31 +90,35 @@ def test_trunk_loads_a_local_safetensors_file(
     assert torch.equal(trunk_state["_conv_head.weight"], package_state["_conv_head.weight"])
 
 
-def test_weights_with_an_unknown_tensor_are_refused(
-    tmp_path: Path, package_state: dict[str, torch.Tensor]
+#: Weights files that must be refused: (builder, edit of the package's state dict, reason).
+BAD_WEIGHTS = {
+    "unknown_tensor": (
+        efficientnet_lite0_trunk,
+        lambda state: {**state, "_blocks.16._bn0.weight": torch.ones(3)},
+        r"_blocks\.16\._bn0\.weight",
+    ),
+    "no_classifier": (
+        efficientnet_lite0_trunk,
+        lambda state: {k: v for k, v in state.items() if k != "_fc.bias"},
+        r"_fc\.bias",
+    ),
+    "wrong_shape": (
+        efficientnet_lite0,
+        lambda state: {**state, "_conv_stem.weight": torch.zeros(40, 3, 3, 3)},
+        r"wrong shape: _conv_stem\.weight",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WEIGHTS))
+def test_weights_that_do_not_fit_are_refused_naming_file_and_tensor(
+    case: str, tmp_path: Path, package_state: dict[str, torch.Tensor]
 ) -> None:
-    path = tmp_path / "extra.pth"
-    torch.save({**package_state, "_blocks.16._bn0.weight": torch.ones(3)}, path)
-    with pytest.raises(BadCheckpointError, match=r"extra\.pth.*_blocks\.16\._bn0\.weight"):
-        efficientnet_lite0_trunk(pretrained=path)
-
-
-def test_weights_without_the_classifier_are_refused(
-    tmp_path: Path, package_state: dict[str, torch.Tensor]
-) -> None:
-    path = tmp_path / "headless.pth"
-    torch.save({k: v for k, v in package_state.items() if k != "_fc.bias"}, path)
-    with pytest.raises(BadCheckpointError, match=r"headless\.pth.*_fc\.bias"):
-        efficientnet_lite0_trunk(pretrained=path)
-
-
-def test_weights_of_the_wrong_shape_are_refused(
-    tmp_path: Path, package_state: dict[str, torch.Tensor]
-) -> None:
-    path = tmp_path / "b0.pth"
-    torch.save({**package_state, "_conv_stem.weight": torch.zeros(40, 3, 3, 3)}, path)
-    with pytest.raises(BadCheckpointError, match=r"b0\.pth.*wrong shape: _conv_stem\.weight"):
-        efficientnet_lite0(pretrained=path)
+    build, edit, reason = BAD_WEIGHTS[case]
+    path = tmp_path / f"{case}.pth"
+    torch.save(edit(package_state), path)
+    with pytest.raises(BadCheckpointError, match=rf"{case}\.pth.*{reason}"):
+        build(pretrained=path)
 
 
 def test_missing_weights_file_names_the_path(tmp_path: Path) -> None:
