@@ -1,0 +1,219 @@
+"""Leave-one-person-out (LOPO) video accuracy of the default model's recipe on kth-mini.
+
+KTH clips carry the person id in their file names (``person09_boxing_d1``); a split by clip
+would leak the person, so each fold holds out every video of one person (11 folds on
+kth-mini). Features are computed once per backbone by ``prepare --features`` (the cache is
+reused by every fold: only the manifest's splits change, through ``test_groups``); each
+fold then trains the heads with :func:`gkaan_cli.engine.train.train` on the other persons
+and :func:`gkaan_cli.engine.evaluate.evaluate` scores the held-out videos (fused and per
+stream, DESIGN.md section 1, eq. 19).
+
+The same recipe runs on two backbones, so the value of pretrained features is measured:
+``efficientnet_lite0`` with its ImageNet weights (the shipped model's backbone) and
+``resnet34`` with random weights (seeded, written to a weights file so that prepare, train
+and evaluate all use the same ones).
+
+Usage::
+
+    python benchmarks/kth_lopo.py [--data ../shared/data/kth-mini] [--work /tmp/kth-lopo]
+        [--backbones efficientnet_lite0 resnet34-random] [--sa-variant paper|reference]
+        [--epochs N] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gkaan_cli.config import SamplingConfig
+from gkaan_cli.data.manifest import load_manifest
+from gkaan_cli.data.prepare import prepare
+from gkaan_cli.engine.evaluate import EvalReport, evaluate
+from gkaan_cli.engine.recipes import TrainConfig, merge_overrides
+from gkaan_cli.engine.train import train
+from gkaan_cli.model.gkaan import GKAAN
+
+PERSON = r"person(\d+)"
+#: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video.
+SAMPLING = SamplingConfig(mode="dense", clip_len=30, stride=15, max_clips=8)
+#: The recipe of the shipped model (weights/README.md): heads only on cached conv maps.
+RECIPE: dict[str, Any] = {
+    "recipe": "quick",
+    "model": {
+        "backbone": "efficientnet_lite0",
+        "fusion": "early",
+        "sa_variant": "paper",
+        "sru_layers": 2,
+        "sru_hidden": 256,
+        "dropout": 0.5,
+        "sampling": SAMPLING.model_dump(),
+    },
+    "frozen_backbone": True,
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "schedule": "constant",
+    "batch_size": 8,
+    "epochs": 5,
+    "eval_every": 5,
+    "seed": 0,
+}
+#: Backbone runs: name -> (backbone, ImageNet weights?).
+RUNS: dict[str, tuple[str, bool]] = {
+    "efficientnet_lite0": ("efficientnet_lite0", True),
+    "resnet34-random": ("resnet34", False),
+}
+STREAMS = ("fused", "gs", "gl", "gp")
+
+
+def random_weights(work: Path, seed: int) -> Path:
+    """A torchvision ResNet-34 state dict with seeded random initialisation, as a file."""
+    from safetensors.torch import save_file
+    from torchvision import models
+
+    path = work / f"resnet34-random-seed{seed}.safetensors"
+    if not path.is_file():
+        torch.manual_seed(seed)
+        state = {k: v.contiguous() for k, v in models.resnet34(weights=None).state_dict().items()}
+        save_file(state, path)
+    return path
+
+
+def prepare_features(data: Path, out: Path, backbone: str, weights: bool | Path) -> float:
+    """Decode kth-mini once into ``out`` with ``backbone`` conv maps; returns seconds."""
+    report = prepare(
+        data,
+        out,
+        split_by=PERSON,
+        val_fraction=0.0,
+        test_fraction=0.0,
+        sampling=SAMPLING,
+        features=backbone,
+        pretrained=weights,
+        progress=False,
+    )
+    if report.failed:
+        raise SystemExit(f"prepare failed on {report.failures}")
+    return report.seconds
+
+
+def run_fold(data: Path, prepared: Path, run: Path, person: str, config: TrainConfig) -> EvalReport:
+    """Train on every person but ``person``; evaluate on ``person``'s videos."""
+    prepare(
+        data,
+        prepared,
+        split_by=PERSON,
+        test_groups=[person],
+        val_fraction=0.0,
+        sampling=SAMPLING,
+        features=config.model["backbone"],
+        pretrained=_weights_of(prepared),
+        progress=False,
+    )
+    shutil.rmtree(run, ignore_errors=True)
+    result = train(prepared, run, config, progress=False)
+    return evaluate(GKAAN.from_pretrained(result.last), prepared, split="test", progress=False)
+
+
+def _weights_of(prepared: Path) -> bool | Path:
+    value = load_manifest(prepared).settings.pretrained
+    return True if value == "True" else Path(str(value))
+
+
+def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, Any]:
+    """All folds of one backbone run; accuracies pooled over the held-out videos."""
+    backbone, imagenet = RUNS[name]
+    prepared = work / f"{name}-prep"
+    weights: bool | Path = True if imagenet else random_weights(work, config.seed)
+    prepare_seconds = prepare_features(data, prepared, backbone, weights)
+    persons = load_manifest(prepared).split_groups["train"]
+    correct = dict.fromkeys(STREAMS, 0)
+    per_class: dict[str, list[int]] = {}
+    folds = []
+    started = time.perf_counter()
+    for person in persons:
+        fold_start = time.perf_counter()
+        report = run_fold(data, prepared, work / f"{name}-runs" / person, person, config)
+        videos = report.video["fused"].count
+        for stream in STREAMS:
+            correct[stream] += round(report.video[stream].top1 * videos)
+        for row in report.per_class:
+            counts = per_class.setdefault(row["class"], [0, 0])
+            counts[0] += row["correct"]
+            counts[1] += row["videos"]
+        folds.append(
+            {
+                "person": person,
+                "videos": videos,
+                "correct": round(report.video["fused"].top1 * videos),
+                "seconds": time.perf_counter() - fold_start,
+            }
+        )
+        streams = " ".join(f"{s} {round(report.video[s].top1 * videos)}" for s in STREAMS)
+        print(f"{name} person {person}: {videos} videos, correct: {streams}", flush=True)
+    total = sum(f["videos"] for f in folds)
+    return {
+        "backbone": backbone,
+        "weights": "imagenet" if imagenet else f"random (seed {config.seed})",
+        "persons": persons,
+        "videos": total,
+        "accuracy": {s: correct[s] / total for s in STREAMS},
+        "per_class": {c: {"correct": k, "videos": n} for c, (k, n) in per_class.items()},
+        "folds": folds,
+        "prepare_seconds": prepare_seconds,
+        "train_eval_seconds": time.perf_counter() - started,
+        "recipe": config.model_dump(mode="json"),
+    }
+
+
+def render(results: dict[str, dict[str, Any]]) -> Table:
+    """One row per backbone run: overall, per stream and per class video accuracy."""
+    table = Table(title="kth-mini leave-one-person-out video accuracy")
+    classes = sorted({c for r in results.values() for c in r["per_class"]})
+    for column in ("run", "videos", *STREAMS, *classes, "prepare s", "folds s"):
+        table.add_column(column, justify="right")
+    for name, r in results.items():
+        table.add_row(
+            name,
+            str(r["videos"]),
+            *(f"{100 * r['accuracy'][s]:.1f}%" for s in STREAMS),
+            *(f"{r['per_class'][c]['correct']}/{r['per_class'][c]['videos']}" for c in classes),
+            f"{r['prepare_seconds']:.0f}",
+            f"{r['train_eval_seconds']:.0f}",
+        )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/kth-mini"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/kth-lopo"))
+    parser.add_argument("--backbones", nargs="+", choices=sorted(RUNS), default=list(RUNS))
+    parser.add_argument("--sa-variant", choices=("paper", "reference"), default="paper")
+    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.backbones:
+        overrides = {
+            "model": {"backbone": RUNS[name][0], "sa_variant": args.sa_variant},
+            "epochs": args.epochs,
+            "eval_every": args.epochs,
+        }
+        config = TrainConfig.model_validate(merge_overrides(RECIPE, overrides))
+        results[name] = lopo(args.data, args.work, name, config)
+    Console().print(render(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
