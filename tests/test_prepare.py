@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -234,7 +235,8 @@ def test_features_store_fp16_conv_maps_for_every_cached_frame(
     csv = tmp_path / "two.csv"
     csv.write_text("".join(f"{p},{p.parent.name},train\n" for p in videos))
     sampling = SamplingConfig(mode="uniform", clip_len=4, num_clips=1)
-    report = prepare(
+    run = functools.partial(
+        prepare,
         csv,
         tmp_path / "out",
         sampling=sampling,
@@ -243,6 +245,7 @@ def test_features_store_fp16_conv_maps_for_every_cached_frame(
         val_fraction=0,
         progress=False,
     )
+    report = run()
     assert report.ok == 2
     manifest = load_manifest(tmp_path / "out")
     assert manifest.settings.features == "resnet18"
@@ -256,13 +259,5 @@ def test_features_store_fp16_conv_maps_for_every_cached_frame(
     maps, label, video = dataset[1]
     assert maps.shape == (4, 512, 7, 7) and maps.dtype == torch.float32
     assert (label, video) == (manifest.videos[1].label_index, 1)
-    again = prepare(
-        csv,
-        tmp_path / "out",
-        sampling=sampling,
-        features="resnet18",
-        pretrained=False,
-        val_fraction=0,
-        progress=False,
-    )
+    again = run()
     assert again.skipped == 2
