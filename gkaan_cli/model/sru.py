@@ -48,10 +48,13 @@ class SRULayer(nn.Module):
         b_f, b_r = self.bias.split(hidden)
         f = torch.sigmoid(f_in + b_f)  # eq. 12
         r = torch.sigmoid(r_in + b_r)  # eq. 13
+        # eq. 14, c_t = f_t * c_{t-1} + (1 - f_t) * x~_t: the input term is computed for all t
+        # at once; unbind (not f[:, t]) keeps the backward pass one stack instead of T
+        # full-size zero tensors per step.
         c = x.new_zeros(x.shape[0], hidden)
         cells = []
-        for t in range(x.shape[1]):
-            c = f[:, t] * c + (1 - f[:, t]) * x_tilde[:, t]  # eq. 14
+        for f_t, u_t in zip(f.unbind(1), ((1 - f) * x_tilde).unbind(1), strict=True):
+            c = f_t * c + u_t
             cells.append(c)
         highway = x if self.skip is None else self.skip(x)
         return r * torch.tanh(torch.stack(cells, dim=1)) + (1 - r) * highway  # eq. 15
