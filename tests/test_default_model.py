@@ -1,0 +1,65 @@
+"""The embedded default model (weights/kth-lite0): loadable offline, small, and it works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from gkaan_cli.config import SamplingConfig
+from gkaan_cli.engine.predict import Predictor
+from gkaan_cli.hub import load_registry, resolve_checkpoint, weights_dir
+from gkaan_cli.model.gkaan import GKAAN
+
+KTH_CLASSES = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
+
+
+@pytest.fixture(scope="module")
+def default_dir() -> Path:
+    """The registry's default checkpoint folder (its sha256 checked by the registry)."""
+    return resolve_checkpoint(None)
+
+
+@pytest.fixture(scope="module")
+def default_model(default_dir: Path) -> GKAAN:
+    return GKAAN.from_pretrained(default_dir)
+
+
+def test_the_default_model_is_kth_lite0_in_the_weights_folder(default_dir: Path) -> None:
+    assert load_registry().default == "kth-lite0"
+    assert default_dir.resolve() == (weights_dir() / "kth-lite0").resolve()
+
+
+def test_default_checkpoint_is_fp16_at_most_25_mb_and_holds_every_model_tensor(
+    default_dir: Path, default_model: GKAAN
+) -> None:
+    weights = default_dir / "model.safetensors"
+    assert weights.stat().st_size <= 25 * 10**6
+    with safe_open(str(weights), "pt") as handle:
+        keys = set(handle.keys())
+        dtypes = {handle.get_slice(key).get_dtype() for key in keys}
+    assert keys == set(default_model.state_dict())  # backbone included: self-contained
+    assert dtypes == {"F16", "I64"}  # floats in fp16; batch-norm counters stay int64
+
+
+def test_default_model_is_an_early_fusion_lite0_model_with_the_six_kth_classes(
+    default_model: GKAAN,
+) -> None:
+    config = default_model.config
+    assert config.class_names == KTH_CLASSES
+    assert (config.backbone, config.fusion) == ("efficientnet_lite0", "early")
+    assert config.preprocess.mean == pytest.approx((127 / 255,) * 3)
+    assert config.preprocess.std == pytest.approx((128 / 255,) * 3)
+    assert config.sampling.mode == "dense"
+
+
+def test_default_model_recognises_boxing_in_real_kth_videos(
+    data_dir: Path, default_model: GKAAN
+) -> None:
+    sampling = SamplingConfig(mode="dense", clip_len=30, stride=15, max_clips=2)
+    predictor = Predictor(default_model, device="cpu", sampling=sampling)
+    videos = sorted((data_dir / "kth-mini" / "boxing").glob("*.avi"))
+    top = [predictor.predict_video(path).top_k(1)[0][0] for path in videos]
+    assert len(videos) == 3
+    assert top.count("boxing") >= 2, top
