@@ -7,7 +7,6 @@ strict and never unpickles: pickle files are refused, every tensor key and shape
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from .config import GKAANConfig
 from .errors import BadCheckpointError, UsageError
+from .fileio import make_temp_dir
 from .model.gkaan import GKAAN
 
 __all__ = ["CONFIG_NAME", "PICKLE_SUFFIXES", "WEIGHTS_NAME", "load_checkpoint", "save_checkpoint"]
@@ -46,7 +46,7 @@ def save_checkpoint(
         extra_files: more text files to write beside the config (name -> content), such as
             a README.md model card.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
     if directory.exists() and not _replaceable(directory):
@@ -54,7 +54,7 @@ def save_checkpoint(
             f"{directory}: exists and is not a gkaan checkpoint directory; will not overwrite it"
         )
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp = make_temp_dir(directory)
     try:
         state = {
             key: (value.to(dtype) if dtype is not None and value.is_floating_point() else value)
@@ -63,12 +63,13 @@ def save_checkpoint(
             .contiguous()
             for key, value in model.state_dict().items()
         }
-        save_file(state, tmp / WEIGHTS_NAME, metadata={"format": "pt"})
+        # safetensors' save_file creates the file 0600; bytes written by Python get 0666 & ~umask.
+        (tmp / WEIGHTS_NAME).write_bytes(save(state, metadata={"format": "pt"}))
         (tmp / CONFIG_NAME).write_text(model.config.model_dump_json(indent=2) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
         if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            old = make_temp_dir(directory)
             directory.replace(old / directory.name)
             tmp.replace(directory)
             shutil.rmtree(old)

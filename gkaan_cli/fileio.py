@@ -12,7 +12,13 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMP_MARK", "atomic_write_bytes", "atomic_write_path", "atomic_write_text"]
+__all__ = [
+    "TEMP_MARK",
+    "atomic_write_bytes",
+    "atomic_write_path",
+    "atomic_write_text",
+    "make_temp_dir",
+]
 
 #: Part of every temp file name (never of a final one): ``.<stem>.<random>.tmp<suffix>``.
 TEMP_MARK = ".tmp"
@@ -29,6 +35,22 @@ def _create_temp(target: Path) -> Path:
         except FileExistsError:
             continue
         os.close(fd)
+        return temp
+    raise FileExistsError(f"{target}: no free temporary name in {target.parent}")
+
+
+def make_temp_dir(target: Path) -> Path:
+    """Create an empty, uniquely named folder beside ``target`` with mode 0o777 & ~umask.
+
+    Unlike ``tempfile.mkdtemp`` (0700), a folder renamed into place from here has the usual
+    permissions, so a saved checkpoint is readable by the user's group as any folder is.
+    """
+    for _ in range(_NAME_TRIES):
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_MARK}")
+        try:
+            temp.mkdir()
+        except FileExistsError:
+            continue
         return temp
     raise FileExistsError(f"{target}: no free temporary name in {target.parent}")
 

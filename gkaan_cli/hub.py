@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,11 +113,15 @@ class Registry(BaseModel):
 
 
 def weights_dir() -> Path:
-    """The repository's ``weights/`` folder, or ``$GKAAN_WEIGHTS_DIR`` when set."""
+    """The ``weights/`` folder: ``$GKAAN_WEIGHTS_DIR`` when set, else the source checkout's
+    (editable install), else ``<prefix>/share/gkaan/weights`` (where a wheel installs it)."""
     override = os.environ.get("GKAAN_WEIGHTS_DIR")
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[1] / "weights"
+    checkout = Path(__file__).resolve().parents[1] / "weights"
+    if (checkout / REGISTRY_FILE).is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "gkaan" / "weights"
 
 
 def hub_cache_dir() -> Path:

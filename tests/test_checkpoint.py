@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import stat
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,19 @@ def test_saving_replaces_an_older_checkpoint_and_leaves_no_temp_dirs(
     assert (target / "README.md").read_text() == "new card"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     load_checkpoint(target)
+
+
+def test_saved_checkpoint_has_the_permissions_of_a_normal_folder_and_files(
+    model: GKAAN, tmp_path: Path
+) -> None:
+    old = os.umask(0o027)
+    try:
+        target = save_checkpoint(model, tmp_path / "model")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((target / name).stat().st_mode) == 0o640
 
 
 def test_saving_refuses_to_overwrite_a_directory_that_is_not_a_checkpoint(
