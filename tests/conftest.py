@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: The classes of ../shared/data/kth-mini, in sorted (label index) order.
+KTH_CLASSES = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,16 @@ def test_saved_checkpoint_has_the_permissions_of_a_normal_folder_and_files(
         assert stat.S_IMODE((target / name).stat().st_mode) == 0o640
 
 
+def test_a_training_run_folder_loads_its_best_checkpoint_despite_its_state_file(
+    model: GKAAN, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    save_checkpoint(model, run / "best")
+    torch.save({"epoch": 1}, run / "state.pt")  # the run's training state is not a model
+    loaded = GKAAN.from_pretrained(run)
+    torch.testing.assert_close(loaded.state_dict(), model.state_dict(), atol=0, rtol=0)
+
+
 def test_saving_refuses_to_overwrite_a_directory_that_is_not_a_checkpoint(
     model: GKAAN, tmp_path: Path
 ) -> None:

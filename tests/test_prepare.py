@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import KTH_CLASSES
 
 from gkaan_cli.config import GKAANConfig, SamplingConfig
 from gkaan_cli.data.dataset import FeatureDataset
@@ -39,14 +40,7 @@ def test_kth_mini_prepares_every_video_with_frames_counted_like_pyav(
     assert (report.ok, report.failed, report.skipped) == (19, 0, 0)
     assert report.exit_code() == 0
     manifest = load_manifest(out)
-    assert manifest.classes == [
-        "boxing",
-        "handclapping",
-        "handwaving",
-        "jogging",
-        "running",
-        "walking",
-    ]
+    assert manifest.classes == list(KTH_CLASSES)
     assert manifest.settings.sampling == SMALL
     for record in manifest.videos:
         info = probe_video(record.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import KTH_CLASSES
 
 from gkaan_cli.data.sources import assign_splits, discover
 from gkaan_cli.errors import UsageError
@@ -33,14 +34,7 @@ def test_class_folders_give_sorted_classes_and_only_video_files(tmp_path: Path) 
 
 def test_kth_mini_is_found_with_its_six_classes(data_dir: Path) -> None:
     source = discover(data_dir / "kth-mini")
-    assert source.classes == (
-        "boxing",
-        "handclapping",
-        "handwaving",
-        "jogging",
-        "running",
-        "walking",
-    )
+    assert source.classes == KTH_CLASSES
     assert len(source.entries) == 19
 
 

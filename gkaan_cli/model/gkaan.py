@@ -125,16 +125,14 @@ class GKAAN(nn.Module):
 
     @classmethod
     def from_pretrained(cls, spec: str | Path, *, revision: str | None = None) -> GKAAN:
-        """Load a checkpoint from a local directory, or a Hub repo id / registry name.
+        """Load a checkpoint from a local directory, a training run, a Hub id or a registry name.
 
         Args:
-            spec: a local checkpoint directory, a Hub repo id or a registry name.
+            spec: a checkpoint directory, a training run directory (its ``best/``, else
+                ``last/``), a Hub repo id ``org/name[@revision]`` or a registry name.
             revision: Hub revision (branch, tag or commit) to pin.
         """
         from ..checkpoint import load_checkpoint
-
-        if Path(spec).exists():
-            return load_checkpoint(spec)
         from ..hub import resolve_checkpoint
 
         return load_checkpoint(resolve_checkpoint(str(spec), revision=revision))
