@@ -103,6 +103,16 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     assert report.video["fused"].top1 == 1.0
 
 
+def test_without_a_val_split_test_is_reported_but_never_picks_a_best_checkpoint(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    config = _config(epochs=1, val_fraction=0.0)
+    result = train(colour_source, tmp_path / "run", config, progress=False)
+    assert result.history[-1]["eval"]["split"] == "test"
+    assert result.best is None and not (tmp_path / "run" / "best").exists()
+    assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
+
+
 def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(
     colour_source: Path, tmp_path: Path
 ) -> None:

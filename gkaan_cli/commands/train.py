@@ -135,7 +135,11 @@ def train(
     if int(os.environ.get("RANK", "0")) != 0:
         return
     stdout.print(_summary(result.history))
-    best = f"best/ from epoch {result.best_epoch}" if result.best is not None else "no best/"
+    best = (
+        f"best/ from epoch {result.best_epoch}"
+        if result.best is not None
+        else "no best/: no val split to choose on"
+    )
     stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
 
 

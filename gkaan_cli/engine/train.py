@@ -4,7 +4,9 @@ A run directory holds:
 
 - ``train_config.json``: the full :class:`~gkaan_cli.engine.recipes.TrainConfig`;
 - ``last/`` and ``best/``: checkpoint directories (``config.json`` + ``model.safetensors``),
-  ``best/`` by video-level fused top-1 on the val split (test when there is no val split);
+  ``best/`` by video-level fused top-1 on the val split; without a val split the test split
+  is evaluated and reported each epoch but never used to choose a checkpoint (no ``best/``:
+  use ``last/``), so reported test accuracy stays an honest estimate;
 - ``state.pt``: the full training state (model, optimizer, AMP scaler, RNG states of every
   process, epoch, step, best score, history), only tensors and plain Python values, loaded
   with ``torch.load(weights_only=True)``; the learning rate is a function of (epoch, step),
@@ -600,8 +602,10 @@ def _finish_epoch(
 ) -> None:
     """Record the epoch; rank 0 writes ``last/``, ``best/`` when improved, state, metrics."""
     run.history.append(record)
-    improved = report is not None and (
-        run.best_metric is None or report.video["fused"].top1 > run.best_metric
+    improved = (
+        report is not None
+        and run.eval_name == "val"  # choosing on the test split would bias its accuracy
+        and (run.best_metric is None or report.video["fused"].top1 > run.best_metric)
     )
     if improved and report is not None:
         run.best_metric, run.best_epoch = report.video["fused"].top1, run.epoch
