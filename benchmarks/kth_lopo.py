@@ -17,7 +17,8 @@ Usage::
 
     python benchmarks/kth_lopo.py [--data ../shared/data/kth-mini] [--work /tmp/kth-lopo]
         [--backbones efficientnet_lite0 resnet34-random] [--sa-variant paper|reference]
-        [--epochs N] [--json results.json]
+        [--fusion early|late] [--fuse probs|logits] [--dropout P] [--epochs N]
+        [--json results.json]
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ RUNS: dict[str, tuple[str, bool]] = {
     "efficientnet_lite0": ("efficientnet_lite0", True),
     "resnet34-random": ("resnet34", False),
 }
-STREAMS = ("fused", "gs", "gl", "gp")
 
 
 def random_weights(work: Path, seed: int) -> Path:
@@ -133,8 +133,10 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
     prepared = work / f"{name}-prep"
     weights: bool | Path = True if imagenet else random_weights(work, config.seed)
     prepare_seconds = prepare_features(data, prepared, backbone, weights)
-    persons = load_manifest(prepared).split_groups["train"]
-    correct = dict.fromkeys(STREAMS, 0)
+    manifest = load_manifest(prepared)
+    persons = manifest.split_groups["train"]
+    streams = ("fused", *config.model_config_for(list(manifest.classes)).streams)
+    correct = dict.fromkeys(streams, 0)
     per_class: dict[str, list[int]] = {}
     folds = []
     started = time.perf_counter()
@@ -142,7 +144,7 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
         fold_start = time.perf_counter()
         report = run_fold(data, prepared, work / f"{name}-runs" / person, person, config)
         videos = report.video["fused"].count
-        for stream in STREAMS:
+        for stream in streams:
             correct[stream] += round(report.video[stream].top1 * videos)
         for row in report.per_class:
             counts = per_class.setdefault(row["class"], [0, 0])
@@ -156,7 +158,7 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
                 "seconds": time.perf_counter() - fold_start,
             }
         )
-        streams = " ".join(f"{s} {round(report.video[s].top1 * videos)}" for s in STREAMS)
+        streams = " ".join(f"{s} {round(report.video[s].top1 * videos)}" for s in streams)
         print(f"{name} person {person}: {videos} videos, correct: {streams}", flush=True)
     total = sum(f["videos"] for f in folds)
     return {
@@ -164,7 +166,7 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
         "weights": "imagenet" if imagenet else f"random (seed {config.seed})",
         "persons": persons,
         "videos": total,
-        "accuracy": {s: correct[s] / total for s in STREAMS},
+        "accuracy": {s: correct[s] / total for s in streams},
         "per_class": {c: {"correct": k, "videos": n} for c, (k, n) in per_class.items()},
         "folds": folds,
         "prepare_seconds": prepare_seconds,
@@ -177,13 +179,14 @@ def render(results: dict[str, dict[str, Any]]) -> Table:
     """One row per backbone run: overall, per stream and per class video accuracy."""
     table = Table(title="kth-mini leave-one-person-out video accuracy")
     classes = sorted({c for r in results.values() for c in r["per_class"]})
-    for column in ("run", "videos", *STREAMS, *classes, "prepare s", "folds s"):
+    streams = list(dict.fromkeys(s for r in results.values() for s in r["accuracy"]))
+    for column in ("run", "videos", *streams, *classes, "prepare s", "folds s"):
         table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(
             name,
             str(r["videos"]),
-            *(f"{100 * r['accuracy'][s]:.1f}%" for s in STREAMS),
+            *(f"{100 * r['accuracy'][s]:.1f}%" if s in r["accuracy"] else "-" for s in streams),
             *(f"{r['per_class'][c]['correct']}/{r['per_class'][c]['videos']}" for c in classes),
             f"{r['prepare_seconds']:.0f}",
             f"{r['train_eval_seconds']:.0f}",
@@ -197,6 +200,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/kth-lopo"))
     parser.add_argument("--backbones", nargs="+", choices=sorted(RUNS), default=list(RUNS))
     parser.add_argument("--sa-variant", choices=("paper", "reference"), default="paper")
+    parser.add_argument("--fusion", choices=("early", "late"), default="early")
+    parser.add_argument("--fuse", choices=("probs", "logits"), default="probs")
+    parser.add_argument("--dropout", type=float, default=RECIPE["model"]["dropout"])
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
@@ -204,7 +210,13 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for name in args.backbones:
         overrides = {
-            "model": {"backbone": RUNS[name][0], "sa_variant": args.sa_variant},
+            "model": {
+                "backbone": RUNS[name][0],
+                "sa_variant": args.sa_variant,
+                "fusion": args.fusion,
+                "fuse": args.fuse,
+                "dropout": args.dropout,
+            },
             "epochs": args.epochs,
             "eval_every": args.epochs,
         }
