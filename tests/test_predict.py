@@ -15,11 +15,13 @@ import pytest
 import torch
 import typer
 from click.testing import Result
+from rich.console import Console
 from typer.testing import CliRunner
 
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
+from gkaan_cli.engine.outputs import predictions_table
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
@@ -270,6 +272,31 @@ def test_table_output_lists_each_file_with_its_top_labels(
     assert "t.mp4" in result.stdout
     assert all(label in result.stdout for label in ("boxing", "running", "waving"))
     assert result.stderr == ""
+
+
+def test_table_shows_full_paths_only_when_two_files_share_a_name() -> None:
+    def prediction(path: str) -> VideoPrediction:
+        probs = np.array([0.7, 0.2, 0.1], np.float32)
+        return VideoPrediction(
+            path=path,
+            info=None,  # type: ignore[arg-type]
+            labels=["boxing", "running", "waving"],
+            probs=probs,
+            stream_probs={"gp": probs},
+            clips=[],
+            attention={},
+            attention_frames=np.zeros(0, np.int64),
+            attention_times=np.zeros(0),
+        )
+
+    def shown(*paths: str) -> str:
+        console = Console(width=300, record=True)
+        console.print(predictions_table([prediction(p) for p in paths]))
+        return console.export_text()
+
+    assert "/x/a/same.mp4" in shown("/x/a/same.mp4", "/x/b/same.mp4")
+    alone = shown("/x/a/same.mp4", "/x/b/other.mp4")
+    assert "same.mp4" in alone and "/x/a/" not in alone
 
 
 def test_bad_inputs_get_one_line_each_and_the_good_file_is_still_predicted(

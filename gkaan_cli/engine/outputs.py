@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from rich.table import Table
@@ -106,18 +107,24 @@ def format_predictions(
 
 
 def predictions_table(predictions: Sequence[VideoPrediction], *, top_k: int = 5) -> Table:
-    """A Rich table: file, top-k labels with probabilities, and each stream's top-1."""
+    """A Rich table: file, top-k labels with probabilities, and each stream's top-1.
+
+    Files are shown by name (full paths when two names clash); structured outputs always
+    carry the full path.
+    """
     streams = list(predictions[0].stream_probs) if predictions else []
     table = Table(title="gkaan predict")
     table.add_column("file", overflow="fold")
     table.add_column(f"top-{top_k}")
     for name in streams:
         table.add_column(name.upper())
-    for prediction in predictions:
+    names = [Path(prediction.path).name for prediction in predictions]
+    unique = len(set(names)) == len(names)  # the full path only where names would be ambiguous
+    for prediction, name in zip(predictions, names, strict=True):
         ranked = "\n".join(f"{label} {prob:.1%}" for label, prob in prediction.top_k(top_k))
         tops = _stream_top1(prediction.labels, prediction.stream_probs)
         table.add_row(
-            prediction.path,
+            name if unique else prediction.path,
             ranked,
             *(f"{tops[name]['label']} {tops[name]['prob']:.1%}" for name in streams),
         )
