@@ -158,8 +158,8 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
                 "seconds": time.perf_counter() - fold_start,
             }
         )
-        streams = " ".join(f"{s} {round(report.video[s].top1 * videos)}" for s in streams)
-        print(f"{name} person {person}: {videos} videos, correct: {streams}", flush=True)
+        line = " ".join(f"{s} {round(report.video[s].top1 * videos)}" for s in streams)
+        print(f"{name} person {person}: {videos} videos, correct: {line}", flush=True)
     total = sum(f["videos"] for f in folds)
     return {
         "backbone": backbone,
