@@ -13,7 +13,7 @@ import torch
 from pydantic import ValidationError
 
 from .config import GKAANConfig
-from .errors import BadCheckpointError, UsageError
+from .errors import PICKLE_REASON, PICKLE_SUFFIXES, BadCheckpointError, UsageError
 from .fileio import make_temp_dir
 from .model.gkaan import GKAAN
 
@@ -21,11 +21,6 @@ __all__ = ["CONFIG_NAME", "PICKLE_SUFFIXES", "WEIGHTS_NAME", "load_checkpoint", 
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".ckpt", ".pickle")
-_PICKLE_REASON = (
-    "pickle files are refused because loading them can execute arbitrary code; "
-    f"convert it to a checkpoint directory ({CONFIG_NAME} + {WEIGHTS_NAME})"
-)
 _MAX_NAMED = 5
 
 
@@ -93,7 +88,7 @@ def load_checkpoint(directory: str | Path) -> GKAAN:
 
     directory = Path(directory)
     if directory.suffix.lower() in PICKLE_SUFFIXES:
-        raise BadCheckpointError(directory, _PICKLE_REASON)
+        raise BadCheckpointError(directory, PICKLE_REASON)
     if not directory.is_dir():
         raise BadCheckpointError(
             directory, f"not a checkpoint directory (expected {CONFIG_NAME} + {WEIGHTS_NAME})"
@@ -102,7 +97,7 @@ def load_checkpoint(directory: str | Path) -> GKAAN:
     if not weights_path.is_file():
         pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
-            raise BadCheckpointError(directory / pickles[0], _PICKLE_REASON)
+            raise BadCheckpointError(directory / pickles[0], PICKLE_REASON)
         raise BadCheckpointError(weights_path, "missing")
     if not config_path.is_file():
         raise BadCheckpointError(config_path, "missing")

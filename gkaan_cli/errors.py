@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "PICKLE_REASON",
+    "PICKLE_SUFFIXES",
     "BadCheckpointError",
     "BadVideoError",
     "GkaanError",
@@ -17,6 +19,15 @@ __all__ = [
     "MissingWeightsError",
     "UsageError",
 ]
+
+
+#: Suffixes of pickle-based weight files, which gkaan never loads (unpickling runs code).
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"})
+#: The one reason given wherever a pickle file is refused as a checkpoint.
+PICKLE_REASON = (
+    "pickle files are refused because loading them can execute arbitrary code; "
+    "convert it to a checkpoint directory (config.json + model.safetensors)"
+)
 
 
 class GkaanError(Exception):

@@ -33,7 +33,15 @@ from huggingface_hub.errors import (
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .config import GKAANConfig
-from .errors import BadCheckpointError, GkaanError, HubError, MissingWeightsError, UsageError
+from .errors import (
+    PICKLE_REASON,
+    PICKLE_SUFFIXES,
+    BadCheckpointError,
+    GkaanError,
+    HubError,
+    MissingWeightsError,
+    UsageError,
+)
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -58,7 +66,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 #: The only files a checkpoint is made of, downloaded and uploaded.
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE)
-PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"})
 #: Sub-folders of a training run that hold checkpoints, preferred first.
 RUN_SUBDIRS = ("best", "last")
 METRICS_FILES = ("report.json", "metrics.json")
@@ -195,11 +202,7 @@ def checkpoint_dir(source: str | Path) -> Path:
     path = Path(source).expanduser()
     if path.is_file():
         if path.suffix.lower() in PICKLE_SUFFIXES:
-            raise BadCheckpointError(
-                path,
-                "pickle checkpoints are refused (loading them can run arbitrary code): "
-                f"convert it to a folder with {CONFIG_FILE} + {WEIGHTS_FILE}",
-            )
+            raise BadCheckpointError(path, PICKLE_REASON)
         if path.name != WEIGHTS_FILE:
             raise BadCheckpointError(
                 path, f"expected a checkpoint folder ({CONFIG_FILE} + {WEIGHTS_FILE}), got a file"
@@ -213,11 +216,7 @@ def checkpoint_dir(source: str | Path) -> Path:
         return path
     pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles and WEIGHTS_FILE in missing:
-        raise BadCheckpointError(
-            path,
-            f"holds pickle weights ({', '.join(pickles)}) and no {WEIGHTS_FILE}: pickle is "
-            "refused, convert the weights to safetensors",
-        )
+        raise BadCheckpointError(path / pickles[0], PICKLE_REASON)
     raise BadCheckpointError(path, f"not a gkaan checkpoint: missing {', '.join(missing)}")
 
 
