@@ -1,19 +1,22 @@
-"""Decode throughput: raw PyAV (rgb24, native size) vs ``read_frames(size=(256, 256))``.
+"""Decode throughput: raw PyAV (rgb24, native size) vs ``read_frames(size=(256, 256))``,
+then ``prepare`` throughput on the kth-mini folder.
 
 Run: ``python benchmarks/bench_reader.py [VIDEO ...]`` (defaults to two videos of
-../shared/data). Both are measured on the same file in the same run; prints frames/s and
-their ratio.
+../shared/data). Both decoders are measured on the same file in the same run; prints
+frames/s and their ratio, then videos/s and frames/s of a fresh ``prepare`` (frame cache only).
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import av
 
+from gkaan_cli.data.prepare import prepare
 from gkaan_cli.video.reader import read_frames
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -54,6 +57,13 @@ def main(paths: list[Path]) -> None:
             f"{path.name}: raw PyAV rgb24 native {raw:8.1f} frames/s | "
             f"read_frames 256x256 {scaled:8.1f} frames/s | ratio {scaled / raw:.2f}"
         )
+    with tempfile.TemporaryDirectory() as out:
+        report = prepare(DATA / "kth-mini", out, progress=False)
+    print(
+        f"prepare kth-mini: {report.ok} videos, {report.frames} frames in {report.seconds:.1f} s: "
+        f"{report.videos_per_s:.2f} videos/s, {report.frames / report.seconds:.0f} frames/s, "
+        f"{report.disk_bytes / report.cached_frames:.0f} bytes per cached frame"
+    )
 
 
 if __name__ == "__main__":
