@@ -1,12 +1,24 @@
-"""Pieces every command module shares: option types, the stdout/stderr consoles, a progress bar."""
+"""Pieces every command module shares: option types, the stdout/stderr consoles, a progress
+bar, model loading."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+if TYPE_CHECKING:
+    from ..model.gkaan import GKAAN
 
 __all__ = [
     "DeviceOption",
@@ -14,7 +26,9 @@ __all__ = [
     "PrecisionOption",
     "QuietOption",
     "ThreadsOption",
+    "load_model",
     "progress_bar",
+    "progress_callback",
     "stderr",
     "stdout",
 ]
@@ -54,3 +68,20 @@ def progress_bar() -> Progress:
         transient=True,
         disable=not stderr.is_terminal,
     )
+
+
+def progress_callback(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that moves ``task`` of ``progress``."""
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update
+
+
+def load_model(spec: str | None) -> GKAAN:
+    """``GKAAN.from_pretrained(spec)``; None is the registry's default model."""
+    from ..hub import resolve_checkpoint
+    from ..model.gkaan import GKAAN
+
+    return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))

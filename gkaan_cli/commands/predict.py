@@ -19,14 +19,15 @@ from .common import (
     ModelOption,
     PrecisionOption,
     ThreadsOption,
+    load_model,
     progress_bar,
+    progress_callback,
     stderr,
     stdout,
 )
 
 if TYPE_CHECKING:
     from ..engine.predict import VideoPrediction
-    from ..model.gkaan import GKAAN
 
 #: ``render_overlay_video(video_path, prediction, out_path)`` from gkaan_cli.viz.render.
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
@@ -102,7 +103,7 @@ def predict(
     paths, failures = expand_inputs(inputs)
     for failure in failures:
         _error(str(failure))
-    net = _load_model(model)
+    net = load_model(model)
     overrides = {
         key: value
         for key, value in {
@@ -130,7 +131,7 @@ def predict(
         for result in predictor.predict_many(
             paths,
             keep_attention=render is not None,
-            progress=lambda done, total: progress.update(frames, completed=done, total=total),
+            progress=progress_callback(progress, frames),
         ):
             progress.advance(videos)
             if isinstance(result, VideoPrediction):
@@ -160,14 +161,6 @@ def predict(
 
 def _error(message: str) -> None:
     stderr.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())))
-
-
-def _load_model(spec: str | None) -> GKAAN:
-    """``GKAAN.from_pretrained(spec)``; None is the registry's default model."""
-    from ..hub import resolve_checkpoint
-    from ..model.gkaan import GKAAN
-
-    return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))
 
 
 def _overlay_renderer() -> Renderer:

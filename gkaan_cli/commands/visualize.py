@@ -8,12 +8,10 @@ error boundary prints as one line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress, TaskID
 
 from ..errors import UsageError
 from .common import (
@@ -21,7 +19,9 @@ from .common import (
     ModelOption,
     PrecisionOption,
     ThreadsOption,
+    load_model,
     progress_bar,
+    progress_callback,
     stdout,
 )
 
@@ -75,22 +75,20 @@ def visualize(
         raise UsageError(f"--out {out}: would overwrite the input video")
 
     from ..engine.predict import Predictor
-    from ..hub import resolve_checkpoint
-    from ..model.gkaan import GKAAN
     from ..video.reader import probe_video
     from ..viz import render
 
     probe_video(video)  # a bad video is reported before the model is loaded
-    net = GKAAN.from_pretrained(resolve_checkpoint(model))
+    net = load_model(model)
     predictor = Predictor(net, device=device, precision=precision, threads=threads)
     with progress_bar() as progress:
         task = progress.add_task("predict", total=None)
         prediction = predictor.predict_video(
-            video, keep_attention=True, progress=_advance(progress, task)
+            video, keep_attention=True, progress=progress_callback(progress, task)
         )
         task = progress.add_task("render", total=prediction.info.num_frames)
         render.render_overlay_video(
-            video, prediction, out, normalize=normalize, progress=_advance(progress, task)
+            video, prediction, out, normalize=normalize, progress=progress_callback(progress, task)
         )
         if grid is not None:
             render.render_grid(video, prediction, grid, n=grid_frames, normalize=normalize)
@@ -101,10 +99,3 @@ def visualize(
     for kind, path in (("video", out), ("grid", grid), ("maps", save_maps)):
         if path is not None:
             stdout.print(f"  {kind:<5} {path}")
-
-
-def _advance(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return update

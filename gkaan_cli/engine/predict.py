@@ -31,6 +31,7 @@ from ..model.gkaan import GKAAN
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
+from .distributed import resolve_device
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -329,13 +330,10 @@ class Predictor:
 
 
 def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (use cpu or auto)")
-    if device not in ("cpu", "cuda"):
+    """:func:`~gkaan_cli.engine.distributed.resolve_device`, limited to auto, cpu and cuda."""
+    if device not in ("auto", "cpu", "cuda"):
         raise UsageError(f"device must be auto, cpu or cuda, got {device!r}")
-    return torch.device(device)
+    return resolve_device(device)
 
 
 class _VideoRun:
