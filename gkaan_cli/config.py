@@ -34,6 +34,9 @@ BACKBONE_CHANNELS: dict[str, int] = {
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: EfficientNet-Lite's TF-Lite ``(x * 255 - 127) / 128`` as a mean/std on [0, 1] pixels.
+LITE_MEAN = (127 / 255, 127 / 255, 127 / 255)
+LITE_STD = (128 / 255, 128 / 255, 128 / 255)
 
 
 class _Strict(BaseModel):

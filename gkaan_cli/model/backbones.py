@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from ..config import BACKBONE_CHANNELS, IMAGENET_MEAN, IMAGENET_STD
+from ..config import BACKBONE_CHANNELS, IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
 from ..errors import MissingWeightsError
 from ..fileio import atomic_write_path
 
@@ -41,17 +41,12 @@ class BackboneSpec(NamedTuple):
     std: tuple[float, float, float]
 
 
-# Same values as efficientnet_lite.LITE_MEAN/LITE_STD ((x*255-127)/128), kept here so that
-# listing backbones does not import that module.
-_LITE_MEAN = (127 / 255,) * 3
-_LITE_STD = (128 / 255,) * 3
-
 BACKBONES: dict[str, BackboneSpec] = {
     name: BackboneSpec(name, BACKBONE_CHANNELS[name], IMAGENET_MEAN, IMAGENET_STD)
     for name in ("resnet18", "resnet34", "resnet50")
 }
 BACKBONES["efficientnet_lite0"] = BackboneSpec(
-    "efficientnet_lite0", BACKBONE_CHANNELS["efficientnet_lite0"], _LITE_MEAN, _LITE_STD
+    "efficientnet_lite0", BACKBONE_CHANNELS["efficientnet_lite0"], LITE_MEAN, LITE_STD
 )
 
 _RESNETS: dict[str, tuple[Callable[..., models.ResNet], models.WeightsEnum]] = {
@@ -95,13 +90,16 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise MissingWeightsError(f"{path}: backbone weights file not found")
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 
             return load_file(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise MissingWeightsError(f"{path}: not a readable state dict ({error})") from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MissingWeightsError(f"{path}: not a state dict of tensors")
+    return state
 
 
 def _cached_weights(url: str) -> Path:

