@@ -7,6 +7,7 @@ process umask), so the renamed output has the usual permissions, not ``tempfile.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -18,10 +19,13 @@ __all__ = [
     "atomic_write_path",
     "atomic_write_text",
     "make_temp_dir",
+    "sha256_file",
 ]
 
 #: Part of every temp file name (never of a final one): ``.<stem>.<random>.tmp<suffix>``.
 TEMP_MARK = ".tmp"
+#: Bytes read at a time when hashing a file.
+_HASH_CHUNK = 1 << 20
 #: Tries at a fresh random temp name before giving up (a clash needs 2**32 luck each time).
 _NAME_TRIES = 16
 
@@ -97,3 +101,16 @@ def atomic_write_text(target: str | Path, text: str) -> Path:
         text: its new content.
     """
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB chunks.
+
+    Args:
+        path: the file to hash.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -34,14 +34,13 @@ from torch import nn
 from torchvision.io import decode_jpeg, encode_jpeg
 
 from ..config import PreprocessConfig
-from ..fileio import TEMP_MARK, atomic_write_path
+from ..fileio import atomic_write_path
 from ..video.transforms import ClipTransform
 
 __all__ = [
     "FRAME_SUFFIX",
     "JPEG_QUALITY",
     "STORAGE",
-    "TEMP_MARK",
     "compute_features",
     "frame_shard_length",
     "read_feature_shard",

@@ -7,7 +7,6 @@ reader never sees a half-written file. Cached frame indices are stored as half-o
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,7 +27,6 @@ __all__ = [
     "PrepareSettings",
     "Status",
     "VideoRecord",
-    "file_sha256",
     "indices_to_runs",
     "load_manifest",
     "runs_to_indices",
@@ -38,7 +36,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 Status = Literal["ok", "failed", "skipped"]
-_CHUNK = 1 << 20
 
 
 class _Model(BaseModel):
@@ -121,15 +118,6 @@ def indices_to_runs(indices: Iterable[int]) -> list[tuple[int, int]]:
 def runs_to_indices(runs: Iterable[tuple[int, int]]) -> list[int]:
     """Inverse of :func:`indices_to_runs`."""
     return [i for start, stop in runs for i in range(start, stop)]
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file's content, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_manifest(manifest: Manifest, directory: str | Path) -> Path:

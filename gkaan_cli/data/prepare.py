@@ -35,14 +35,15 @@ from rich.text import Text
 from torch import nn
 
 from ..config import PreprocessConfig, SamplingConfig
+from ..engine.evaluate import feature_preprocess
 from ..errors import BadVideoError, UsageError
+from ..fileio import TEMP_MARK, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
 from ..video.reader import probe_video, read_frames
 from ..video.sampling import frames_needed
 from .frame_cache import (
     FRAME_SUFFIX,
     STORAGE,
-    TEMP_MARK,
     compute_features,
     frame_shard_length,
     write_feature_shard,
@@ -53,7 +54,6 @@ from .manifest import (
     Manifest,
     PrepareSettings,
     VideoRecord,
-    file_sha256,
     indices_to_runs,
     load_manifest,
     write_manifest,
@@ -139,11 +139,6 @@ def _backbone(name: str, pretrained: bool | str | Path) -> nn.Module:
     return build_backbone(name, pretrained=pretrained).eval()
 
 
-def _feature_preprocess(name: str) -> PreprocessConfig:
-    spec = BACKBONES[name]
-    return PreprocessConfig(mean=spec.mean, std=spec.std)
-
-
 def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
     """Whether ``record`` already holds this video's cache for the current settings."""
     if record.status != "ok" or record.sha256 != sha256 or not record.frames:
@@ -166,7 +161,7 @@ def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
 
 def _hash(path: Path) -> str:
     try:
-        return file_sha256(path)
+        return sha256_file(path)
     except FileNotFoundError:
         raise BadVideoError(path, "file not found") from None
     except IsADirectoryError:
@@ -217,7 +212,7 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
 def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | None:
     """Decode the needed frames into ``shard``; return their conv maps when asked for."""
     backbone = None if job.features is None else _backbone(job.features, job.pretrained)
-    preprocess = None if job.features is None else _feature_preprocess(job.features)
+    preprocess = None if job.features is None else feature_preprocess(job.features)
     maps: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 
@@ -254,8 +249,6 @@ def _remove_temp_files(out: Path) -> None:
 
 def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRecord]:
     """Records of an earlier run into ``out`` whose cache settings match ``settings``."""
-    if not (out / MANIFEST_NAME).is_file():
-        return {}
     try:
         old = load_manifest(out)
     except UsageError:
