@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.metrics import attention_peakedness
 from .colormap import apply_colormap
 
 __all__ = ["Normalize", "blend", "map_entropy", "normalize_maps", "overlay", "upsample_map"]
@@ -79,6 +80,4 @@ def map_entropy(maps: np.ndarray) -> np.ndarray:
 
     Shows how peaked attention is (DESIGN.md section 1: the paper's SA is a near-hard argmax).
     """
-    p = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
-    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
-    return (0.0 - (p * logs).sum(axis=1)).astype(np.float32)
+    return attention_peakedness(np.asarray(maps))[0].astype(np.float32)
