@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gkaan_cli.fileio import atomic_write_path, atomic_write_text
+from gkaan_cli.fileio import atomic_write_path, atomic_write_text, sha256_file
 
 
 @pytest.fixture
@@ -54,3 +55,10 @@ def test_text_is_written_as_utf8_with_newlines_kept(tmp_path: Path, umask: int) 
     assert target.read_bytes() == "ü,1\r\nb,2\n".encode()
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert list(target.parent.iterdir()) == [target]
+
+
+def test_sha256_file_hashes_the_whole_content_across_read_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "video.avi"
+    data = bytes(range(256)) * 4097  # just over 1 MiB: two reads
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
