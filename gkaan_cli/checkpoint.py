@@ -15,12 +15,11 @@ from pydantic import ValidationError
 from .config import GKAANConfig
 from .errors import PICKLE_REASON, PICKLE_SUFFIXES, BadCheckpointError, UsageError
 from .fileio import make_temp_dir
+from .hub import CONFIG_FILE, WEIGHTS_FILE
 from .model.gkaan import GKAAN
 
-__all__ = ["CONFIG_NAME", "PICKLE_SUFFIXES", "WEIGHTS_NAME", "load_checkpoint", "save_checkpoint"]
+__all__ = ["load_checkpoint", "save_checkpoint"]
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 _MAX_NAMED = 5
 
 
@@ -59,8 +58,8 @@ def save_checkpoint(
             for key, value in model.state_dict().items()
         }
         # safetensors' save_file creates the file 0600; bytes written by Python get 0666 & ~umask.
-        (tmp / WEIGHTS_NAME).write_bytes(save(state, metadata={"format": "pt"}))
-        (tmp / CONFIG_NAME).write_text(model.config.model_dump_json(indent=2) + "\n")
+        (tmp / WEIGHTS_FILE).write_bytes(save(state, metadata={"format": "pt"}))
+        (tmp / CONFIG_FILE).write_text(model.config.model_dump_json(indent=2) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
         if directory.exists():
@@ -91,9 +90,9 @@ def load_checkpoint(directory: str | Path) -> GKAAN:
         raise BadCheckpointError(directory, PICKLE_REASON)
     if not directory.is_dir():
         raise BadCheckpointError(
-            directory, f"not a checkpoint directory (expected {CONFIG_NAME} + {WEIGHTS_NAME})"
+            directory, f"not a checkpoint directory (expected {CONFIG_FILE} + {WEIGHTS_FILE})"
         )
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if not weights_path.is_file():
         pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
@@ -131,7 +130,7 @@ def load_checkpoint(directory: str | Path) -> GKAAN:
 def _replaceable(directory: Path) -> bool:
     """An empty directory or an older checkpoint may be replaced; anything else may not."""
     return directory.is_dir() and (
-        (directory / CONFIG_NAME).is_file() or not any(directory.iterdir())
+        (directory / CONFIG_FILE).is_file() or not any(directory.iterdir())
     )
 
 
