@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import torch
 from torch import nn
-from torchvision.models import resnet34
 
-from gkaan_cli.model.efficientnet_lite import efficientnet_lite0_trunk
+from gkaan_cli.model.backbones import build_backbone
 
-TRUNKS: dict[str, Callable[[], nn.Module]] = {
-    "efficientnet_lite0": efficientnet_lite0_trunk,
-    "resnet34": lambda: nn.Sequential(*list(resnet34().children())[:-2]),
-}
+TRUNKS = ("efficientnet_lite0", "resnet34")
 
 
 def frames_per_second(
@@ -48,9 +43,9 @@ def main() -> None:
     x = torch.rand(args.batch, 3, args.size, args.size)
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.size}px")
     print(f"{'trunk':<20}{'layout':<16}{'dtype':<8}{'frames/s':>10}")
-    for name, build in TRUNKS.items():
+    for name in TRUNKS:
         for layout in (torch.contiguous_format, torch.channels_last):
-            trunk = build().eval().to(memory_format=layout)
+            trunk = build_backbone(name).eval().to(memory_format=layout)
             xl = x.contiguous(memory_format=layout)
             for bf16 in (False, True):
                 fps = frames_per_second(trunk, xl, bf16=bf16, warmup=args.warmup, iters=args.iters)
