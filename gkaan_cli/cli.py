@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .commands.common import stderr, stdout
 from .commands.evaluate import evaluate
 from .commands.predict import predict
 from .commands.prepare import prepare
@@ -31,10 +31,6 @@ __all__ = ["app", "guarded", "hub_app", "main"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: stdout for results; stderr for errors. No markup: file names may contain "[...]".
-stdout = Console(markup=False, highlight=False)
-stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="gkaan",

@@ -8,7 +8,6 @@ A model is named by a folder, a training run folder (its ``best/`` or ``last/``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from .errors import (
     MissingWeightsError,
     UsageError,
 )
+from .fileio import sha256_file
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -181,15 +181,6 @@ def registry_status() -> dict[str, dict[str, Any]]:
             "default": name == registry.default,
         }
     return status
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checkpoint_dir(source: str | Path) -> Path:

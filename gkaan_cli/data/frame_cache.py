@@ -35,6 +35,7 @@ from torchvision.io import decode_jpeg, encode_jpeg
 
 from ..config import PreprocessConfig
 from ..fileio import atomic_write_path
+from ..model.backbones import BACKBONES
 from ..video.transforms import ClipTransform
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "JPEG_QUALITY",
     "STORAGE",
     "compute_features",
+    "feature_preprocess",
     "frame_shard_length",
     "read_feature_shard",
     "read_frame_shard",
@@ -136,6 +138,13 @@ def read_feature_shard(path: Path, positions: Sequence[int]) -> torch.Tensor:
     """Conv maps at ``positions`` -> (T, C, h, w) float32 (memory-mapped read)."""
     maps = np.load(path, mmap_mode="r")
     return torch.from_numpy(np.asarray(maps[np.asarray(positions)], dtype=np.float32))
+
+
+def feature_preprocess(backbone: str) -> PreprocessConfig:
+    """The preprocessing ``prepare --features`` applies: default resize and center crop,
+    the backbone's mean and std."""
+    spec = BACKBONES[backbone]
+    return PreprocessConfig(mean=spec.mean, std=spec.std)
 
 
 @torch.inference_mode()

@@ -35,7 +35,6 @@ from rich.text import Text
 from torch import nn
 
 from ..config import PreprocessConfig, SamplingConfig
-from ..engine.evaluate import feature_preprocess
 from ..errors import BadVideoError, UsageError
 from ..fileio import TEMP_MARK, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
@@ -45,6 +44,7 @@ from .frame_cache import (
     FRAME_SUFFIX,
     STORAGE,
     compute_features,
+    feature_preprocess,
     frame_shard_length,
     write_feature_shard,
     write_frame_shard,

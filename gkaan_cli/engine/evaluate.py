@@ -19,11 +19,12 @@ import torch
 from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import GKAANConfig, PreprocessConfig
+from ..config import GKAANConfig
+from ..data.frame_cache import feature_preprocess
 from ..data.manifest import Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
 from ..fileio import atomic_write_bytes
-from ..model.backbones import BACKBONES, build_backbone
+from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
 from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
@@ -41,7 +42,6 @@ __all__ = [
     "SplitOutputs",
     "collect_outputs",
     "evaluate",
-    "feature_preprocess",
     "feature_weights",
     "features_match",
     "gather_outputs",
@@ -145,13 +145,6 @@ def make_dataset(
 
     kind = FeatureDataset if features else ClipDataset
     return kind(prepared_dir, split, config, train=train, seed=seed)
-
-
-def feature_preprocess(backbone: str) -> PreprocessConfig:
-    """The preprocessing ``prepare --features`` applies: default resize and center crop,
-    the backbone's mean and std."""
-    spec = BACKBONES[backbone]
-    return PreprocessConfig(mean=spec.mean, std=spec.std)
 
 
 def feature_weights(manifest: Manifest) -> bool | str:

@@ -41,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..config import GKAANConfig
+from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import BadCheckpointError, UsageError
 from ..fileio import atomic_write_path, atomic_write_text
@@ -51,7 +52,6 @@ from .distributed import DistContext, all_gather, all_reduce_sum, distributed_co
 from .evaluate import (
     EvalReport,
     collect_outputs,
-    feature_preprocess,
     feature_weights,
     gather_outputs,
     make_dataset,
