@@ -57,7 +57,7 @@ def main() -> None:
 
     def head_step() -> None:
         head_opt.zero_grad()
-        gkaan_loss(model.forward_features(maps), target, config).total.backward()
+        gkaan_loss(model.forward_heads(maps), target, config).total.backward()
         head_opt.step()
 
     def full_step() -> None:

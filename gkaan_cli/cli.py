@@ -18,7 +18,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
 from .commands.common import stderr, stdout
 from .commands.evaluate import evaluate
 from .commands.predict import predict
@@ -26,6 +25,7 @@ from .commands.prepare import prepare
 from .commands.train import train
 from .commands.visualize import visualize
 from .errors import GkaanError, UsageError
+from .version import __version__
 
 __all__ = ["app", "guarded", "hub_app", "main"]
 
@@ -104,7 +104,8 @@ def info(
     ] = False,
 ) -> None:
     """Show versions, the compute device, cache locations and the registered models."""
-    from .hub import hub_cache_dir, is_offline, registry_status, weights_dir
+    from .model.hub_client import hub_cache_dir, is_offline
+    from .model.registry import registry_status, weights_dir
 
     report = _environment() | {
         "hf_hub_cache": str(hub_cache_dir()),
@@ -162,7 +163,7 @@ def hub_pull(
     ] = None,
 ) -> None:
     """Download a checkpoint (config.json + model.safetensors) into the Hub cache."""
-    from .hub import pull_checkpoint
+    from .model.locate import pull_checkpoint
 
     typer.echo(str(pull_checkpoint(model, revision=revision)))
 
@@ -180,7 +181,7 @@ def hub_push(
     ] = None,
 ) -> None:
     """Upload config.json, model.safetensors and a generated model card (token: HF_TOKEN)."""
-    from .hub import push_checkpoint
+    from .model.hub_client import push_checkpoint
 
     url = push_checkpoint(source, repo_id, private=private, revision=revision)
     stdout.print(f"pushed {source} to {url}")

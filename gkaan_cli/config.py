@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import __version__
+from .version import __version__
 
 __all__ = [
     "BACKBONE_CHANNELS",

@@ -7,6 +7,10 @@ library callers get the typed exception. Every message names the file and the re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "PICKLE_REASON",
@@ -18,6 +22,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingWeightsError",
     "UsageError",
+    "validation_problems",
 ]
 
 
@@ -66,3 +71,17 @@ class HubError(GkaanError):
 
 class UsageError(GkaanError):
     """Arguments that do not make sense together (CLI exit code 2)."""
+
+
+def validation_problems(error: ValidationError, *, whole: str = "config") -> str:
+    """A pydantic error as one line: ``field.sub: message; ...`` (``whole`` names the
+    problems of the object itself, which have no field).
+
+    Args:
+        error: the error pydantic raised.
+        whole: the name shown for problems of the whole object.
+    """
+    return "; ".join(
+        f"{'.'.join(map(str, problem['loc'])) or whole}: {problem['msg']}"
+        for problem in error.errors()
+    )

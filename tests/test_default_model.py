@@ -9,8 +9,9 @@ from safetensors import safe_open
 
 from gkaan_cli.config import SamplingConfig
 from gkaan_cli.engine.predict import Predictor
-from gkaan_cli.hub import load_registry, resolve_checkpoint, weights_dir
 from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.locate import resolve_checkpoint
+from gkaan_cli.model.registry import load_registry, weights_dir
 
 KTH_CLASSES = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
 

@@ -81,7 +81,7 @@ def test_stream_logits_are_the_head_applied_to_every_step_then_averaged(
 ) -> None:
     with torch.no_grad():
         maps = early.extract_maps(clips.flatten(0, 1)).unflatten(0, (B, T))
-        out = early.forward_features(maps)
+        out = early.forward_heads(maps)
         gp = maps.mean(dim=(3, 4))
         states = early.srus["gp"](gp)
         per_step = [early.heads["gp"](states[:, t]) for t in range(T)]
@@ -99,7 +99,7 @@ def test_single_stream_models_compute_only_their_attention(
     model = GKAAN(tiny_config(fusion=fusion)).eval()
     maps = torch.rand(B, T, 512, 2, 2)
     with torch.no_grad():
-        out = model.forward_features(maps)
+        out = model.forward_heads(maps)
     assert set(out.logits) == {fusion}
     assert set(out.attention) == attention
     torch.testing.assert_close(out.probs, out.stream_probs[fusion])

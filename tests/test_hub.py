@@ -14,8 +14,13 @@ import pytest
 from huggingface_hub.errors import RepositoryNotFoundError
 from safetensors.numpy import save_file
 
-from gkaan_cli import hub
 from gkaan_cli.errors import BadCheckpointError, HubError, MissingWeightsError, UsageError
+from gkaan_cli.fileio import sha256_file
+from gkaan_cli.model import registry
+from gkaan_cli.model.checkpoint import CHECKPOINT_FILES
+from gkaan_cli.model.hub_client import model_card, push_checkpoint
+from gkaan_cli.model.locate import pull_checkpoint, resolve_checkpoint
+from gkaan_cli.model.registry import load_registry, registry_status, weights_dir
 
 COMMIT_MAIN = "a" * 40
 COMMIT_V1 = "b" * 40
@@ -39,7 +44,7 @@ def cache_repo(cache: Path, repo_id: str, commit: str, source: Path, refs: tuple
     (repo / "blobs").mkdir(parents=True, exist_ok=True)
     (repo / "refs").mkdir(exist_ok=True)
     snapshot.mkdir(parents=True)
-    for name in hub.CHECKPOINT_FILES:
+    for name in CHECKPOINT_FILES:
         data = (source / name).read_bytes()
         blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
         blob.write_bytes(data)
@@ -75,38 +80,36 @@ def write_registry(weights: Path, registry: dict[str, Any]) -> None:
 def test_sha256_file_matches_known_digest(tmp_path: Path) -> None:
     path = tmp_path / "abc.txt"
     path.write_bytes(b"abc")
-    assert hub.sha256_file(path) == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
+    assert sha256_file(path) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
 
 def test_weights_dir_is_repository_weights_folder_unless_overridden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GKAAN_WEIGHTS_DIR", raising=False)
-    assert hub.weights_dir() == Path(hub.__file__).resolve().parents[1] / "weights"
+    assert weights_dir() == Path(registry.__file__).resolve().parents[2] / "weights"
     monkeypatch.setenv("GKAAN_WEIGHTS_DIR", str(tmp_path))
-    assert hub.weights_dir() == tmp_path
+    assert weights_dir() == tmp_path
 
 
 def test_shipped_registry_default_is_a_local_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GKAAN_WEIGHTS_DIR", raising=False)
-    registry = hub.load_registry()
-    assert registry.default == "kth-lite0"
-    assert registry.models["kth-lite0"].path == "kth-lite0"
+    shipped = load_registry()
+    assert shipped.default == "kth-lite0"
+    assert shipped.models["kth-lite0"].path == "kth-lite0"
 
 
 def test_local_checkpoint_folder_resolves_to_itself(tmp_path: Path, registry_dir: Path) -> None:
     folder = write_checkpoint(tmp_path / "ckpt")
-    assert hub.resolve_checkpoint(str(folder)) == folder
+    assert resolve_checkpoint(str(folder)) == folder
 
 
 def test_training_run_resolves_to_best_before_last(tmp_path: Path, registry_dir: Path) -> None:
     run = tmp_path / "run"
     write_checkpoint(run / "last")
-    assert hub.resolve_checkpoint(run) == run / "last"
+    assert resolve_checkpoint(run) == run / "last"
     write_checkpoint(run / "best")
-    assert hub.resolve_checkpoint(run) == run / "best"
+    assert resolve_checkpoint(run) == run / "best"
 
 
 @pytest.mark.parametrize("name", ["model.pt", "model.pth", "weights.pkl", "pytorch_model.bin"])
@@ -114,7 +117,7 @@ def test_pickle_file_is_refused(tmp_path: Path, registry_dir: Path, name: str) -
     path = tmp_path / name
     path.write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(BadCheckpointError, match="pickle files are refused") as info:
-        hub.resolve_checkpoint(str(path))
+        resolve_checkpoint(str(path))
     assert info.value.path == str(path)
     assert "safetensors" in str(info.value)
 
@@ -125,7 +128,7 @@ def test_folder_with_only_pickle_weights_is_refused(tmp_path: Path, registry_dir
     (folder / "config.json").write_text(json.dumps(CONFIG))
     (folder / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(BadCheckpointError, match="pickle files are refused") as info:
-        hub.resolve_checkpoint(str(folder))
+        resolve_checkpoint(str(folder))
     assert info.value.path == str(folder / "pytorch_model.bin")
 
 
@@ -133,39 +136,39 @@ def test_folder_without_config_names_the_missing_file(tmp_path: Path, registry_d
     folder = write_checkpoint(tmp_path / "ckpt")
     (folder / "config.json").unlink()
     with pytest.raises(BadCheckpointError, match=r"missing config\.json") as info:
-        hub.resolve_checkpoint(str(folder))
+        resolve_checkpoint(str(folder))
     assert info.value.path == str(folder)
 
 
 def test_unknown_model_name_lists_registered_names(registry_dir: Path) -> None:
     write_registry(registry_dir, {"models": {"alpha": {"path": "a"}, "beta": {"path": "b"}}})
     with pytest.raises(BadCheckpointError, match=r"registered: alpha, beta") as info:
-        hub.resolve_checkpoint("no_such_model")
+        resolve_checkpoint("no_such_model")
     assert info.value.path == "no_such_model"
 
 
 def test_no_model_uses_registry_default(tmp_path: Path, registry_dir: Path) -> None:
     write_checkpoint(registry_dir / "mine")
     write_registry(registry_dir, {"default": "mine", "models": {"mine": {"path": "mine"}}})
-    assert hub.resolve_checkpoint(None) == registry_dir / "mine"
-    assert hub.resolve_checkpoint("mine") == registry_dir / "mine"
+    assert resolve_checkpoint(None) == registry_dir / "mine"
+    assert resolve_checkpoint("mine") == registry_dir / "mine"
 
 
 def test_registered_model_not_yet_trained_says_so(registry_dir: Path) -> None:
     write_registry(registry_dir, {"default": "kth", "models": {"kth": {"path": "kth"}}})
     with pytest.raises(MissingWeightsError, match="registered model 'kth' has no checkpoint yet"):
-        hub.resolve_checkpoint(None)
+        resolve_checkpoint(None)
 
 
 def test_no_model_and_no_default_is_a_usage_error(registry_dir: Path) -> None:
     with pytest.raises(UsageError, match="names no default"):
-        hub.resolve_checkpoint(None)
+        resolve_checkpoint(None)
 
 
 def test_invalid_registry_names_the_file(registry_dir: Path) -> None:
     write_registry(registry_dir, {"default": "x", "models": {"x": {"path": "x", "repo": "o/n"}}})
     with pytest.raises(BadCheckpointError, match="exactly one of 'path' or 'repo'") as info:
-        hub.load_registry()
+        load_registry()
     assert info.value.path == str(registry_dir / "registry.json")
 
 
@@ -174,27 +177,29 @@ def test_hub_id_resolves_from_offline_cache(
 ) -> None:
     source = write_checkpoint(tmp_path / "src")
     snapshot = cache_repo(offline_cache, "org/model", COMMIT_MAIN, source, refs=("main",))
-    found = hub.resolve_checkpoint("org/model")
+    found = resolve_checkpoint("org/model")
     assert found == snapshot
     assert (found / "model.safetensors").read_bytes() == (source / "model.safetensors").read_bytes()
-    assert hub.pull_checkpoint("org/model") == snapshot
+    assert pull_checkpoint("org/model") == snapshot
 
 
 def test_hub_download_fetches_exactly_config_and_weights(
     tmp_path: Path, offline_cache: Path, registry_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache_repo(offline_cache, "org/model", COMMIT_MAIN, write_checkpoint(tmp_path / "s"), ("main",))
-    calls: list[tuple[str, str | None, bool]] = []
-    real = huggingface_hub.hf_hub_download
+    calls: list[tuple[str, str | None, list[str], bool]] = []
+    real = huggingface_hub.snapshot_download
 
-    def recording(repo_id: str, filename: str, **kwargs: Any) -> str:
-        calls.append((filename, kwargs["revision"], kwargs["local_files_only"]))
-        return real(repo_id, filename, **kwargs)
+    def recording(repo_id: str, **kwargs: Any) -> str:
+        patterns = sorted(kwargs["allow_patterns"])
+        calls.append((repo_id, kwargs["revision"], patterns, kwargs["local_files_only"]))
+        return real(repo_id, **kwargs)
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", recording)
-    hub.resolve_checkpoint("org/model")
-    # The second file is pinned to the commit the first one came from.
-    assert calls == [("config.json", None, True), ("model.safetensors", COMMIT_MAIN, True)]
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", recording)
+    found = resolve_checkpoint("org/model")
+    # One snapshot of one commit: both files come from the same commit.
+    assert calls == [("org/model", None, ["config.json", "model.safetensors"], True)]
+    assert found.name == COMMIT_MAIN
 
 
 def test_revision_is_pinned_through_refs(
@@ -206,15 +211,15 @@ def test_revision_is_pinned_through_refs(
     v1 = cache_repo(
         offline_cache, "org/model", COMMIT_V1, write_checkpoint(tmp_path / "v", value=2.0), ("v1",)
     )
-    assert hub.resolve_checkpoint("org/model") == main
-    assert hub.resolve_checkpoint("org/model@v1") == v1
-    assert hub.resolve_checkpoint("org/model", revision="v1") == v1
-    assert hub.resolve_checkpoint(f"org/model@{COMMIT_V1}") == v1
+    assert resolve_checkpoint("org/model") == main
+    assert resolve_checkpoint("org/model@v1") == v1
+    assert resolve_checkpoint("org/model", revision="v1") == v1
+    assert resolve_checkpoint(f"org/model@{COMMIT_V1}") == v1
 
 
 def test_offline_cache_miss_says_how_to_fix(offline_cache: Path, registry_dir: Path) -> None:
     with pytest.raises(HubError) as info:
-        hub.resolve_checkpoint("org/absent@v2")
+        resolve_checkpoint("org/absent@v2")
     message = str(info.value)
     assert message.startswith("org/absent@v2: not in the local cache")
     assert "offline: run once online or unset HF_HUB_OFFLINE" in message
@@ -223,13 +228,13 @@ def test_offline_cache_miss_says_how_to_fix(offline_cache: Path, registry_dir: P
 
 def test_conflicting_revisions_are_a_usage_error(registry_dir: Path) -> None:
     with pytest.raises(UsageError, match="conflicting revisions 'v1' and 'v2'"):
-        hub.resolve_checkpoint("org/model@v1", revision="v2")
+        resolve_checkpoint("org/model@v1", revision="v2")
 
 
 def test_revision_with_a_local_folder_is_refused(tmp_path: Path, registry_dir: Path) -> None:
     folder = write_checkpoint(tmp_path / "ckpt")
     with pytest.raises(UsageError, match="--revision applies to Hub ids"):
-        hub.resolve_checkpoint(str(folder), revision="v1")
+        resolve_checkpoint(str(folder), revision="v1")
 
 
 def test_missing_or_private_repo_says_how_to_authenticate(
@@ -237,13 +242,13 @@ def test_missing_or_private_repo_says_how_to_authenticate(
 ) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 
-    def not_found(repo_id: str, filename: str, **kwargs: Any) -> str:
-        request = httpx2.Request("HEAD", f"https://huggingface.co/{repo_id}/{filename}")
+    def not_found(repo_id: str, **kwargs: Any) -> str:
+        request = httpx2.Request("GET", f"https://huggingface.co/api/models/{repo_id}")
         raise RepositoryNotFoundError("401", response=httpx2.Response(401, request=request))
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", not_found)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", not_found)
     with pytest.raises(HubError, match="org/private: not found or private") as info:
-        hub.resolve_checkpoint("org/private")
+        resolve_checkpoint("org/private")
     assert "HF_TOKEN" in str(info.value)
     assert "hf auth login" in str(info.value)
 
@@ -258,9 +263,9 @@ def test_registered_hub_model_with_matching_sha256_resolves(
 ) -> None:
     source = write_checkpoint(tmp_path / "src")
     snapshot = cache_repo(offline_cache, "org/model", COMMIT_MAIN, source, refs=("main",))
-    _hub_registry(registry_dir, hub.sha256_file(source / "model.safetensors"))
-    assert hub.resolve_checkpoint(None) == snapshot
-    assert hub.registry_status()["pinned"]["available"] is True
+    _hub_registry(registry_dir, sha256_file(source / "model.safetensors"))
+    assert resolve_checkpoint(None) == snapshot
+    assert registry_status()["pinned"]["available"] is True
 
 
 def test_registered_hub_model_with_wrong_sha256_is_refused(
@@ -270,12 +275,12 @@ def test_registered_hub_model_with_wrong_sha256_is_refused(
     cache_repo(offline_cache, "org/model", COMMIT_MAIN, source, refs=("main",))
     _hub_registry(registry_dir, "0" * 64)
     with pytest.raises(BadCheckpointError, match="sha256 does not match registry entry 'pinned'"):
-        hub.resolve_checkpoint("pinned")
+        resolve_checkpoint("pinned")
 
 
 def test_model_card_describes_labels_architecture_metrics_and_usage() -> None:
     metrics = {"top1": 0.91234, "clips": {"top1": 0.8}, "recipe": "kth", "confusion": [[1]]}
-    card = hub.model_card(CONFIG, metrics, repo_id="org/gkaan-kth")
+    card = model_card(CONFIG, metrics, repo_id="org/gkaan-kth")
     assert card.startswith("---\nlibrary_name: gkaan\npipeline_tag: video-classification\n")
     assert "`walking`, `boxing`" in card
     assert "| Backbone | resnet18 |" in card
@@ -289,7 +294,7 @@ def test_model_card_describes_labels_architecture_metrics_and_usage() -> None:
 
 
 def test_model_card_without_metrics_has_no_evaluation_section() -> None:
-    assert "## Evaluation" not in hub.model_card(CONFIG)
+    assert "## Evaluation" not in model_card(CONFIG)
 
 
 class FakeHfApi:
@@ -330,7 +335,7 @@ def test_push_uploads_exactly_config_weights_and_card(
     write_checkpoint(run / "last", value=3.0)
     (run / "best" / "optimizer.pt").write_bytes(b"never uploaded")
     (run / "report.json").write_text(json.dumps({"top1": 0.75}))
-    url = hub.push_checkpoint(run, "org/gkaan-kth", private=True, token="hf_x")
+    url = push_checkpoint(run, "org/gkaan-kth", private=True, token="hf_x")
     assert url == "https://huggingface.co/org/gkaan-kth"
     (api,) = fake_api.instances
     assert api.token == "hf_x"
@@ -346,7 +351,7 @@ def test_push_uploads_exactly_config_weights_and_card(
 
 def test_push_to_a_revision_creates_the_branch(tmp_path: Path, fake_api: type[FakeHfApi]) -> None:
     folder = write_checkpoint(tmp_path / "ckpt")
-    url = hub.push_checkpoint(folder, "org/m", revision="exp1")
+    url = push_checkpoint(folder, "org/m", revision="exp1")
     assert url == "https://huggingface.co/org/m/tree/exp1"
     (api,) = fake_api.instances
     assert api.calls[1] == (
@@ -359,5 +364,5 @@ def test_push_to_a_revision_creates_the_branch(tmp_path: Path, fake_api: type[Fa
 def test_push_refuses_a_malformed_repo_id(tmp_path: Path, fake_api: type[FakeHfApi]) -> None:
     folder = write_checkpoint(tmp_path / "ckpt")
     with pytest.raises(UsageError, match="not a Hub repository id"):
-        hub.push_checkpoint(folder, "no-namespace")
+        push_checkpoint(folder, "no-namespace")
     assert fake_api.instances == []

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from gkaan_cli.checkpoint import load_checkpoint
 from gkaan_cli.engine.evaluate import evaluate
 from gkaan_cli.engine.recipes import TrainConfig, load_train_config
 from gkaan_cli.engine.train import METRICS_NAME, STATE_NAME, load_state, train
 from gkaan_cli.errors import UsageError
+from gkaan_cli.model.gkaan import GKAAN
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
 #: A tiny end-to-end model: random ResNet-18 on 64x64 frames, clips of 4 frames.
@@ -121,7 +121,7 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     names = {p.name for p in run.iterdir()}
     expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json"}
     assert expected <= names and names - expected <= {"tensorboard"}
-    model = load_checkpoint(run / "last")
+    model = GKAAN.from_pretrained(run / "last")
     assert model.config.class_names == ["blue", "red"]
     assert TrainConfig.model_validate_json((run / "train_config.json").read_text()).accumulate == 2
     state = torch.load(run / STATE_NAME, weights_only=True)
@@ -183,8 +183,8 @@ def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
     resumed = train(colour_source, run, config, resume=True, progress=False)
     assert _records(run) == _records(tmp_path / "reference")
     assert resumed.best_metric == reference.best_metric
-    last = load_checkpoint(run / "last").state_dict()
-    expected = load_checkpoint(tmp_path / "reference" / "last").state_dict()
+    last = GKAAN.from_pretrained(run / "last").state_dict()
+    expected = GKAAN.from_pretrained(tmp_path / "reference" / "last").state_dict()
     assert all(torch.equal(last[key], expected[key]) for key in expected)
 
 
@@ -236,6 +236,6 @@ def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
     assert record["step"] == 2  # a global batch of 4: 2 clips per rank per step
     assert record["eval"]["split"] == "val"
     assert record["eval"]["video_top1"] in (0.0, 0.5, 1.0)  # 2 val videos, gathered from both
-    assert load_checkpoint(tmp_path / "run" / "last").config.num_classes == 2
+    assert GKAAN.from_pretrained(tmp_path / "run" / "last").config.num_classes == 2
     leftovers = [p.name for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
     assert leftovers == []

@@ -81,7 +81,7 @@ def progress_callback(progress: Progress, task: TaskID) -> Callable[[int, int], 
 
 def load_model(spec: str | None) -> GKAAN:
     """``GKAAN.from_pretrained(spec)``; None is the registry's default model."""
-    from ..hub import resolve_checkpoint
     from ..model.gkaan import GKAAN
+    from ..model.locate import resolve_checkpoint
 
     return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))

@@ -14,10 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import __version__
 from ..config import SamplingConfig
-from ..errors import UsageError
+from ..errors import UsageError, validation_problems
 from ..fileio import atomic_write_path
+from ..version import __version__
 from .sources import Split
 
 __all__ = [
@@ -143,4 +143,5 @@ def load_manifest(directory: str | Path) -> Manifest:
     try:
         return Manifest.model_validate_json(path.read_bytes())
     except ValidationError as error:
-        raise UsageError(f"{path}: invalid manifest ({error.error_count()} errors)") from None
+        problems = validation_problems(error, whole="manifest")
+        raise UsageError(f"{path}: invalid manifest ({problems})") from None

@@ -205,7 +205,7 @@ def collect_outputs(
     for inputs, target, video in loader:
         inputs = inputs.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            output = model.forward_features(inputs.float()) if features else model(inputs)
+            output = model.forward_heads(inputs.float()) if features else model(inputs)
         for name, value in {FUSED: output.probs, **output.stream_probs}.items():
             probs.setdefault(name, []).append(value.float().cpu().numpy())
         for name, maps in output.attention.items():

@@ -6,7 +6,7 @@ thread, center-cropped and normalised by :class:`~gkaan_cli.video.transforms.Cli
 on the compute device, and reach the backbone in batches of ``batch_size`` frames drawn
 across clips. Each frame's
 conv map is kept only until every clip that uses it has run through the heads
-(``forward_features``), so memory is bounded by the clips in flight, not by video length.
+(``forward_heads``), so memory is bounded by the clips in flight, not by video length.
 The video's probabilities are the mean of its clips' probabilities (DESIGN.md section 3).
 """
 
@@ -377,7 +377,7 @@ class _VideoRun:
     def _run_clips(self, first: int, stop: int) -> None:
         clips = self.clips[first:stop]
         stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
-        output = self.predictor.model.forward_features(stacked)
+        output = self.predictor.model.forward_heads(stacked)
         self.clip_probs.extend(output.probs.float().cpu())
         streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
         self.clip_stream_probs.extend(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import GKAANConfig
-from ..errors import MissingDependencyError, UsageError
+from ..errors import MissingDependencyError, UsageError, validation_problems
 
 __all__ = ["RECIPES", "TrainConfig", "load_train_config", "lr_at", "merge_overrides"]
 
@@ -218,9 +218,7 @@ def load_train_config(
         return TrainConfig.model_validate(settings)
     except ValidationError as error:
         where = str(config_file) if config_file is not None else f"recipe {name}"
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
-        )
+        problems = validation_problems(error)
         raise UsageError(f"{where}: invalid training config ({problems})") from error
 
 

@@ -48,6 +48,7 @@ from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
+from ..nested import flatten_nested
 from .distributed import DistContext, all_gather, all_reduce_sum, distributed_context
 from .evaluate import (
     EvalReport,
@@ -193,7 +194,7 @@ class _Forward(nn.Module):
 
     def forward(self, inputs: Tensor) -> GKAANOutput:
         if self.features:
-            return self.model.forward_features(inputs)
+            return self.model.forward_heads(inputs)
         return self.model(inputs)
 
 
@@ -285,23 +286,15 @@ class _Logger:
         atomic_write_text(self.out / METRICS_NAME, lines)
         if self.writer is not None and history:
             record = history[-1]
-            for name, value in _flatten(record).items():
-                self.writer.add_scalar(name, value, record["epoch"])
+            for name, value in flatten_nested(record, sep="/").items():
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if number and name.rsplit("/", 1)[-1] != "epoch":
+                    self.writer.add_scalar(name, float(value), record["epoch"])
             self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key != "epoch":
-            flat[f"{prefix}{key}"] = float(value)
-    return flat
 
 
 def _eval_record(report: EvalReport) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from torchvision import models
 from ..config import BACKBONE_CHANNELS, IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
 from ..errors import MissingWeightsError
 from ..fileio import atomic_write_path
+from .weights_file import load_state_dict_file
 
-__all__ = ["BACKBONES", "BackboneSpec", "build_backbone", "load_state_dict_file"]
+__all__ = ["BACKBONES", "BackboneSpec", "build_backbone"]
 
 #: Seconds a weight download may stall before it counts as "offline".
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -82,24 +83,6 @@ def build_backbone(name: str, *, pretrained: bool | str | Path = False) -> nn.Mo
     return nn.Sequential(
         net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
     )
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``.safetensors`` file or a ``.pth`` file (weights only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"{path}: backbone weights file not found")
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise MissingWeightsError(f"{path}: not a readable state dict ({error})") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise MissingWeightsError(f"{path}: not a state dict of tensors")
-    return state
 
 
 def _cached_weights(url: str) -> Path:

@@ -20,7 +20,7 @@ from torchvision.ops import stochastic_depth
 
 from ..config import LITE_MEAN, LITE_STD
 from ..errors import BadCheckpointError, MissingDependencyError
-from .backbones import load_state_dict_file
+from .weights_file import load_state_dict_file, state_dict_mismatch
 
 __all__ = [
     "LITE_MEAN",
@@ -176,21 +176,9 @@ def _load(model: EfficientNetLite0Trunk, pretrained: bool | str | Path) -> None:
         if classifier != {"_fc.weight", "_fc.bias"}:
             raise BadCheckpointError(path, "expected the classifier tensors _fc.weight, _fc.bias")
         state = {k: v for k, v in state.items() if k not in classifier}
-    expected = model.state_dict()
-    problems = [
-        f"{label}: {', '.join(sorted(keys)[:3])}{' ...' if len(keys) > 3 else ''}"
-        for label, keys in (
-            ("missing tensors", expected.keys() - state.keys()),
-            ("unexpected tensors", state.keys() - expected.keys()),
-            (
-                "tensors of the wrong shape",
-                {k for k in state.keys() & expected.keys() if state[k].shape != expected[k].shape},
-            ),
-        )
-        if keys
-    ]
-    if problems:
-        raise BadCheckpointError(path, f"not EfficientNet-Lite0 weights ({'; '.join(problems)})")
+    problem = state_dict_mismatch(model.state_dict(), state)
+    if problem is not None:
+        raise BadCheckpointError(path, f"not EfficientNet-Lite0 weights ({problem})")
     model.load_state_dict(state, strict=True)
 
 

@@ -13,9 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from ..config import GKAANConfig
+from ..errors import BadCheckpointError
 from .attention import GlobalPooling, LearnedAttention, StatisticAttention
 from .backbones import build_backbone
+from .checkpoint import WEIGHTS_FILE, read_checkpoint, write_checkpoint
 from .sru import SRU
+from .weights_file import state_dict_mismatch
 
 __all__ = ["GKAAN", "GKAANOutput"]
 
@@ -86,10 +89,11 @@ class GKAAN(nn.Module):
         """Classify clips (B, T, 3, H, W)."""
         b, t = clips.shape[:2]
         maps = self.extract_maps(clips.flatten(0, 1))
-        return self.forward_features(maps.unflatten(0, (b, t)))
+        return self.forward_heads(maps.unflatten(0, (b, t)))
 
-    def forward_features(self, maps: Tensor) -> GKAANOutput:
-        """Classify clips from their conv maps (B, T, C, h, w) (the backbone already ran)."""
+    def forward_heads(self, maps: Tensor) -> GKAANOutput:
+        """Everything after the backbone: classify clips from their conv maps (B, T, C, h, w),
+        e.g. maps cached by ``gkaan prepare --features`` or computed once per frame."""
         b, t, _, h, w = maps.shape
         flat = maps.flatten(0, 1)
         pooled = {"gp": self.gp(flat)[0]}
@@ -118,21 +122,39 @@ class GKAAN(nn.Module):
         return GKAANOutput(logits, stream_probs, probs, attention)
 
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` to ``directory`` (see checkpoint.py)."""
-        from ..checkpoint import save_checkpoint
+        """Write ``config.json`` + ``model.safetensors`` to ``directory`` atomically.
 
-        return save_checkpoint(self, directory, dtype=dtype)
+        Args:
+            directory: the checkpoint folder to create or replace.
+            dtype: store floating tensors in this dtype (e.g. ``torch.float16``).
+        """
+        return write_checkpoint(directory, self.config, self.state_dict(), dtype=dtype)
 
     @classmethod
     def from_pretrained(cls, spec: str | Path, *, revision: str | None = None) -> GKAAN:
-        """Load a checkpoint from a local directory, a training run, a Hub id or a registry name.
+        """Load a checkpoint strictly, in eval mode, from a local directory, a training run, a
+        Hub id or a registry name.
 
         Args:
             spec: a checkpoint directory, a training run directory (its ``best/``, else
                 ``last/``), a Hub repo id ``org/name[@revision]`` or a registry name.
             revision: Hub revision (branch, tag or commit) to pin.
-        """
-        from ..checkpoint import load_checkpoint
-        from ..hub import resolve_checkpoint
 
-        return load_checkpoint(resolve_checkpoint(str(spec), revision=revision))
+        Raises:
+            BadCheckpointError: a pickle file, a missing or invalid file, or tensors that do
+                not fit the model the config describes (each one named).
+        """
+        from .locate import resolve_checkpoint
+
+        directory = resolve_checkpoint(spec, revision=revision)
+        config, tensors = read_checkpoint(directory)
+        model = cls(config)
+        expected = model.state_dict()
+        problem = state_dict_mismatch(expected, tensors)
+        if problem is not None:
+            raise BadCheckpointError(directory / WEIGHTS_FILE, problem)
+        for key, value in tensors.items():
+            if value.is_floating_point():
+                tensors[key] = value.to(expected[key].dtype)
+        model.load_state_dict(tensors, strict=True)
+        return model.eval()

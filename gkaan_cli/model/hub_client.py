@@ -1,0 +1,314 @@
+"""The Hugging Face Hub client: download a checkpoint into the Hub cache, push one with a
+generated model card.
+
+Exactly ``config.json`` and ``model.safetensors`` travel in either direction (plus the
+``README.md`` card on push). The cache is huggingface_hub's own (``HF_HUB_CACHE``,
+``HF_HOME``) and ``HF_HUB_OFFLINE`` is honoured, both read at call time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    HTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from pydantic import ValidationError
+
+from ..config import GKAANConfig
+from ..errors import BadCheckpointError, GkaanError, HubError, UsageError, validation_problems
+from ..nested import flatten_nested
+from .checkpoint import CHECKPOINT_FILES, CONFIG_FILE, RUN_SUBDIRS, checkpoint_dir
+
+__all__ = [
+    "cached_snapshot",
+    "download_checkpoint",
+    "hub_cache_dir",
+    "is_offline",
+    "model_card",
+    "parse_hub_id",
+    "push_checkpoint",
+]
+
+#: Training reports looked for beside a pushed checkpoint, for the model card's metrics.
+METRICS_FILES = ("report.json", "metrics.json")
+
+_HUB_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?")
+_TRUE = frozenset({"1", "ON", "YES", "TRUE"})
+#: What huggingface_hub raises for Hub, cache and network failures.
+_HUB_ERRORS = (OSError, HFValidationError, HTTPError)
+
+
+def parse_hub_id(text: str) -> tuple[str, str | None] | None:
+    """``org/name[@revision]`` as ``(repo_id, revision or None)``; ``None`` for anything else."""
+    match = _HUB_ID.fullmatch(text)
+    return None if match is None else (match["repo"], match["rev"])
+
+
+def hub_cache_dir() -> Path:
+    """The huggingface_hub cache, read from the environment now (HF_HUB_CACHE, HF_HOME)."""
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if cache:
+        return Path(cache).expanduser()
+    home = os.environ.get("HF_HOME")
+    if home:
+        return Path(home).expanduser() / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def cached_snapshot(repo_id: str, commit: str) -> Path:
+    """Where the Hub cache keeps the files of ``repo_id`` at ``commit`` (may not exist)."""
+    return hub_cache_dir() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+
+
+def is_offline() -> bool:
+    """Whether HF_HUB_OFFLINE is set (read now, not at import time)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
+    return flag or constants.is_offline_mode()
+
+
+def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
+    """The cached folder of exactly ``config.json`` + ``model.safetensors`` of one commit of
+    ``repo_id``, downloaded first when missing (from the cache only when offline).
+
+    Args:
+        repo_id: ``org/name``.
+        revision: branch, tag or commit; default ``main``.
+    """
+    from huggingface_hub import snapshot_download
+
+    offline = is_offline()
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            cache_dir=hub_cache_dir(),
+            local_files_only=offline,
+            allow_patterns=list(CHECKPOINT_FILES),
+        )
+    except _HUB_ERRORS as err:
+        raise _hub_error(err, where, offline=offline) from err
+    return checkpoint_dir(folder)
+
+
+def push_checkpoint(
+    source: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a checkpoint to the Hub as exactly ``config.json``, ``model.safetensors`` and a
+    generated ``README.md`` model card; returns the repository URL.
+
+    Args:
+        source: a checkpoint folder or a training run folder (``best/`` preferred to ``last/``).
+        repo_id: ``org/name``; the repository is created when missing.
+        private: create the repository as private.
+        revision: branch to commit to (created when missing); default ``main``.
+        token: Hub token; default HF_TOKEN or the ``hf auth login`` token.
+    """
+    parsed = parse_hub_id(repo_id)
+    if parsed is None or parsed[1] is not None:
+        raise UsageError(f"{repo_id}: not a Hub repository id of the form org/name")
+    directory = checkpoint_dir(source)
+    config_path = directory / CONFIG_FILE
+    config = _read_json(config_path)
+    try:
+        card = model_card(config, _find_metrics(directory), repo_id=repo_id)
+    except ValidationError as err:
+        reason = f"invalid config ({validation_problems(err)})"
+        raise BadCheckpointError(config_path, reason) from err
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="gkaan-push-") as staging:
+        for name in CHECKPOINT_FILES:
+            shutil.copyfile(directory / name, Path(staging) / name)
+        (Path(staging) / "README.md").write_text(card, encoding="utf-8")
+        try:
+            url = str(api.create_repo(repo_id, private=private, exist_ok=True))
+            if revision is not None:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=revision,
+                commit_message=f"Upload gkaan checkpoint {directory.name}",
+            )
+        except _HUB_ERRORS as err:
+            raise _hub_error(err, repo_id, writing=True) from err
+    return f"{url}/tree/{revision}" if revision else url
+
+
+def model_card(
+    config: Mapping[str, Any] | GKAANConfig,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    repo_id: str | None = None,
+) -> str:
+    """A Hub README.md for a checkpoint: labels, backbone, fusion, preprocessing, sampling,
+    evaluation metrics (when given) and a usage snippet.
+
+    Args:
+        config: the checkpoint's ``config.json`` (validated as :class:`GKAANConfig`).
+        metrics: ``report.json``/``metrics.json`` content; nested scalars are flattened.
+        repo_id: the Hub id used in the usage snippet.
+    """
+    cfg = config if isinstance(config, GKAANConfig) else GKAANConfig.model_validate(config)
+    pre, sampling = cfg.preprocess, cfg.sampling
+    labels = [cfg.label(i) for i in range(cfg.num_classes)]
+    rows = [
+        ("Backbone", cfg.backbone),
+        ("Fusion", f"{cfg.fusion} (streams {', '.join(s.upper() for s in cfg.streams)})"),
+        ("Attention", f"SA {cfg.sa_variant}, LA {cfg.la_variant} (hidden {cfg.la_hidden})"),
+        ("Temporal model", f"SRU, {cfg.sru_layers} layers x {cfg.sru_hidden}"),
+        ("Input", f"frames resized to {pre.resize[1]}x{pre.resize[0]}, centre crop {pre.crop}"),
+        ("Sampling", _describe_sampling(cfg)),
+        ("Sampling seed", str(sampling.seed)),
+    ]
+    lines = [
+        "---",
+        "library_name: gkaan",
+        "pipeline_tag: video-classification",
+        "tags:",
+        "- action-recognition",
+        "- video-classification",
+        "- gkaan",
+        "---",
+        "",
+        "# GKAAN action recognition model",
+        "",
+        "Global and Local Knowledge-Aware Attention Network (Zheng et al., IEEE TNNLS 2020) "
+        f"classifying video clips into {cfg.num_classes} actions.",
+        "",
+        "## Model",
+        "",
+        "| Setting | Value |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in rows),
+        "",
+        f"## Labels ({len(labels)})",
+        "",
+        ", ".join(f"`{label}`" for label in labels),
+        "",
+    ]
+    flat = _metric_rows(metrics or {})
+    if flat:
+        lines += ["## Evaluation", "", "| Metric | Value |", "|---|---|"]
+        lines += [f"| {key} | {value} |" for key, value in flat.items()]
+        lines.append("")
+    model_arg = repo_id or "path/to/checkpoint"
+    lines += [
+        "## Usage",
+        "",
+        "```bash",
+        "pip install gkaan",
+        f"gkaan predict video.mp4 --model {model_arg}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _describe_sampling(cfg: GKAANConfig) -> str:
+    s = cfg.sampling
+    if s.mode == "dense":
+        return (
+            f"dense: {s.clip_len} consecutive frames every {s.stride} frames, "
+            f"at most {s.max_clips} clips per video"
+        )
+    if s.mode == "segments":
+        return f"segments: {s.num_segments} segments x {s.frames_per_segment} frames"
+    return f"uniform: {s.num_clips} clips of {s.clip_len} consecutive frames"
+
+
+def _metric_rows(metrics: Mapping[str, Any]) -> dict[str, str]:
+    """Scalars of a nested mapping as ``{"a.b": "value"}``; lists are left out."""
+    rows: dict[str, str] = {}
+    for name, value in flatten_nested(metrics).items():
+        if isinstance(value, float):
+            rows[name] = f"{value:.4g}"
+        elif isinstance(value, (int, str, bool)):
+            rows[name] = str(value)
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadCheckpointError(path, f"cannot read JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise BadCheckpointError(path, "expected a JSON object")
+    return data
+
+
+def _find_metrics(directory: Path) -> dict[str, Any] | None:
+    """``report.json``/``metrics.json`` in the checkpoint folder or its training run."""
+    places = [directory] + ([directory.parent] if directory.name in RUN_SUBDIRS else [])
+    for place in places:
+        for name in METRICS_FILES:
+            if (place / name).is_file():
+                return _read_json(place / name)
+    return None
+
+
+def _hub_error(
+    err: Exception, where: str, *, offline: bool = False, writing: bool = False
+) -> GkaanError:
+    """Translate a huggingface_hub/network exception into a one-line error saying what to do."""
+    login = "set HF_TOKEN or run `hf auth login`"
+    if isinstance(err, LocalEntryNotFoundError):
+        if offline:
+            return HubError(
+                f"{where}: not in the local cache ({hub_cache_dir()}) and offline: "
+                "run once online or unset HF_HUB_OFFLINE"
+            )
+        return HubError(
+            f"{where}: the Hub cannot be reached and the model is not in the local cache "
+            f"({hub_cache_dir()}): check your connection, proxy (HTTPS_PROXY) or HF_ENDPOINT"
+        )
+    if isinstance(err, OfflineModeIsEnabled):
+        return HubError(f"{where}: HF_HUB_OFFLINE is set: unset it to reach the Hub")
+    if isinstance(err, GatedRepoError):
+        return HubError(
+            f"{where}: gated repository: accept its conditions on the Hub, then {login}"
+        )
+    if isinstance(err, RepositoryNotFoundError):
+        return HubError(f"{where}: not found or private: check the id, or {login}")
+    if isinstance(err, RevisionNotFoundError):
+        return HubError(f"{where}: revision not found: check the branch, tag or commit")
+    if isinstance(err, HfHubHTTPError):
+        status = err.response.status_code if err.response is not None else None
+        if status == 401 or (writing and status == 403):
+            action = "needs a token with write access" if writing else "not found or private"
+            return HubError(f"{where}: {action}: check the id, or {login}")
+        return HubError(f"{where}: the Hub answered HTTP {status}: try again later")
+    if isinstance(err, HFValidationError):
+        return UsageError(f"{where}: not a valid Hub repository id: {err}")
+    return HubError(
+        f"{where}: download failed ({type(err).__name__}: {err}): check your connection, proxy "
+        f"(HTTPS_PROXY) and that {hub_cache_dir()} is writable, or set HF_HUB_OFFLINE=1 to use "
+        "the local cache"
+    )
