@@ -58,7 +58,7 @@ def main(paths: list[Path]) -> None:
             f"read_frames 256x256 {scaled:8.1f} frames/s | ratio {scaled / raw:.2f}"
         )
     with tempfile.TemporaryDirectory() as out:
-        report = prepare(DATA / "kth-mini", out, progress=False)
+        report = prepare(DATA / "kth-mini", out)
     print(
         f"prepare kth-mini: {report.ok} videos, {report.frames} frames in {report.seconds:.1f} s: "
         f"{report.videos_per_s:.2f} videos/s, {report.frames / report.seconds:.0f} frames/s, "

@@ -36,7 +36,8 @@ from rich.table import Table
 
 from gkaan_cli.config import SamplingConfig
 from gkaan_cli.data.manifest import load_manifest
-from gkaan_cli.data.prepare import prepare
+from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, prepare
+from gkaan_cli.data.sources import SplitOptions
 from gkaan_cli.engine.evaluate import EvalReport, evaluate
 from gkaan_cli.engine.recipes import TrainConfig, merge_overrides
 from gkaan_cli.engine.train import train
@@ -88,17 +89,12 @@ def random_weights(work: Path, seed: int) -> Path:
 
 def prepare_features(data: Path, out: Path, backbone: str, weights: bool | Path) -> float:
     """Decode kth-mini once into ``out`` with ``backbone`` conv maps; returns seconds."""
-    report = prepare(
-        data,
-        out,
-        split_by=PERSON,
-        val_fraction=0.0,
-        test_fraction=0.0,
+    options = PrepareOptions(
+        split=SplitOptions(split_by=PERSON, val_fraction=0.0, test_fraction=0.0),
         sampling=SAMPLING,
-        features=backbone,
-        pretrained=weights,
-        progress=False,
+        features=FeatureOptions(backbone, pretrained=weights),  # type: ignore[arg-type]
     )
+    report = prepare(data, out, options)
     if report.failed:
         raise SystemExit(f"prepare failed on {report.failures}")
     return report.seconds
@@ -106,20 +102,15 @@ def prepare_features(data: Path, out: Path, backbone: str, weights: bool | Path)
 
 def run_fold(data: Path, prepared: Path, run: Path, person: str, config: TrainConfig) -> EvalReport:
     """Train on every person but ``person``; evaluate on ``person``'s videos."""
-    prepare(
-        data,
-        prepared,
-        split_by=PERSON,
-        test_groups=[person],
-        val_fraction=0.0,
+    options = PrepareOptions(
+        split=SplitOptions(split_by=PERSON, test_groups=(person,), val_fraction=0.0),
         sampling=SAMPLING,
-        features=config.model["backbone"],
-        pretrained=_weights_of(prepared),
-        progress=False,
+        features=FeatureOptions(config.model["backbone"], pretrained=_weights_of(prepared)),
     )
+    prepare(data, prepared, options)
     shutil.rmtree(run, ignore_errors=True)
-    result = train(prepared, run, config, progress=False)
-    return evaluate(GKAAN.from_pretrained(result.last), prepared, split="test", progress=False)
+    result = train(prepared, run, config)
+    return evaluate(GKAAN.from_pretrained(result.last), prepared, split="test")
 
 
 def _weights_of(prepared: Path) -> bool | Path:

@@ -144,3 +144,15 @@ class GKAANConfig(_Strict):
         if self.class_names is None:
             return f"class_{index}"
         return self.class_names[index]
+
+
+# Option values shared by the library and the command line (each list defined here once).
+
+#: Clip sampling modes (the values of ``SamplingConfig.mode``).
+SamplingMode = Literal["dense", "segments", "uniform"]
+#: Inference precision: fp32, or autocast to bf16 (CPU or CUDA) / fp16 (CUDA only).
+Precision = Literal["fp32", "bf16", "fp16"]
+#: Compute devices of :class:`~gkaan_cli.engine.predict.Predictor`.
+Device = Literal["auto", "cpu", "cuda"]
+#: Machine-readable prediction formats (:mod:`gkaan_cli.engine.outputs`).
+OutputFormat = Literal["json", "jsonl", "csv"]

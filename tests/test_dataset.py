@@ -12,7 +12,7 @@ import torch
 
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.data.dataset import ClipDataset, FeatureDataset
-from gkaan_cli.data.prepare import prepare
+from gkaan_cli.data.prepare import PrepareOptions, prepare
 from gkaan_cli.errors import UsageError
 from gkaan_cli.video.sampling import sample_clips
 
@@ -29,7 +29,7 @@ def _prepared(root: Path, make_video: Callable[..., Path], sampling: SamplingCon
             video = make_video(f"videos/{label}{i}.mp4", num_frames=frames)
             rows.append(f"{video},{label},{'train' if i == 0 else 'test'}\n")
     (root / "list.csv").write_text("".join(rows))
-    prepare(root / "list.csv", root / "out", sampling=sampling, resize=(64, 64), progress=False)
+    prepare(root / "list.csv", root / "out", PrepareOptions(sampling=sampling, resize=(64, 64)))
     shutil.rmtree(root / "videos")  # datasets must read only the cache
     return root / "out"
 

@@ -31,21 +31,13 @@ LAYERS = {
     "errors": 0,
     "fileio": 0,
     "nested": 0,
+    "progress": 0,
     "version": 0,
 }
 #: The package's own ``__init__`` (lazy re-exports) and ``__main__`` sit outside the layers.
 EXEMPT = {PACKAGE, f"{PACKAGE}.__main__"}
 #: Library layers, which report through return values and callbacks, never on the terminal.
 NO_RICH = ("model", "video", "data", "engine")
-#: Library modules that still build Rich progress bars or tables. Being moved out into
-#: commands/ by the helper on the Rich-in-library part of issue 14 ("library functions report
-#: progress through a callback"); delete each entry when its module stops importing rich.
-RICH_ALLOWED = {
-    f"{PACKAGE}.data.prepare",
-    f"{PACKAGE}.engine.evaluate",
-    f"{PACKAGE}.engine.outputs",
-    f"{PACKAGE}.engine.train",
-}
 
 
 @cache
@@ -148,9 +140,7 @@ def test_library_layers_do_not_import_rich(subpackage: str) -> None:
         for imported, _ in imported_names(name)
         if imported == "rich" or imported.startswith("rich.")
     }
-    assert sorted(users - RICH_ALLOWED) == []
-    stale = sorted(name for name in RICH_ALLOWED if name.startswith(prefix) and name not in users)
-    assert stale == [], "no longer imports rich: remove it from RICH_ALLOWED"
+    assert sorted(users) == [], "library modules must report through callbacks, not Rich"
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:

@@ -19,9 +19,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from gkaan_cli.cli import guarded
-from gkaan_cli.commands.predict import predict
+from gkaan_cli.commands.predict import predict, predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
-from gkaan_cli.engine.outputs import predictions_table
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -12,24 +13,25 @@ import pytest
 import torch
 from conftest import KTH_CLASSES
 
+from gkaan_cli.commands.prepare import exit_code, render_report
 from gkaan_cli.config import GKAANConfig, SamplingConfig
 from gkaan_cli.data.dataset import FeatureDataset
 from gkaan_cli.data.frame_cache import read_frame_shard
 from gkaan_cli.data.manifest import VideoRecord, load_manifest
-from gkaan_cli.data.prepare import PrepareReport, prepare, render_report
+from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, PrepareReport, prepare
+from gkaan_cli.data.sources import SplitOptions
 from gkaan_cli.video.reader import probe_video, read_frames
 from gkaan_cli.video.sampling import frames_needed
 from gkaan_cli.video.writer import encode_png
 
 SMALL = SamplingConfig(clip_len=8, stride=8, max_clips=2)
+BY_PERSON = PrepareOptions(split=SplitOptions(split_by=r"person(\d+)"), sampling=SMALL)
 
 
 @pytest.fixture(scope="module")
 def kth(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PrepareReport]:
     out = tmp_path_factory.mktemp("kth")
-    report = prepare(
-        data_dir / "kth-mini", out, split_by=r"person(\d+)", sampling=SMALL, progress=False
-    )
+    report = prepare(data_dir / "kth-mini", out, BY_PERSON)
     return out, report
 
 
@@ -38,7 +40,7 @@ def test_kth_mini_prepares_every_video_with_frames_counted_like_pyav(
 ) -> None:
     out, report = kth
     assert (report.ok, report.failed, report.skipped) == (19, 0, 0)
-    assert report.exit_code() == 0
+    assert exit_code(report) == 0
     manifest = load_manifest(out)
     assert manifest.classes == list(KTH_CLASSES)
     assert manifest.settings.sampling == SMALL
@@ -88,17 +90,14 @@ def test_second_run_skips_every_video_and_changes_no_byte(
 ) -> None:
     out, _ = kth
     before = _snapshot(out)
-    again = prepare(
-        data_dir / "kth-mini", out, split_by=r"person(\d+)", sampling=SMALL, progress=False
-    )
+    again = prepare(data_dir / "kth-mini", out, BY_PERSON)
     assert (again.ok, again.skipped, again.failed) == (0, 19, 0)
     assert _snapshot(out) == before
 
 
 def test_ps7_arms_prepares_27_videos_in_three_classes(data_dir: Path, tmp_path: Path) -> None:
-    report = prepare(
-        data_dir / "ps7-arms", tmp_path, split_by=r"P(\d)T", sampling=SMALL, progress=False
-    )
+    options = PrepareOptions(split=SplitOptions(split_by=r"P(\d)T"), sampling=SMALL)
+    report = prepare(data_dir / "ps7-arms", tmp_path, options)
     manifest = load_manifest(tmp_path)
     assert (report.ok, report.failed) == (27, 0)
     assert manifest.classes == ["arms_front_raise", "arms_side_raise", "one_arm_raise"]
@@ -151,14 +150,8 @@ def test_bad_files_fail_with_a_reason_while_good_ones_are_prepared(
     tmp_path: Path, data_dir: Path, make_video: Callable[..., Path]
 ) -> None:
     _bad_inputs(tmp_path / "in" / "cls", data_dir, make_video)
-    report = prepare(
-        tmp_path / "in",
-        tmp_path / "out",
-        sampling=SMALL,
-        val_fraction=0,
-        test_fraction=0,
-        progress=False,
-    )
+    options = PrepareOptions(split=SplitOptions(val_fraction=0, test_fraction=0), sampling=SMALL)
+    report = prepare(tmp_path / "in", tmp_path / "out", options)
     records = {Path(v.path).name: v for v in load_manifest(tmp_path / "out").videos}
     reasons = {name: v.reason for name, v in records.items() if v.status == "failed"}
     assert reasons == {
@@ -174,16 +167,15 @@ def test_bad_files_fail_with_a_reason_while_good_ones_are_prepared(
     assert good["one_frame.mp4"].frames == 1 and good["one_frame.mp4"].cached_frames == [0]
     assert (report.ok, report.failed) == (3, 6)
     assert sorted(Path(p).name for p, _ in report.failures) == sorted(reasons)
-    assert report.exit_code() == 0 and report.exit_code(strict=True) == 1
+    assert exit_code(report) == 0 and exit_code(report, strict=True) == 1
 
 
 def test_nothing_prepared_exits_1(tmp_path: Path) -> None:
     (tmp_path / "in" / "cls").mkdir(parents=True)
     (tmp_path / "in" / "cls" / "zero.mp4").write_bytes(b"")
-    report = prepare(
-        tmp_path / "in", tmp_path / "out", val_fraction=0, test_fraction=0, progress=False
-    )
-    assert (report.ok, report.failed, report.exit_code()) == (0, 1, 1)
+    options = PrepareOptions(split=SplitOptions(val_fraction=0, test_fraction=0))
+    report = prepare(tmp_path / "in", tmp_path / "out", options)
+    assert (report.ok, report.failed, exit_code(report)) == (0, 1, 1)
 
 
 def test_interrupted_run_resumes_to_the_same_manifest_and_cache(
@@ -191,8 +183,10 @@ def test_interrupted_run_resumes_to_the_same_manifest_and_cache(
 ) -> None:
     for i in range(6):
         make_video(f"in/{'ab'[i % 2]}/v{i}.mp4", num_frames=10 + i)
-    args = {"sampling": SMALL, "val_fraction": 0.0, "test_fraction": 0.5, "progress": False}
-    full = prepare(tmp_path / "in", tmp_path / "full", **args)
+    options = PrepareOptions(
+        split=SplitOptions(val_fraction=0.0, test_fraction=0.5), sampling=SMALL
+    )
+    full = prepare(tmp_path / "in", tmp_path / "full", options)
 
     seen: list[str] = []
 
@@ -202,22 +196,26 @@ def test_interrupted_run_resumes_to_the_same_manifest_and_cache(
             raise KeyboardInterrupt  # as if killed by Ctrl-C
 
     with pytest.raises(KeyboardInterrupt):
-        prepare(tmp_path / "in", tmp_path / "part", on_video=stop_after_two, **args)
+        prepare(tmp_path / "in", tmp_path / "part", options, on_video=stop_after_two)
     assert len(load_manifest(tmp_path / "part").videos) == 2
     (tmp_path / "part" / "frames" / ".v9.jpgs.tmp-123").write_bytes(b"half")  # a killed write
-    limited = prepare(tmp_path / "in", tmp_path / "part", max_videos=4, **args)
+    limited = prepare(
+        tmp_path / "in", tmp_path / "part", dataclasses.replace(options, max_videos=4)
+    )
     assert (limited.skipped, limited.ok, limited.remaining) == (2, 2, 2)
-    resumed = prepare(tmp_path / "in", tmp_path / "part", **args)
+    resumed = prepare(tmp_path / "in", tmp_path / "part", options)
     assert (resumed.skipped, resumed.ok) == (4, 2) and full.ok == 6
     assert _snapshot(tmp_path / "part") == _snapshot(tmp_path / "full")
 
 
 def test_changed_video_is_prepared_again(tmp_path: Path, make_video: Callable[..., Path]) -> None:
     video = make_video("in/a/v.mp4", num_frames=10)
-    args = {"sampling": SMALL, "val_fraction": 0.0, "test_fraction": 0.0, "progress": False}
-    prepare(tmp_path / "in", tmp_path / "out", **args)
+    options = PrepareOptions(
+        split=SplitOptions(val_fraction=0.0, test_fraction=0.0), sampling=SMALL
+    )
+    prepare(tmp_path / "in", tmp_path / "out", options)
     make_video("in/a/v.mp4", num_frames=14)
-    report = prepare(tmp_path / "in", tmp_path / "out", **args)
+    report = prepare(tmp_path / "in", tmp_path / "out", options)
     assert (report.ok, report.skipped) == (1, 0)
     assert load_manifest(tmp_path / "out").videos[0].frames == 14 == probe_video(video).num_frames
 
@@ -229,16 +227,12 @@ def test_features_store_fp16_conv_maps_for_every_cached_frame(
     csv = tmp_path / "two.csv"
     csv.write_text("".join(f"{p},{p.parent.name},train\n" for p in videos))
     sampling = SamplingConfig(mode="uniform", clip_len=4, num_clips=1)
-    run = functools.partial(
-        prepare,
-        csv,
-        tmp_path / "out",
+    options = PrepareOptions(
+        split=SplitOptions(val_fraction=0),
         sampling=sampling,
-        features="resnet18",
-        pretrained=False,
-        val_fraction=0,
-        progress=False,
+        features=FeatureOptions("resnet18", pretrained=False),
     )
+    run = functools.partial(prepare, csv, tmp_path / "out", options)
     report = run()
     assert report.ok == 2
     manifest = load_manifest(tmp_path / "out")

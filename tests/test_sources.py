@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import KTH_CLASSES
 
-from gkaan_cli.data.sources import assign_splits, discover
+from gkaan_cli.data.sources import SplitOptions, assign_splits, discover
 from gkaan_cli.errors import UsageError
 
 
@@ -47,29 +47,34 @@ def test_split_by_never_puts_a_group_in_two_splits_and_reports_the_groups(tmp_pa
     ]
     _touch(tmp_path, *names)
     entries, plan = assign_splits(
-        discover(tmp_path).entries, split_by=r"person(\d+)", val_fraction=0.2, test_fraction=0.2
+        discover(tmp_path).entries,
+        SplitOptions(split_by=r"person(\d+)", val_fraction=0.2, test_fraction=0.2),
     )
     by_split = {s: {e.group for e in entries if e.split == s} for s in ("train", "val", "test")}
     assert sum(len(g) for g in by_split.values()) == 10  # every person in exactly one split
     assert (len(by_split["val"]), len(by_split["test"]), len(by_split["train"])) == (2, 2, 6)
     assert {s: sorted(g, key=int) for s, g in by_split.items()} == plan.groups
-    again, _ = assign_splits(discover(tmp_path).entries, split_by=r"person(\d+)")
+    again, _ = assign_splits(discover(tmp_path).entries, SplitOptions(split_by=r"person(\d+)"))
     assert [e.split for e in again] == [e.split for e in entries]
-    other, _ = assign_splits(discover(tmp_path).entries, split_by=r"person(\d+)", seed=1)
+    other, _ = assign_splits(
+        discover(tmp_path).entries, SplitOptions(split_by=r"person(\d+)", seed=1)
+    )
     assert [e.split for e in other] != [e.split for e in entries]
 
 
 def test_split_by_that_misses_a_file_name_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     _touch(tmp_path, "box/person01_box.avi", "box/stray.avi")
     with pytest.raises(UsageError, match=r"stray\.avi"):
-        assign_splits(discover(tmp_path).entries, split_by=r"person(\d+)")
+        assign_splits(discover(tmp_path).entries, SplitOptions(split_by=r"person(\d+)"))
     with pytest.raises(UsageError, match="not a valid regex"):
-        assign_splits(discover(tmp_path).entries, split_by=r"person(\d+")
+        assign_splits(discover(tmp_path).entries, SplitOptions(split_by=r"person(\d+"))
 
 
 def test_default_split_is_stratified_so_every_class_keeps_training_videos(tmp_path: Path) -> None:
     _touch(tmp_path, *[f"{c}/v{i}.mp4" for c in ("a", "b", "c") for i in range(5)])
-    entries, plan = assign_splits(discover(tmp_path).entries, val_fraction=0.2, test_fraction=0.2)
+    entries, plan = assign_splits(
+        discover(tmp_path).entries, SplitOptions(val_fraction=0.2, test_fraction=0.2)
+    )
     for label in ("a", "b", "c"):
         splits = sorted(e.split or "" for e in entries if e.label == label)
         assert splits == ["test", "train", "train", "train", "val"]
@@ -104,7 +109,9 @@ def test_ucf101_split_files_keep_the_official_test_split_and_draw_val_from_train
     assert (
         source.entries[0].path == tmp_path / "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi"
     )
-    entries, plan = assign_splits(source.entries, split_by=r"_g(\d+)_", val_fraction=0.2)
+    entries, plan = assign_splits(
+        source.entries, SplitOptions(split_by=r"_g(\d+)_", val_fraction=0.2)
+    )
     test_groups = {e.group for e in entries if e.split == "test"}
     assert test_groups == {f"{g:02d}" for g in range(1, 8)}
     assert len(plan.groups["val"]) == 2 and len(plan.groups["train"]) == 8
@@ -168,7 +175,8 @@ def _ps7_names() -> list[str]:
 def test_test_groups_name_the_test_split_exactly(tmp_path: Path) -> None:
     _touch(tmp_path, *_ps7_names())
     entries, plan = assign_splits(
-        discover(tmp_path).entries, split_by=r"P(\d)T", test_groups=["3"], val_fraction=0.0
+        discover(tmp_path).entries,
+        SplitOptions(split_by=r"P(\d)T", test_groups=["3"], val_fraction=0.0),
     )
     assert plan.groups == {"train": ["1", "2"], "val": [], "test": ["3"]}
     assert {e.path.name for e in entries if e.split == "test"} == {
@@ -179,7 +187,8 @@ def test_test_groups_name_the_test_split_exactly(tmp_path: Path) -> None:
 def test_val_groups_and_test_groups_together_leave_the_rest_for_training(tmp_path: Path) -> None:
     _touch(tmp_path, *_ps7_names())
     _, plan = assign_splits(
-        discover(tmp_path).entries, split_by=r"P(\d)T", test_groups=["1"], val_groups=["3"]
+        discover(tmp_path).entries,
+        SplitOptions(split_by=r"P(\d)T", test_groups=["1"], val_groups=["3"]),
     )
     assert plan.groups == {"train": ["2"], "val": ["3"], "test": ["1"]}
 
@@ -197,7 +206,7 @@ def test_bad_explicit_groups_are_usage_errors_saying_why(
 ) -> None:
     _touch(tmp_path, *_ps7_names())
     with pytest.raises(UsageError, match=message):
-        assign_splits(discover(tmp_path).entries, **options)  # type: ignore[arg-type]
+        assign_splits(discover(tmp_path).entries, SplitOptions(**options))  # type: ignore[arg-type]
 
 
 def test_prepare_cli_takes_comma_separated_test_groups(tmp_path: Path) -> None:

@@ -90,15 +90,13 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
         lr=1e-2,
         epochs=4,
     )
-    result = train(colour_source, tmp_path / "run", config, progress=False)
+    result = train(colour_source, tmp_path / "run", config)
     final = result.history[-1]
     assert final["eval"]["split"] == "val"
     assert final["eval"]["video_top1"] == 1.0
     assert final["train"]["loss"] < result.history[0]["train"]["loss"]
     assert result.best is not None and result.best_metric == 1.0
-    report = evaluate(
-        result.best, next((tmp_path / "cache" / "prepared").iterdir()), progress=False
-    )
+    report = evaluate(result.best, next((tmp_path / "cache" / "prepared").iterdir()))
     assert report.inputs == "features"  # the frozen ImageNet trunk matches the cached maps
     assert report.video["fused"].top1 == 1.0
 
@@ -107,7 +105,7 @@ def test_without_a_val_split_test_is_reported_but_never_picks_a_best_checkpoint(
     colour_source: Path, tmp_path: Path
 ) -> None:
     config = _config(epochs=1, val_fraction=0.0)
-    result = train(colour_source, tmp_path / "run", config, progress=False)
+    result = train(colour_source, tmp_path / "run", config)
     assert result.history[-1]["eval"]["split"] == "test"
     assert result.best is None and not (tmp_path / "run" / "best").exists()
     assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
@@ -117,7 +115,7 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     colour_source: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    result = train(colour_source, run, _config(epochs=1, accumulate=2), progress=False)
+    result = train(colour_source, run, _config(epochs=1, accumulate=2))
     names = {p.name for p in run.iterdir()}
     expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json"}
     assert expected <= names and names - expected <= {"tensorboard"}
@@ -134,11 +132,11 @@ def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
     colour_source: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    train(colour_source, run, _config(epochs=1), progress=False)
+    train(colour_source, run, _config(epochs=1))
     with pytest.raises(UsageError, match="--resume"):
-        train(colour_source, run, _config(epochs=1), progress=False)
+        train(colour_source, run, _config(epochs=1))
     with pytest.raises(UsageError, match="lr"):
-        train(colour_source, run, _config(epochs=2, lr=0.5), resume=True, progress=False)
+        train(colour_source, run, _config(epochs=2, lr=0.5), resume=True)
 
 
 _KILLED_RUN = """
@@ -153,7 +151,7 @@ def hook(epoch, step):
     if step == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
 
-train(sys.argv[1], sys.argv[2], config, progress=False, on_step=hook)
+train(sys.argv[1], sys.argv[2], config, on_step=hook)
 """
 
 
@@ -161,7 +159,7 @@ def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
     colour_source: Path, tmp_path: Path
 ) -> None:
     config = _config(epochs=3)
-    reference = train(colour_source, tmp_path / "reference", config, progress=False)
+    reference = train(colour_source, tmp_path / "reference", config)
     run = tmp_path / "killed"
     killed = subprocess.run(
         [
@@ -180,7 +178,7 @@ def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(_records(run)) == 1  # epoch 1 (steps 1-2) finished, epoch 2 died at step 4
-    resumed = train(colour_source, run, config, resume=True, progress=False)
+    resumed = train(colour_source, run, config, resume=True)
     assert _records(run) == _records(tmp_path / "reference")
     assert resumed.best_metric == reference.best_metric
     last = GKAAN.from_pretrained(run / "last").state_dict()
@@ -190,8 +188,8 @@ def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
 
 def test_resume_with_more_epochs_continues_the_run(colour_source: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train(colour_source, run, _config(epochs=1), progress=False)
-    result = train(colour_source, run, _config(epochs=2), resume=True, progress=False)
+    train(colour_source, run, _config(epochs=1))
+    result = train(colour_source, run, _config(epochs=2), resume=True)
     assert [r["epoch"] for r in _records(run)] == [1, 2]
     assert result.epochs == 2 and load_state(run / STATE_NAME)["step"] == 4
 
@@ -201,7 +199,7 @@ import sys
 from gkaan_cli.engine.recipes import TrainConfig
 from gkaan_cli.engine.train import train
 
-train(sys.argv[1], sys.argv[2], TrainConfig.model_validate_json(sys.argv[3]), progress=False)
+train(sys.argv[1], sys.argv[2], TrainConfig.model_validate_json(sys.argv[3]))
 """
 
 

@@ -1,10 +1,11 @@
-"""Pieces every command module shares: option types, the stdout/stderr consoles, a progress
+"""Pieces every command module shares: option types, the stdout/stderr consoles, the progress
 bar, model loading."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,8 +15,12 @@ from rich.progress import (
     Progress,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from ..config import Device, Precision
+from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
     from ..model.gkaan import GKAAN
@@ -28,7 +33,6 @@ __all__ = [
     "ThreadsOption",
     "load_model",
     "progress_bar",
-    "progress_callback",
     "stderr",
     "stdout",
 ]
@@ -46,9 +50,9 @@ ModelOption = Annotated[
         "(default: the registry's default model).",
     ),
 ]
-DeviceOption = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="Compute device.")]
+DeviceOption = Annotated[Device, typer.Option(help="Compute device.")]
 PrecisionOption = Annotated[
-    Literal["fp32", "bf16", "fp16"],
+    Precision,
     typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
 ]
 ThreadsOption = Annotated[
@@ -57,26 +61,41 @@ ThreadsOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
-def progress_bar() -> Progress:
-    """A transient Rich progress bar on stderr, shown only when stderr is a terminal."""
-    return Progress(
-        TextColumn("{task.description}"),
+@contextmanager
+def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
+    """The commands' one progress display: yields an ``on_progress`` callback for the library.
+
+    One bar per :attr:`~gkaan_cli.progress.ProgressEvent.stage` (description, bar, done/total,
+    the event's message, elapsed and remaining time) on stderr; a stage's bar goes away when
+    it completes and comes back when the stage starts again (next epoch, next video). The
+    display is transient and shown only when ``enabled`` and stderr is a terminal, so
+    redirected output and ``--quiet`` runs carry no progress lines.
+    """
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[message]}", markup=False),
+        TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
-        disable=not stderr.is_terminal,
+        disable=not enabled or not stderr.is_terminal,
     )
+    tasks: dict[str, TaskID] = {}
 
+    def on_progress(event: ProgressEvent) -> None:
+        task = tasks.get(event.stage)
+        if task is None:
+            task = tasks[event.stage] = progress.add_task(
+                event.stage, total=event.total, message=""
+            )
+        progress.update(task, completed=event.done, total=event.total, message=event.message)
+        if event.total is not None and event.done >= event.total:
+            progress.remove_task(tasks.pop(event.stage))
 
-def progress_callback(progress: Progress, task: TaskID) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback that moves ``task`` of ``progress``."""
-
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return update
+    with progress:
+        yield on_progress
 
 
 def load_model(spec: str | None) -> GKAAN:

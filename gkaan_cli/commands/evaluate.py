@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from .common import QuietOption, stdout
+from ..data.sources import Split
+from .common import QuietOption, progress_bar, stdout
 
 if TYPE_CHECKING:
     from ..engine.evaluate import EvalReport
@@ -27,9 +28,7 @@ def evaluate(
     prepared_dir: Annotated[
         Path, typer.Argument(help="A directory written by `gkaan prepare`.", show_default=False)
     ],
-    split: Annotated[
-        Literal["train", "val", "test"], typer.Option(help="Split to evaluate.")
-    ] = "test",
+    split: Annotated[Split, typer.Option(help="Split to evaluate.")] = "test",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -46,16 +45,17 @@ def evaluate(
     """Evaluate MODEL on a split of PREPARED_DIR: top-1/top-5, per stream, per class."""
     from ..engine.evaluate import evaluate as run_evaluation
 
-    report = run_evaluation(
-        model,
-        prepared_dir,
-        split=split,
-        batch_size=batch_size,
-        device=device,
-        out=out if out is not None else prepared_dir / "eval" / split,
-        num_workers=workers,
-        progress=not quiet,
-    )
+    with progress_bar(enabled=not quiet) as on_progress:
+        report = run_evaluation(
+            model,
+            prepared_dir,
+            split=split,
+            batch_size=batch_size,
+            device=device,
+            out=out if out is not None else prepared_dir / "eval" / split,
+            num_workers=workers,
+            on_progress=on_progress,
+        )
     stdout.print(scores_table(report))
     stdout.print(per_class_table(report))
     for name, stats in report.attention.items():

@@ -6,14 +6,17 @@ line each on stderr, the others still predicted), 2 usage error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
+from ..config import OutputFormat, SamplingMode
 from ..errors import UsageError
+from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
     ModelOption,
@@ -21,7 +24,6 @@ from .common import (
     ThreadsOption,
     load_model,
     progress_bar,
-    progress_callback,
     stderr,
     stdout,
 )
@@ -32,9 +34,10 @@ if TYPE_CHECKING:
 #: ``render_overlay_video(video_path, prediction, out_path)`` from gkaan_cli.viz.render.
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
-__all__ = ["predict"]
+__all__ = ["predict", "predictions_table"]
 
-_SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
+#: ``--output`` file suffix -> format, for every machine-readable format.
+_SUFFIX_FORMATS: dict[str, OutputFormat] = {f".{fmt}": fmt for fmt in get_args(OutputFormat)}
 
 
 def predict(
@@ -48,7 +51,7 @@ def predict(
     model: ModelOption = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per video.")] = 5,
     fmt: Annotated[
-        Literal["table", "json", "jsonl", "csv"] | None,
+        Literal["table", OutputFormat] | None,
         typer.Option(
             "--format",
             "-f",
@@ -85,7 +88,7 @@ def predict(
         int | None, typer.Option("--max-clips", min=1, help="Most clips per video (model's).")
     ] = None,
     sampling_mode: Annotated[
-        Literal["dense", "segments", "uniform"] | None,
+        SamplingMode | None,
         typer.Option("--sampling-mode", help="Clip sampling (default: the model's)."),
     ] = None,
 ) -> None:
@@ -96,7 +99,7 @@ def predict(
     render = _overlay_renderer() if save_video is not None else None
 
     from ..config import SamplingConfig
-    from ..engine.outputs import format_predictions, predictions_table
+    from ..engine.outputs import format_predictions
     from ..engine.predict import Predictor, VideoPrediction, expand_inputs
     from ..fileio import atomic_write_text
 
@@ -125,15 +128,13 @@ def predict(
     )
     predictions: list[VideoPrediction] = []
     failed = len(failures)
-    with progress_bar() as progress:
-        videos = progress.add_task("videos", total=len(paths))
-        frames = progress.add_task("frames", total=None)
-        for result in predictor.predict_many(
-            paths,
-            keep_attention=render is not None,
-            progress=progress_callback(progress, frames),
-        ):
-            progress.advance(videos)
+    with progress_bar() as on_progress:
+        on_progress(ProgressEvent("videos", 0, len(paths)))
+        results = predictor.predict_many(
+            paths, keep_attention=render is not None, on_progress=on_progress
+        )
+        for done, result in enumerate(results, start=1):
+            on_progress(ProgressEvent("videos", done, len(paths)))
             if isinstance(result, VideoPrediction):
                 predictions.append(result)
             else:
@@ -157,6 +158,36 @@ def predict(
             stderr.print(f"wrote {len(predictions)} predictions to {output}")
     if failed:
         raise typer.Exit(1)
+
+
+def predictions_table(predictions: Sequence[VideoPrediction], *, top_k: int = 5) -> Table:
+    """A Rich table: file, top-k labels with probabilities, and each stream's top-1.
+
+    Files are shown by name (full paths when two names clash); structured outputs always
+    carry the full path.
+    """
+    from ..engine.predict import rank_labels
+
+    streams = list(predictions[0].stream_probs) if predictions else []
+    table = Table(title="gkaan predict")
+    table.add_column("file", overflow="fold")
+    table.add_column(f"top-{top_k}")
+    for name in streams:
+        table.add_column(name.upper())
+    names = [Path(prediction.path).name for prediction in predictions]
+    unique = len(set(names)) == len(names)  # the full path only where names would be ambiguous
+    for prediction, name in zip(predictions, names, strict=True):
+        ranked = "\n".join(f"{label} {prob:.1%}" for label, prob in prediction.top_k(top_k))
+        tops = {
+            stream: rank_labels(prediction.labels, probs, 1)[0]
+            for stream, probs in prediction.stream_probs.items()
+        }
+        table.add_row(
+            name if unique else prediction.path,
+            ranked,
+            *(f"{tops[stream][0]} {tops[stream][1]:.1%}" for stream in streams),
+        )
+    return table
 
 
 def _error(message: str) -> None:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-__all__ = ["prepare"]
+from ..config import BackboneName, SamplingConfig, SamplingMode
+from ..data.manifest import MANIFEST_NAME
+from ..data.sources import SPLITS, SplitOptions
+from .common import QuietOption, progress_bar, stdout
 
-_stdout = Console(highlight=False)
+if TYPE_CHECKING:
+    from ..data.prepare import PrepareReport
+
+__all__ = ["exit_code", "prepare", "render_report"]
+
+_SPLIT = SplitOptions()
+_SAMPLING = SamplingConfig()
 
 
 def prepare(
@@ -46,14 +56,14 @@ def prepare(
             max=0.95,
             help="Fraction of groups (of train groups with official splits) for val.",
         ),
-    ] = 0.2,
+    ] = _SPLIT.val_fraction,
     test_fraction: Annotated[
         float,
         typer.Option(
             min=0.0, max=0.95, help="Fraction of groups for test when the source has no test split."
         ),
-    ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    ] = _SPLIT.test_fraction,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = _SPLIT.seed,
     test_groups: Annotated[
         list[str] | None,
         typer.Option(
@@ -69,19 +79,24 @@ def prepare(
         ),
     ] = None,
     sampling: Annotated[
-        Literal["dense", "segments", "uniform"],
+        SamplingMode,
         typer.Option(
             help="Clip sampling the cache must serve (dense: UCF/HMDB, segments: Kinetics)."
         ),
-    ] = "dense",
-    clip_len: Annotated[int, typer.Option(min=1, help="Frames per clip (dense/uniform).")] = 30,
-    stride: Annotated[int, typer.Option(min=1, help="Frames between dense clip starts.")] = 15,
-    max_clips: Annotated[int, typer.Option(min=1, help="Most dense clips per video.")] = 20,
+    ] = _SAMPLING.mode,
+    clip_len: Annotated[
+        int, typer.Option(min=1, help="Frames per clip (dense/uniform).")
+    ] = _SAMPLING.clip_len,
+    stride: Annotated[
+        int, typer.Option(min=1, help="Frames between dense clip starts.")
+    ] = _SAMPLING.stride,
+    max_clips: Annotated[
+        int, typer.Option(min=1, help="Most dense clips per video.")
+    ] = _SAMPLING.max_clips,
     features: Annotated[
-        str | None,
+        BackboneName | None,
         typer.Option(
-            help="Also store this frozen backbone's conv maps (fp16) for head-only training: "
-            "resnet18, resnet34, resnet50 or efficientnet_lite0."
+            help="Also store this frozen backbone's conv maps (fp16) for head-only training."
         ),
     ] = None,
     weights: Annotated[
@@ -90,42 +105,92 @@ def prepare(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Decode SOURCE into OUT: manifest.json, 256x256 frame cache, optional features.
 
     Bad files are recorded as failed with their reason and the run goes on; rerunning
     skips what is already prepared. Exit 0 when at least one video is prepared.
     """
-    from ..config import SamplingConfig
+    from ..data.prepare import FeatureOptions, PrepareOptions
     from ..data.prepare import prepare as run_prepare
-    from ..data.prepare import render_report
 
-    report = run_prepare(
-        source,
-        out,
+    options = PrepareOptions(
         video_root=video_root,
         split_id=split_id,
-        split_by=split_by,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        test_groups=_group_list(test_groups),
-        val_groups=_group_list(val_groups),
+        split=SplitOptions(
+            split_by=split_by,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            test_groups=_group_list(test_groups),
+            val_groups=_group_list(val_groups),
+        ),
         sampling=SamplingConfig(
             mode=sampling, clip_len=clip_len, stride=stride, max_clips=max_clips
         ),
-        features=features,
-        pretrained=weights if weights is not None else True,
+        features=None
+        if features is None
+        else FeatureOptions(features, pretrained=weights if weights is not None else True),
         workers=workers,
-        progress=not quiet,
     )
-    _stdout.print(render_report(report))
-    raise typer.Exit(report.exit_code(strict=strict))
+    with progress_bar(enabled=not quiet) as on_progress:
+        report = run_prepare(source, out, options, on_progress=on_progress)
+    stdout.print(render_report(report))
+    raise typer.Exit(exit_code(report, strict=strict))
 
 
-def _group_list(values: list[str] | None) -> list[str] | None:
+def exit_code(report: PrepareReport, *, strict: bool = False) -> int:
+    """``gkaan prepare``'s exit status: 1 when no video is prepared, or with ``strict`` and
+    any failure; else 0."""
+    if report.ok + report.skipped == 0 or (strict and report.failed):
+        return 1
+    return 0
+
+
+def _group_list(values: list[str] | None) -> tuple[str, ...] | None:
     """Group ids from repeated and/or comma-separated option values."""
     if values is None:
         return None
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
+def _size(num_bytes: int) -> str:
+    """Human-readable size in MB (binary)."""
+    return f"{num_bytes / 2**20:.1f} MB"
+
+
+def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
+    """Rich summary table of a prepare run (counts, frames, hours, disk, splits, failures).
+
+    File names are plain :class:`~rich.text.Text`, never markup, so "[...]" in a path shows.
+    """
+    table = Table(title=f"gkaan prepare -> {report.out}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("source", Text(report.source))
+    table.add_row("prepared (ok)", str(report.ok))
+    table.add_row("skipped (already prepared)", str(report.skipped))
+    table.add_row("failed", Text(str(report.failed), style="red" if report.failed else ""))
+    if report.excluded:
+        table.add_row("excluded by the source", str(report.excluded))
+    if report.remaining:
+        table.add_row("not processed yet (rerun to continue)", str(report.remaining))
+    table.add_row("frames (cached)", f"{report.frames} ({report.cached_frames})")
+    table.add_row("hours of video", f"{report.hours:.3f}")
+    table.add_row("disk used", _size(report.disk_bytes))
+    table.add_row(
+        "time",
+        f"{report.seconds:.1f} s ({report.videos_per_s:.2f} videos/s, "
+        f"{report.frames_per_s:.0f} frames/s)",
+    )
+    table.add_row("split rule", report.split_rule)
+    for split in SPLITS:
+        groups = report.split_groups.get(split, [])
+        shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")
+        table.add_row(split, f"{report.split_videos.get(split, 0)} videos; groups: {shown}")
+    for path, reason in report.failures[:max_failures]:
+        table.add_row(Text("failed", style="red"), Text(f"{path}: {reason}"))
+    if len(report.failures) > max_failures:
+        table.add_row("", f"... {len(report.failures) - max_failures} more in {MANIFEST_NAME}")
+    return table

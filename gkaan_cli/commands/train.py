@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from .common import QuietOption, stdout
+from ..config import BackboneName, Fusion
+from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
+from ..progress import ProgressCallback, ProgressEvent
+from .common import QuietOption, progress_bar, stderr, stdout
+
+if TYPE_CHECKING:
+    from ..engine.recipes import TrainConfig
 
 __all__ = ["train"]
-
-
-Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
-Backbone = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 
 
 def train(
@@ -35,9 +37,7 @@ def train(
     ],
     recipe: Annotated[
         str | None,
-        typer.Option(
-            help="Named recipe: ucf101, hmdb51, kinetics, reference, quick (default ucf101)."
-        ),
+        typer.Option(help=f"Named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE})."),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="YAML or JSON file of train settings.")
@@ -53,7 +53,7 @@ def train(
     fusion: Annotated[
         Fusion | None, typer.Option(help="early, late, or one stream (gp sa la gs gl).")
     ] = None,
-    backbone: Annotated[Backbone | None, typer.Option(help="CNN trunk.")] = None,
+    backbone: Annotated[BackboneName | None, typer.Option(help="CNN trunk.")] = None,
     pretrained: Annotated[
         bool | None,
         typer.Option(
@@ -74,10 +74,7 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (repeatable CPU runs).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[
-        Literal["none", "bf16", "fp16"] | None,
-        typer.Option(help="Autocast precision (fp16 needs CUDA)."),
-    ] = None,
+    amp: Annotated[Amp | None, typer.Option(help="Autocast precision (fp16 needs CUDA).")] = None,
     workers: Annotated[int | None, typer.Option(min=0, help="DataLoader worker processes.")] = None,
     split_by: Annotated[
         str | None,
@@ -131,8 +128,16 @@ def train(
         train_config = TrainConfig.model_validate(settings)
     else:
         train_config = load_train_config(recipe, config, overrides)
-    result = run_training(data, out, train_config, resume=resume, progress=not quiet)
-    if int(os.environ.get("RANK", "0")) != 0:
+    main = int(os.environ.get("RANK", "0")) == 0
+    with progress_bar(enabled=not quiet and main) as on_progress:
+        result = run_training(
+            data,
+            out,
+            train_config,
+            resume=resume,
+            on_progress=_settings_first(train_config, on_progress) if not quiet else None,
+        )
+    if not main:
         return
     stdout.print(_summary(result.history))
     best = (
@@ -141,6 +146,24 @@ def train(
         else "no best/: no val split to choose on"
     )
     stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
+
+
+def _settings_first(config: TrainConfig, on_progress: ProgressCallback) -> ProgressCallback:
+    """``on_progress`` that first prints the run's settings as JSON on stderr.
+
+    ``train`` reports progress only once it has checked its inputs, and only on rank 0, so
+    the settings appear when the run really starts, once.
+    """
+    shown = False
+
+    def show_then_forward(event: ProgressEvent) -> None:
+        nonlocal shown
+        if not shown:
+            shown = True
+            stderr.print_json(config.model_dump_json())
+        on_progress(event)
+
+    return show_then_forward
 
 
 def _summary(history: list[dict[str, Any]]) -> Table:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import typer
 
 from ..errors import UsageError
+from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
     ModelOption,
@@ -21,7 +22,6 @@ from .common import (
     ThreadsOption,
     load_model,
     progress_bar,
-    progress_callback,
     stdout,
 )
 
@@ -81,14 +81,14 @@ def visualize(
     probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
     predictor = Predictor(net, device=device, precision=precision, threads=threads)
-    with progress_bar() as progress:
-        task = progress.add_task("predict", total=None)
-        prediction = predictor.predict_video(
-            video, keep_attention=True, progress=progress_callback(progress, task)
-        )
-        task = progress.add_task("render", total=prediction.info.num_frames)
+    with progress_bar() as on_progress:
+        prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
         render.render_overlay_video(
-            video, prediction, out, normalize=normalize, progress=progress_callback(progress, task)
+            video,
+            prediction,
+            out,
+            normalize=normalize,
+            progress=lambda done, total: on_progress(ProgressEvent("render", done, total)),
         )
         if grid is not None:
             render.render_grid(video, prediction, grid, n=grid_frames, normalize=normalize)

@@ -1,10 +1,14 @@
 """``gkaan prepare``: decode a dataset once into a frame cache that training reads instead.
 
-For each video of the source (:mod:`gkaan_cli.data.sources`), in a deterministic order:
+:func:`prepare` takes the source, the output folder and one :class:`PrepareOptions`
+(split options, sampling, frame size, optional :class:`FeatureOptions`, workers). For each
+video of the source (:mod:`gkaan_cli.data.sources`), in a deterministic order:
 hash it (SHA-256), probe it, decode the frames :func:`~gkaan_cli.video.sampling.frames_needed`
 asks for, resized by the decoder's scaler, and store them (:mod:`gkaan_cli.data.frame_cache`);
 optionally also the frozen backbone's conv maps. A bad file becomes a ``failed`` record with
-its reason and the run goes on.
+its reason and the run goes on. Progress goes to an ``on_progress`` callback
+(:mod:`gkaan_cli.progress`) and the run returns a :class:`PrepareReport`; showing either is
+the caller's choice.
 
 Resumable and idempotent: a video whose previous record is ``ok``, whose hash is unchanged
 and whose shards are complete and match the current settings is skipped. Shards are written
@@ -28,16 +32,13 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 from torch import nn
 
-from ..config import PreprocessConfig, SamplingConfig
+from ..config import BackboneName, PreprocessConfig, SamplingConfig
 from ..errors import BadVideoError, UsageError
 from ..fileio import TEMP_MARK, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
+from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import probe_video, read_frames
 from ..video.sampling import frames_needed
 from .frame_cache import (
@@ -50,7 +51,6 @@ from .frame_cache import (
     write_frame_shard,
 )
 from .manifest import (
-    MANIFEST_NAME,
     Manifest,
     PrepareSettings,
     VideoRecord,
@@ -58,9 +58,15 @@ from .manifest import (
     load_manifest,
     write_manifest,
 )
-from .sources import SPLITS, Split, assign_splits, discover
+from .sources import SPLITS, Split, SplitOptions, assign_splits, discover
 
-__all__ = ["MANIFEST_INTERVAL_S", "PrepareReport", "prepare", "render_report"]
+__all__ = [
+    "MANIFEST_INTERVAL_S",
+    "FeatureOptions",
+    "PrepareOptions",
+    "PrepareReport",
+    "prepare",
+]
 
 #: Longest time between two manifest rewrites during a run (seconds).
 MANIFEST_INTERVAL_S = 2.0
@@ -68,6 +74,45 @@ FRAMES_DIR = "frames"
 FEATURES_DIR = "features"
 _FEATURE_BATCH = 32
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    """Also store a frozen backbone's conv maps (fp16) for head-only training.
+
+    Attributes:
+        backbone: a key of :data:`~gkaan_cli.model.backbones.BACKBONES`.
+        pretrained: the backbone's weights: ``True`` (ImageNet), ``False`` (random) or a
+            weights file path.
+    """
+
+    backbone: BackboneName
+    pretrained: bool | str | Path = True
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Everything :func:`prepare` can be told besides the source and the output folder.
+
+    Attributes:
+        video_root: video folder for UCF101/HMDB51 split files (default: the source).
+        split_id: official split number (1-3) of UCF101/HMDB51 split files.
+        split: how videos are assigned to train/val/test.
+        sampling: clip sampling the cache must serve.
+        resize: cached frame size (height, width).
+        features: also store a backbone's conv maps; ``None``: frames only.
+        workers: processes decoding in parallel (1: in this process).
+        max_videos: stop after this many videos were processed (the rest left for a rerun).
+    """
+
+    video_root: str | Path | None = None
+    split_id: int = 1
+    split: SplitOptions = field(default_factory=SplitOptions)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    resize: tuple[int, int] = PreprocessConfig().resize
+    features: FeatureOptions | None = None
+    workers: int = 1
+    max_videos: int | None = None
 
 
 @dataclass
@@ -102,12 +147,6 @@ class PrepareReport:
         """Video frames of newly prepared videos per second of this run."""
         return self.prepared_frames / self.seconds if self.seconds else 0.0
 
-    def exit_code(self, *, strict: bool = False) -> int:
-        """CLI exit status: 1 when no video is prepared, or with ``strict`` and any failure."""
-        if self.ok + self.skipped == 0 or (strict and self.failed):
-            return 1
-        return 0
-
 
 @dataclass(frozen=True)
 class _Job:
@@ -122,8 +161,7 @@ class _Job:
     out: Path
     resize: tuple[int, int]
     sampling: SamplingConfig
-    features: str | None
-    pretrained: bool | str | Path
+    features: FeatureOptions | None
     previous: VideoRecord | None
 
 
@@ -153,7 +191,7 @@ def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
             if record.features is None:
                 return False
             shape = np.load(job.out / record.features, mmap_mode="r").shape
-            return shape[:2] == (len(needed), BACKBONES[job.features].channels)
+            return shape[:2] == (len(needed), BACKBONES[job.features.backbone].channels)
     except (OSError, ValueError):
         return False
     return True
@@ -211,8 +249,9 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
 
 def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | None:
     """Decode the needed frames into ``shard``; return their conv maps when asked for."""
-    backbone = None if job.features is None else _backbone(job.features, job.pretrained)
-    preprocess = None if job.features is None else feature_preprocess(job.features)
+    features = job.features
+    backbone = None if features is None else _backbone(features.backbone, features.pretrained)
+    preprocess = None if features is None else feature_preprocess(features.backbone)
     maps: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 
@@ -262,37 +301,12 @@ def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRe
     return {v.id: v for v in old.videos} if same else {}
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]prepare"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rates]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def prepare(
     source: str | Path,
     out: str | Path,
+    options: PrepareOptions | None = None,
     *,
-    video_root: str | Path | None = None,
-    split_id: int = 1,
-    split_by: str | None = None,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    test_groups: list[str] | None = None,
-    val_groups: list[str] | None = None,
-    sampling: SamplingConfig | None = None,
-    resize: tuple[int, int] = PreprocessConfig().resize,
-    features: str | None = None,
-    pretrained: bool | str | Path = True,
-    workers: int = 1,
-    progress: bool = True,
-    max_videos: int | None = None,
+    on_progress: ProgressCallback | None = None,
     on_video: Callable[[VideoRecord, str], None] | None = None,
 ) -> PrepareReport:
     """Prepare ``source`` into ``out``: manifest, frame cache and optional feature store.
@@ -300,55 +314,38 @@ def prepare(
     Args:
         source: a class-folder tree, a CSV, or UCF101/HMDB51 split files (see ``discover``).
         out: output directory (created; an earlier run there is resumed).
-        video_root: video folder for UCF101/HMDB51 split files.
-        split_id: official split number (1-3).
-        split_by: group regex for splits (``assign_splits``).
-        val_fraction: fraction of groups for validation.
-        test_fraction: fraction of groups for test (sources without a test split).
-        seed: seed of the split assignment.
-        test_groups: with ``split_by``, exactly these groups form the test split.
-        val_groups: with ``split_by``, exactly these groups form the val split.
-        sampling: clip sampling the cache must serve (default ``SamplingConfig()``).
-        resize: cached frame size (height, width).
-        features: also store this backbone's conv maps (a key of ``BACKBONES``).
-        pretrained: backbone weights for ``features`` (``True``: ImageNet, or a file path).
-        workers: processes decoding in parallel (1: in this process).
-        progress: show a Rich progress bar on stderr.
-        max_videos: stop after this many videos were processed (the rest left for a rerun).
+        options: split, sampling, frame size, features, workers (default ``PrepareOptions()``).
+        on_progress: called with ``ProgressEvent("prepare", videos_done, videos_total,
+            rates)`` at the start and after each video.
         on_video: called with each finished record and its outcome (ok/failed/skipped).
 
     Raises:
         UsageError: bad source, split options or backbone name.
-        MissingWeightsError: ``features`` with pretrained weights that are not available.
+        MissingWeightsError: features with pretrained weights that are not available.
     """
     started = time.perf_counter()
-    sampling = sampling or SamplingConfig()
+    options = options if options is not None else PrepareOptions()
+    features = options.features
     if features is not None:
-        if features not in BACKBONES:
-            raise UsageError(f"unknown backbone {features!r}; choose one of {sorted(BACKBONES)}")
-        _backbone(features, pretrained)  # fail before any work when weights are missing
-    if workers < 1:
-        raise UsageError(f"workers must be >= 1, got {workers}")
-    src = discover(source, video_root=video_root, split_id=split_id)
-    entries, plan = assign_splits(
-        src.entries,
-        split_by=split_by,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        test_groups=test_groups,
-        val_groups=val_groups,
-    )
+        if features.backbone not in BACKBONES:
+            raise UsageError(
+                f"unknown backbone {features.backbone!r}; choose one of {sorted(BACKBONES)}"
+            )
+        _backbone(features.backbone, features.pretrained)  # fail before any work without weights
+    if options.workers < 1:
+        raise UsageError(f"workers must be >= 1, got {options.workers}")
+    src = discover(source, video_root=options.video_root, split_id=options.split_id)
+    entries, plan = assign_splits(src.entries, options.split)
     out = Path(out)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     _remove_temp_files(out)
     settings = PrepareSettings(
-        resize=resize,
-        sampling=sampling,
+        resize=options.resize,
+        sampling=options.sampling,
         storage=STORAGE,
-        features=features,
-        pretrained=None if features is None else str(pretrained),
+        features=None if features is None else features.backbone,
+        pretrained=None if features is None else str(features.pretrained),
     )
     previous = _previous_records(out, settings)
     label_index = {label: i for i, label in enumerate(src.classes)}
@@ -376,15 +373,14 @@ def prepare(
                 entry.split,
                 entry.group,
                 out,
-                resize,
-                sampling,
+                options.resize,
+                options.sampling,
                 features,
-                pretrained,
                 previous.get(video_id),
             )
         )
-    if max_videos is not None:
-        jobs = jobs[:max_videos]
+    if options.max_videos is not None:
+        jobs = jobs[: options.max_videos]
     report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
     report.excluded = len(records)
 
@@ -402,28 +398,29 @@ def prepare(
     threads = torch.get_num_threads()
     if features is None:  # JPEG/tensor work is per frame: torch's thread pool only stalls it
         torch.set_num_threads(1)  # (measured 6x faster on kth-mini, 2 busy cores)
-    with _progress(progress) as bar:
-        task = bar.add_task("prepare", total=len(jobs), rates="")
-        try:
-            for record, outcome in _run(jobs, workers):
-                records[record.id] = record
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome == "failed":
-                    report.failures.append((record.path, record.reason or ""))
-                elif outcome == "ok":
-                    report.prepared_frames += record.frames or 0
-                if on_video is not None:
-                    on_video(record, outcome)
-                report.seconds = time.perf_counter() - started
+    try:
+        if on_progress is not None:
+            on_progress(ProgressEvent("prepare", 0, len(jobs)))
+        for done, (record, outcome) in enumerate(_run(jobs, options.workers), start=1):
+            records[record.id] = record
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome == "failed":
+                report.failures.append((record.path, record.reason or ""))
+            elif outcome == "ok":
+                report.prepared_frames += record.frames or 0
+            if on_video is not None:
+                on_video(record, outcome)
+            report.seconds = time.perf_counter() - started
+            if on_progress is not None:
                 rates = f"{report.videos_per_s:.2f} videos/s {report.frames_per_s:.0f} frames/s"
-                bar.update(task, advance=1, rates=rates)
-                if time.monotonic() - last_write >= MANIFEST_INTERVAL_S:
-                    write_manifest(manifest(), out)
-                    last_write = time.monotonic()
-        finally:
-            torch.set_num_threads(threads)
-            final = manifest()
-            write_manifest(final, out)
+                on_progress(ProgressEvent("prepare", done, len(jobs), rates))
+            if time.monotonic() - last_write >= MANIFEST_INTERVAL_S:
+                write_manifest(manifest(), out)
+                last_write = time.monotonic()
+    finally:
+        torch.set_num_threads(threads)
+        final = manifest()
+        write_manifest(final, out)
     _summarise(report, final, len(src.entries) - len(records))
     report.seconds = time.perf_counter() - started
     return report
@@ -464,44 +461,3 @@ def _summarise(report: PrepareReport, manifest: Manifest, remaining: int) -> Non
     report.disk_bytes = sum(p.stat().st_size for p in report.out.rglob("*") if p.is_file())
     report.split_groups = manifest.split_groups
     report.split_videos = {s: len(manifest.records(s)) for s in SPLITS}
-
-
-def _size(num_bytes: int) -> str:
-    """Human-readable size in MB (binary)."""
-    return f"{num_bytes / 2**20:.1f} MB"
-
-
-def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
-    """Rich summary table of a prepare run (counts, frames, hours, disk, splits, failures).
-
-    File names are plain :class:`~rich.text.Text`, never markup, so "[...]" in a path shows.
-    """
-    table = Table(title=f"gkaan prepare -> {report.out}", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("source", Text(report.source))
-    table.add_row("prepared (ok)", str(report.ok))
-    table.add_row("skipped (already prepared)", str(report.skipped))
-    table.add_row("failed", Text(str(report.failed), style="red" if report.failed else ""))
-    if report.excluded:
-        table.add_row("excluded by the source", str(report.excluded))
-    if report.remaining:
-        table.add_row("not processed yet (rerun to continue)", str(report.remaining))
-    table.add_row("frames (cached)", f"{report.frames} ({report.cached_frames})")
-    table.add_row("hours of video", f"{report.hours:.3f}")
-    table.add_row("disk used", _size(report.disk_bytes))
-    table.add_row(
-        "time",
-        f"{report.seconds:.1f} s ({report.videos_per_s:.2f} videos/s, "
-        f"{report.frames_per_s:.0f} frames/s)",
-    )
-    table.add_row("split rule", report.split_rule)
-    for split in SPLITS:
-        groups = report.split_groups.get(split, [])
-        shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")
-        table.add_row(split, f"{report.split_videos.get(split, 0)} videos; groups: {shown}")
-    for path, reason in report.failures[:max_failures]:
-        table.add_row(Text("failed", style="red"), Text(f"{path}: {reason}"))
-    if len(report.failures) > max_failures:
-        table.add_row("", f"... {len(report.failures) - max_failures} more in {MANIFEST_NAME}")
-    return table

@@ -9,7 +9,8 @@ Sources (:func:`discover`):
   2 test, 0 not used) plus the video root (``<root>/<class>/<video>`` or ``<root>/<video>``);
 - a CSV file ``path,label[,split]`` (header optional, paths relative to the CSV file).
 
-Splits (:func:`assign_splits`): official splits are kept; ``split_by`` (a regular expression
+Splits (:func:`assign_splits`, settings in :class:`SplitOptions`): official splits are kept;
+``split_by`` (a regular expression
 whose first capture group, searched in the file name, is the group id: KTH ``person(\\d+)``,
 UCF101 ``_g(\\d+)_``) puts whole groups in one split, never one group in two; ``test_groups``
 and ``val_groups`` name the groups of those splits exactly (e.g. ps7-arms P3 for test). Without
@@ -30,13 +31,14 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
+from ..video.formats import has_video_extension
 
 __all__ = [
     "SPLITS",
-    "VIDEO_EXTENSIONS",
     "Source",
     "SourceEntry",
     "Split",
+    "SplitOptions",
     "SplitPlan",
     "assign_splits",
     "discover",
@@ -44,9 +46,6 @@ __all__ = [
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv"}
-)
 _SPLIT_ALIASES: dict[str, Split] = {
     "train": "train",
     "training": "train",
@@ -97,8 +96,33 @@ class SplitPlan:
     groups: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTENSIONS
+@dataclass(frozen=True)
+class SplitOptions:
+    """How :func:`assign_splits` puts videos into train/val/test (defaults: 60/20/20 by video).
+
+    Attributes:
+        split_by: regular expression; the first capture group of ``re.search`` on the file
+            name is the group id. ``None``: each video is its own group, stratified by class.
+        val_fraction: fraction of groups (of train groups with official splits) for val.
+        test_fraction: fraction of groups for test, where no official split says.
+        seed: seed of the group shuffle.
+        test_groups: with ``split_by``, exactly these groups are test (``test_fraction`` is
+            then unused); only groups without an official split.
+        val_groups: with ``split_by``, exactly these groups are val (``val_fraction`` unused).
+    """
+
+    split_by: str | None = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    test_groups: tuple[str, ...] | None = None
+    val_groups: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("test_groups", "val_groups"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
 
 
 def _folder(root: Path) -> Source:
@@ -109,7 +133,7 @@ def _folder(root: Path) -> Source:
         SourceEntry(path, label)
         for label in classes
         for path in sorted((root / label).rglob("*"))
-        if _is_video(path) and not path.name.startswith(".")
+        if has_video_extension(path) and not path.name.startswith(".")
     ]
     return Source("folder", root, f"folder {root}", tuple(classes), tuple(entries))
 
@@ -282,14 +306,7 @@ def _explicit_groups(
 
 
 def assign_splits(
-    entries: Iterable[SourceEntry],
-    *,
-    split_by: str | None = None,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    test_groups: Sequence[str] | None = None,
-    val_groups: Sequence[str] | None = None,
+    entries: Iterable[SourceEntry], options: SplitOptions | None = None
 ) -> tuple[list[SourceEntry], SplitPlan]:
     """Give every entry a split and a group, whole groups at a time.
 
@@ -299,20 +316,17 @@ def assign_splits(
 
     Args:
         entries: the source's entries.
-        split_by: regular expression; the first capture group of ``re.search`` on the file
-            name is the group id. ``None``: each video is its own group, stratified by class.
-        val_fraction: fraction of groups (of train groups with official splits) for val.
-        test_fraction: fraction of groups for test, where no official split says.
-        seed: seed of the group shuffle.
-        test_groups: with ``split_by``, exactly these groups are test (``test_fraction`` is
-            then unused); only groups without an official split.
-        val_groups: with ``split_by``, exactly these groups are val (``val_fraction`` unused).
+        options: how to split (default ``SplitOptions()``).
 
     Raises:
         UsageError: bad fractions, a bad regex, a file name it does not match, a group that
             official splits put in both train and test, or explicit groups without
             ``split_by``, unknown, in both lists, or with an official split.
     """
+    options = options if options is not None else SplitOptions()
+    split_by, seed = options.split_by, options.seed
+    val_fraction, test_fraction = options.val_fraction, options.test_fraction
+    test_groups, val_groups = options.test_groups, options.val_groups
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UsageError(
             f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be in "

@@ -2,7 +2,8 @@
 
 Under ``torchrun --nproc-per-node N`` the environment holds ``RANK``, ``WORLD_SIZE`` and
 ``LOCAL_RANK``: :func:`setup` then joins the process group (gloo on CPU, nccl on CUDA).
-Otherwise everything runs in one process and the collectives below are identities.
+Otherwise everything runs in one process and the collectives below are identities. Device
+names and autocast precisions are resolved here for training and prediction alike.
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ import torch.distributed as dist
 
 from ..errors import UsageError
 
-__all__ = ["DistContext", "all_gather", "all_reduce_sum", "distributed_context", "resolve_device"]
+__all__ = [
+    "AUTOCAST_DTYPES",
+    "DistContext",
+    "all_gather",
+    "all_reduce_sum",
+    "distributed_context",
+    "resolve_device",
+]
 
 T = TypeVar("T")
+
+#: torch dtype of each reduced precision name (``bf16``, ``fp16``) for ``torch.autocast``;
+#: any other name (``fp32``, ``none``) runs without autocast.
+AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)

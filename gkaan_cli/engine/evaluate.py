@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import GKAANConfig
@@ -26,6 +25,7 @@ from ..errors import MissingWeightsError, UsageError
 from ..fileio import atomic_write_bytes
 from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
+from ..progress import ProgressCallback, ProgressEvent
 from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
 from .metrics import (
@@ -46,7 +46,6 @@ __all__ = [
     "features_match",
     "gather_outputs",
     "make_dataset",
-    "progress_bar",
     "summarize",
     "write_report",
 ]
@@ -114,29 +113,6 @@ class EvalReport:
         }
 
 
-def progress_bar(enabled: bool) -> Progress:
-    """A Rich progress bar on stderr (hidden when ``enabled`` is false)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def make_dataset(
     prepared_dir: Path, split: str, config: GKAANConfig, *, features: bool, train: bool, seed: int
 ) -> Dataset[Any]:
@@ -193,16 +169,20 @@ def collect_outputs(
     features: bool,
     device: torch.device,
     autocast: torch.dtype | None = None,
-    progress: Progress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> SplitOutputs:
-    """Run ``model`` over ``loader`` (items: input, label, video index) in eval mode."""
+    """Run ``model`` over ``loader`` (items: input, label, video index) in eval mode.
+
+    ``on_progress`` gets ``ProgressEvent("evaluate", batches_done, batches_total)``.
+    """
     model.eval()
     probs: dict[str, list[np.ndarray]] = {}
     labels, videos = [], []
     attention: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     map_size = 0
-    task = progress.add_task("evaluate", total=len(loader), info="") if progress else None
-    for inputs, target, video in loader:
+    if on_progress is not None:
+        on_progress(ProgressEvent("evaluate", 0, len(loader)))
+    for done, (inputs, target, video) in enumerate(loader, start=1):
         inputs = inputs.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
             output = model.forward_heads(inputs.float()) if features else model(inputs)
@@ -214,10 +194,8 @@ def collect_outputs(
             attention.setdefault(name, []).append(attention_peakedness(flat))
         labels.append(target.numpy())
         videos.append(video.numpy())
-        if progress is not None and task is not None:
-            progress.advance(task)
-    if progress is not None and task is not None:
-        progress.remove_task(task)
+        if on_progress is not None:
+            on_progress(ProgressEvent("evaluate", done, len(loader)))
     return SplitOutputs(
         probs={name: np.concatenate(parts) for name, parts in probs.items()},
         labels=np.concatenate(labels).astype(np.int64),
@@ -300,7 +278,7 @@ def evaluate(
     device: str = "auto",
     out: str | Path | None = None,
     num_workers: int = 0,
-    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on ``split`` of a prepared directory.
 
@@ -312,7 +290,7 @@ def evaluate(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         out: write ``report.json`` and ``confusion.png`` here.
         num_workers: DataLoader worker processes.
-        progress: show a Rich progress bar on stderr.
+        on_progress: called with ``ProgressEvent("evaluate", batches_done, batches_total)``.
     """
     prepared_dir = Path(prepared_dir)
     manifest = load_manifest(prepared_dir)
@@ -329,8 +307,9 @@ def evaluate(
     features = features_match(net, manifest)
     dataset = make_dataset(prepared_dir, split, net.config, features=features, train=False, seed=0)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
-    with progress_bar(progress) as bar:
-        outputs = collect_outputs(net, loader, features=features, device=target, progress=bar)
+    outputs = collect_outputs(
+        net, loader, features=features, device=target, on_progress=on_progress
+    )
     report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
     if out is not None:
         write_report(report, Path(out))

@@ -1,9 +1,10 @@
-"""Machine-readable and Rich renderings of :class:`~gkaan_cli.engine.predict.VideoPrediction` lists.
+"""Machine-readable renderings of :class:`~gkaan_cli.engine.predict.VideoPrediction` lists.
 
 One record per video: the file, its top-k labels with probabilities, each stream's top-1 and,
 when asked, a timeline of its clips (start/end seconds and top labels). ``json`` is one array,
 ``jsonl`` one record per line, ``csv`` one row per video (``level=video``) followed, with
-clips, by one row per clip (``level=clip``); the columns are the same for every row.
+clips, by one row per clip (``level=clip``); the columns are the same for every row. The
+terminal table is the command's (:mod:`gkaan_cli.commands.predict`).
 """
 
 from __future__ import annotations
@@ -12,23 +13,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from rich.table import Table
-
+from ..config import OutputFormat
 from .predict import VideoPrediction, rank_labels
 
-__all__ = [
-    "FORMATS",
-    "OutputFormat",
-    "format_predictions",
-    "prediction_record",
-    "predictions_table",
-]
+__all__ = ["format_predictions", "prediction_record"]
 
-OutputFormat = Literal["table", "json", "jsonl", "csv"]
-FORMATS: tuple[str, ...] = ("table", "json", "jsonl", "csv")
 _DIGITS = 6
 
 
@@ -82,7 +73,7 @@ def _csv_rows(record: dict[str, Any], top_k: int) -> list[list[Any]]:
 
 def format_predictions(
     predictions: Sequence[VideoPrediction],
-    fmt: Literal["json", "jsonl", "csv"],
+    fmt: OutputFormat,
     *,
     top_k: int = 5,
     clips: bool = False,
@@ -104,28 +95,3 @@ def format_predictions(
     for record in records:
         writer.writerows(_csv_rows(record, top_k))
     return buffer.getvalue()
-
-
-def predictions_table(predictions: Sequence[VideoPrediction], *, top_k: int = 5) -> Table:
-    """A Rich table: file, top-k labels with probabilities, and each stream's top-1.
-
-    Files are shown by name (full paths when two names clash); structured outputs always
-    carry the full path.
-    """
-    streams = list(predictions[0].stream_probs) if predictions else []
-    table = Table(title="gkaan predict")
-    table.add_column("file", overflow="fold")
-    table.add_column(f"top-{top_k}")
-    for name in streams:
-        table.add_column(name.upper())
-    names = [Path(prediction.path).name for prediction in predictions]
-    unique = len(set(names)) == len(names)  # the full path only where names would be ambiguous
-    for prediction, name in zip(predictions, names, strict=True):
-        ranked = "\n".join(f"{label} {prob:.1%}" for label, prob in prediction.top_k(top_k))
-        tops = _stream_top1(prediction.labels, prediction.stream_probs)
-        table.add_row(
-            name if unique else prediction.path,
-            ranked,
-            *(f"{tops[name]['label']} {tops[name]['prob']:.1%}" for name in streams),
-        )
-    return table

@@ -16,25 +16,26 @@ import contextlib
 import glob
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import SamplingConfig
+from ..config import Device, Precision, SamplingConfig
 from ..errors import BadVideoError, UsageError
 from ..model.gkaan import GKAAN
+from ..progress import ProgressCallback, ProgressEvent
+from ..video.formats import has_video_extension
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
-from .distributed import resolve_device
+from .distributed import AUTOCAST_DTYPES, resolve_device
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
     "ClipPrediction",
     "Predictor",
     "VideoPrediction",
@@ -42,16 +43,10 @@ __all__ = [
     "rank_labels",
 ]
 
-Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["fp32", "bf16", "fp16"]
-
-#: File extensions treated as videos when expanding directories and globs.
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
-)
 #: Frame batches the decoding thread may run ahead of the network.
 _QUEUE_BATCHES = 2
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_PRECISIONS: tuple[str, ...] = get_args(Precision)
+_DEVICES: tuple[str, ...] = get_args(Device)
 
 
 @dataclass(frozen=True)
@@ -118,7 +113,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
                 video
                 for match in sorted(glob.glob(item, recursive=True))
                 for video in (_videos_under(Path(match)) if Path(match).is_dir() else [Path(match)])
-                if video.suffix.lower() in VIDEO_EXTENSIONS
+                if has_video_extension(video)
             ]
             if not videos:
                 errors.append(BadVideoError(item, "no video files match this pattern"))
@@ -130,9 +125,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
 
 
 def _videos_under(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-    )
+    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and p.is_file())
 
 
 @dataclass
@@ -243,8 +236,8 @@ class Predictor:
         sampling: SamplingConfig | None = None,
     ) -> None:
         self.device = _resolve_device(device)
-        if precision not in _DTYPES:
-            raise UsageError(f"precision must be one of {sorted(_DTYPES)}, got {precision!r}")
+        if precision not in _PRECISIONS:
+            raise UsageError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and self.device.type != "cuda":
             raise UsageError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
         if batch_size < 1:
@@ -267,18 +260,20 @@ class Predictor:
         paths: Iterable[str | Path],
         *,
         keep_attention: bool = False,
-        progress: Callable[[int, int], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Iterator[VideoPrediction | BadVideoError]:
         """Predict each video in turn; a bad video yields its error and the batch goes on.
 
         Args:
             paths: video files.
             keep_attention: as in :meth:`predict_video`.
-            progress: as in :meth:`predict_video`, called for each video in turn.
+            on_progress: as in :meth:`predict_video`, for each video in turn.
         """
         for path in paths:
             try:
-                yield self.predict_video(path, keep_attention=keep_attention, progress=progress)
+                yield self.predict_video(
+                    path, keep_attention=keep_attention, on_progress=on_progress
+                )
             except BadVideoError as error:
                 yield error
 
@@ -287,14 +282,15 @@ class Predictor:
         path: str | Path,
         *,
         keep_attention: bool = False,
-        progress: Callable[[int, int], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> VideoPrediction:
         """Predict one video.
 
         Args:
             path: the video file.
             keep_attention: also return the SA/LA map of every processed frame.
-            progress: called as ``progress(frames_done, frames_total)`` after each batch.
+            on_progress: called with ``ProgressEvent("frames", frames_done, frames_total)``
+                after each batch of decoded frames went through the network.
 
         Raises:
             BadVideoError: the file is missing, not a video or decodes no frame.
@@ -316,23 +312,24 @@ class Predictor:
             for batch in producer:
                 run.add_frames(batch)
                 done += len(batch.indices)
-                if progress is not None:
-                    progress(done, len(needed))
+                if on_progress is not None:
+                    on_progress(ProgressEvent("frames", done, len(needed)))
         missing = run.missing_frames()
         if missing:
             raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
         return run.result(str(path), info, self.labels)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.precision == "fp32":
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+        return torch.autocast(self.device.type, dtype=dtype)
 
 
 def _resolve_device(device: str) -> torch.device:
-    """:func:`~gkaan_cli.engine.distributed.resolve_device`, limited to auto, cpu and cuda."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"device must be auto, cpu or cuda, got {device!r}")
+    """:func:`~gkaan_cli.engine.distributed.resolve_device`, limited to :data:`Device` names."""
+    if device not in _DEVICES:
+        raise UsageError(f"device must be one of {', '.join(_DEVICES)}, got {device!r}")
     return resolve_device(device)
 
 

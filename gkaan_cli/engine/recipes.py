@@ -15,12 +15,25 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import GKAANConfig
+from ..data.sources import SplitOptions
 from ..errors import MissingDependencyError, UsageError, validation_problems
 
-__all__ = ["RECIPES", "TrainConfig", "load_train_config", "lr_at", "merge_overrides"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "RECIPES",
+    "Amp",
+    "TrainConfig",
+    "load_train_config",
+    "lr_at",
+    "merge_overrides",
+]
+
+#: Autocast precision of training (``fp16`` needs CUDA; ``bf16`` also runs on CPU).
+Amp = Literal["none", "bf16", "fp16"]
 
 #: GKAANConfig fields that come from the dataset, never from a recipe.
 _DATA_FIELDS = ("num_classes", "class_names")
+_SPLIT = SplitOptions()
 
 
 class TrainConfig(BaseModel):
@@ -64,13 +77,13 @@ class TrainConfig(BaseModel):
     accumulate: int = Field(1, ge=1)
     epochs: int = Field(16, ge=1)
     seed: int = 0
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Amp = "none"
     num_workers: int = Field(0, ge=0)
     eval_every: int = Field(1, ge=1)
     device: str = "auto"
-    split_by: str | None = None
-    val_fraction: float = Field(0.2, ge=0, lt=1)
-    test_fraction: float = Field(0.2, ge=0, lt=1)
+    split_by: str | None = _SPLIT.split_by
+    val_fraction: float = Field(_SPLIT.val_fraction, ge=0, lt=1)
+    test_fraction: float = Field(_SPLIT.test_fraction, ge=0, lt=1)
 
     @field_validator("model")
     @classmethod
@@ -93,20 +106,33 @@ class TrainConfig(BaseModel):
         """The model's config for a dataset with these classes."""
         return GKAANConfig(num_classes=len(class_names), class_names=class_names, **self.model)
 
+    def split_options(self) -> SplitOptions:
+        """How ``prepare`` splits a raw source for this run (``seed`` is the run's seed)."""
+        return SplitOptions(
+            split_by=self.split_by,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+        )
+
 
 _PAPER_DENSE = {"mode": "dense", "clip_len": 30, "stride": 15, "max_clips": 20}
 
+# UCF101/HMDB51 (DESIGN.md section 4): Adam, batch 28, 1e-5 for 8 epochs then 1e-6 for 8.
+_PAPER_UCF_HMDB: dict[str, Any] = {
+    "model": {"backbone": "resnet34", "dropout": 0.6, "sampling": _PAPER_DENSE},
+    "optimizer": "adam",
+    "lr": 1e-5,
+    "schedule": "steps",
+    "lr_steps": [(8, 0.1)],
+    "batch_size": 28,
+    "epochs": 16,
+}
+
+#: The named training recipes (``--recipe``), each a mapping of TrainConfig fields.
 RECIPES: dict[str, dict[str, Any]] = {
-    # UCF101/HMDB51 (DESIGN.md section 4): Adam, batch 28, 1e-5 for 8 epochs then 1e-6 for 8.
-    "ucf101": {
-        "model": {"backbone": "resnet34", "dropout": 0.6, "sampling": _PAPER_DENSE},
-        "optimizer": "adam",
-        "lr": 1e-5,
-        "schedule": "steps",
-        "lr_steps": [(8, 0.1)],
-        "batch_size": 28,
-        "epochs": 16,
-    },
+    "ucf101": _PAPER_UCF_HMDB,
+    "hmdb51": _PAPER_UCF_HMDB,
     # Kinetics: batch 64, lr 1e-3, 25 epochs, 3 segments x 4 frames.
     "kinetics": {
         "model": {
@@ -153,7 +179,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "epochs": 10,
     },
 }
-RECIPES["hmdb51"] = RECIPES["ucf101"]
+#: The recipe used when neither ``--recipe`` nor the config file names one.
+DEFAULT_RECIPE = "ucf101"
 
 
 def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -202,12 +229,13 @@ def load_train_config(
     """Build a :class:`TrainConfig`: recipe, then file, then ``overrides``.
 
     Args:
-        recipe: a key of :data:`RECIPES`; default the file's ``recipe`` key, else ``ucf101``.
+        recipe: a key of :data:`RECIPES`; default the file's ``recipe`` key, else
+            :data:`DEFAULT_RECIPE`.
         config_file: a ``.json``, ``.yaml`` or ``.yml`` file of TrainConfig fields.
         overrides: settings given on the command line (``None`` values are ignored).
     """
     file_data = _read_file(Path(config_file)) if config_file is not None else {}
-    name = recipe or file_data.get("recipe") or "ucf101"
+    name = recipe or file_data.get("recipe") or DEFAULT_RECIPE
     if name not in RECIPES:
         raise UsageError(f"unknown recipe {name!r}; choose one of {', '.join(sorted(RECIPES))}")
     settings = merge_overrides(RECIPES[name], file_data)

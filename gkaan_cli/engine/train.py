@@ -49,14 +49,20 @@ from ..model.backbones import BACKBONES
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
-from .distributed import DistContext, all_gather, all_reduce_sum, distributed_context
+from ..progress import ProgressCallback, ProgressEvent
+from .distributed import (
+    AUTOCAST_DTYPES,
+    DistContext,
+    all_gather,
+    all_reduce_sum,
+    distributed_context,
+)
 from .evaluate import (
     EvalReport,
     collect_outputs,
     feature_weights,
     gather_outputs,
     make_dataset,
-    progress_bar,
     summarize,
 )
 from .recipes import TrainConfig, lr_at, merge_overrides
@@ -78,7 +84,6 @@ STATE_NAME = "state.pt"
 METRICS_NAME = "metrics.jsonl"
 #: Settings that may change when a run is resumed.
 _RESUMABLE = ("epochs", "num_workers", "device")
-_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 StepHook = Callable[[int, int], None]
 
@@ -123,30 +128,29 @@ def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
     return root / "prepared" / f"{source.resolve().name}-{digest}"
 
 
-def resolve_data(data: str | Path, config: TrainConfig, *, progress: bool = True) -> Path:
-    """A prepared directory for ``data``: itself, or the cache it is prepared into."""
+def resolve_data(
+    data: str | Path, config: TrainConfig, *, on_progress: ProgressCallback | None = None
+) -> Path:
+    """A prepared directory for ``data``: itself, or the cache it is prepared into.
+
+    ``on_progress`` follows the preparation of a raw source (stage ``"prepare"``).
+    """
     data = Path(data)
     if (data / MANIFEST_NAME).is_file():
         return data
     if not data.exists():
         raise UsageError(f"{data}: not found")
-    from ..data.prepare import prepare
+    from ..data.prepare import FeatureOptions, PrepareOptions, prepare
 
     out = prepared_cache_dir(data, config)
     model = config.model_config_for(["_"])
-    prepare(
-        data,
-        out,
+    options = PrepareOptions(
+        split=config.split_options(),
         sampling=model.sampling,
         resize=model.preprocess.resize,
-        features=model.backbone if config.frozen_backbone else None,
-        pretrained=True,
-        split_by=config.split_by,
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-        progress=progress,
+        features=FeatureOptions(model.backbone) if config.frozen_backbone else None,
     )
+    prepare(data, out, options, on_progress=on_progress)
     return out
 
 
@@ -313,10 +317,15 @@ class _Run:
     """One training run's objects (model, optimizer, data) on this process."""
 
     def __init__(
-        self, data: Path, out: Path, config: TrainConfig, ctx: DistContext, progress: bool
+        self,
+        data: Path,
+        out: Path,
+        config: TrainConfig,
+        ctx: DistContext,
+        on_progress: ProgressCallback | None,
     ) -> None:
         self.data, self.out, self.config, self.ctx = data, out, config, ctx
-        self.progress = progress and ctx.is_main
+        self.on_progress = on_progress if ctx.is_main else None
         self.manifest = load_manifest(data)
         self.model_config = run_model_config(config, self.manifest)
         self.features = config.frozen_backbone
@@ -354,7 +363,7 @@ class _Run:
             )
         if config.amp == "fp16" and ctx.device.type != "cuda":
             raise UsageError("--amp fp16 needs CUDA; use --amp bf16 on CPU")
-        self.autocast = _AMP.get(config.amp)
+        self.autocast = AUTOCAST_DTYPES.get(config.amp)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
         self.train_set = make_dataset(
             data, "train", self.model_config, features=self.features, train=True, seed=config.seed
@@ -421,7 +430,7 @@ class _Run:
             group["lr"] = lr
         return lr
 
-    def train_epoch(self, on_step: StepHook | None, bar: Any) -> dict[str, Any]:
+    def train_epoch(self, on_step: StepHook | None) -> dict[str, Any]:
         """One epoch over the train split; returns the (all-reduced) train record."""
         config, ctx = self.config, self.ctx
         self.sampler.set_epoch(self.epoch)
@@ -438,7 +447,9 @@ class _Run:
         if self.features:
             self.model.backbone.eval()
         sums = torch.zeros(6, dtype=torch.float64)  # loss, nll, ga_sa, ga_la, correct, clips
-        task = bar.add_task(f"epoch {self.epoch + 1}/{config.epochs}", total=len(loader), info="")
+        epoch = f"epoch {self.epoch + 1}/{config.epochs}"
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent("train", 0, len(loader), epoch))
         start = time.perf_counter()
         lr = self._set_lr(self.epoch)
         for index, (inputs, target, _) in enumerate(loader):
@@ -470,15 +481,15 @@ class _Run:
             self.step += 1
             if on_step is not None:
                 on_step(self.epoch, self.step)
-            seconds = time.perf_counter() - start
-            clips = sums[5].item()
-            bar.update(
-                task,
-                advance=1,
-                info=f"loss {sums[0].item() / clips:.4f} acc {100 * sums[4].item() / clips:.1f}% "
-                f"{clips * ctx.world_size / seconds:.1f} clips/s",
-            )
-        bar.remove_task(task)
+            if self.on_progress is not None:
+                seconds = time.perf_counter() - start
+                clips = sums[5].item()
+                status = (
+                    f"{epoch} loss {sums[0].item() / clips:.4f} "
+                    f"acc {100 * sums[4].item() / clips:.1f}% "
+                    f"{clips * ctx.world_size / seconds:.1f} clips/s"
+                )
+                self.on_progress(ProgressEvent("train", index + 1, len(loader), status))
         seconds = time.perf_counter() - start
         total = all_reduce_sum(ctx, sums.tolist())
         clips = max(total[5], 1.0)
@@ -495,7 +506,7 @@ class _Run:
             "time": {"train_seconds": seconds, "clips_per_s": total[5] / seconds},
         }
 
-    def evaluate(self, bar: Any) -> EvalReport | None:
+    def evaluate(self) -> EvalReport | None:
         """Scores on the val (or test) split; the report on rank 0, ``None`` elsewhere."""
         if self.eval_loader is None or self.eval_name is None:
             return None
@@ -505,7 +516,7 @@ class _Run:
             features=self.features,
             device=self.ctx.device,
             autocast=self.autocast,
-            progress=bar if self.progress else None,
+            on_progress=self.on_progress,
         )
         joined = gather_outputs(self.ctx, outputs)
         if not self.ctx.is_main:
@@ -521,7 +532,7 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = False,
-    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
     on_step: StepHook | None = None,
 ) -> TrainResult:
     """Train a GKAAN model on ``data`` into run directory ``out``.
@@ -532,7 +543,9 @@ def train(
         config: the training settings (see :func:`~gkaan_cli.engine.recipes.load_train_config`).
         resume: continue the run in ``out`` from its last finished epoch; only ``epochs``,
             ``num_workers`` and ``device`` may differ from the saved config.
-        progress: show the config and a Rich progress bar on stderr (rank 0).
+        on_progress: called on rank 0 with ``ProgressEvent``s of stages ``"prepare"`` (a raw
+            source being prepared), ``"train"`` (optimizer steps of an epoch; the message
+            names the epoch and gives loss, accuracy and clips/s) and ``"evaluate"``.
         on_step: called as ``on_step(epoch, step)`` after every optimizer step.
     """
     if not Path(data).exists():
@@ -550,14 +563,10 @@ def train(
             f"{out}: already holds a run; pass --resume to continue it, or pick another --out"
         )
     with distributed_context(config.device) as ctx, _deterministic(ctx.device.type == "cpu"):
-        if ctx.is_main and progress:
-            from rich.console import Console
-
-            Console(stderr=True).print_json(config.model_dump_json())
-        prepared = resolve_data(data, config, progress=progress) if ctx.is_main else None
+        prepared = resolve_data(data, config, on_progress=on_progress) if ctx.is_main else None
         prepared = all_gather(ctx, prepared)[0]
         _seed_everything(config.seed + ctx.rank)
-        run = _Run(Path(prepared), out, config, ctx, progress)
+        run = _Run(Path(prepared), out, config, ctx, on_progress)
         if state is not None:
             run.restore(state)
         logger = _Logger(out, ctx.is_main)
@@ -566,16 +575,15 @@ def train(
             atomic_write_text(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
             logger.write(run.history)
         try:
-            with progress_bar(run.progress) as bar:
-                while run.epoch < config.epochs:
-                    record = run.train_epoch(on_step, bar)
-                    run.epoch += 1
-                    evaluate_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
-                    report = run.evaluate(bar) if evaluate_now else None
-                    record = {"epoch": run.epoch, "step": run.step, **record}
-                    if report is not None:
-                        record["eval"] = _eval_record(report)
-                    _finish_epoch(run, record, report, logger)
+            while run.epoch < config.epochs:
+                record = run.train_epoch(on_step)
+                run.epoch += 1
+                evaluate_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
+                report = run.evaluate() if evaluate_now else None
+                record = {"epoch": run.epoch, "step": run.step, **record}
+                if report is not None:
+                    record["eval"] = _eval_record(report)
+                _finish_epoch(run, record, report, logger)
         finally:
             logger.close()
     best = out / "best"
