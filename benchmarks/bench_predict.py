@@ -57,7 +57,7 @@ def loop_video(source: Path, target: Path, seconds: float) -> Path:
 
 
 def paper_config(backbone: str, max_clips: int) -> GKAANConfig:
-    """Early fusion, SRU 3 x 1024, dense 30/15 (DESIGN.md sections 1 and 3)."""
+    """Early fusion, SRU 3 x 1024, dense 30/15 (docs/model.md, docs/protocol.md#sampling)."""
     sampling = SamplingConfig(clip_len=30, stride=15, max_clips=max_clips)
     return GKAANConfig(num_classes=101, backbone=backbone, sampling=sampling)  # type: ignore[arg-type]
 

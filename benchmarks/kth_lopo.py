@@ -6,7 +6,7 @@ kth-mini). Features are computed once per backbone by ``prepare --features`` (th
 reused by every fold: only the manifest's splits change, through ``test_groups``); each
 fold then trains the heads with :func:`gkaan_cli.engine.train.train` on the other persons
 and :func:`gkaan_cli.engine.evaluate.evaluate` scores the held-out videos (fused and per
-stream, DESIGN.md section 1, eq. 19).
+stream, docs/model.md#eq-19).
 
 The same recipe runs on two backbones, so the value of pretrained features is measured:
 ``efficientnet_lite0`` with its ImageNet weights (the shipped model's backbone) and

@@ -1,7 +1,7 @@
 """Configuration of a GKAAN model, its preprocessing and its clip sampling.
 
 A checkpoint's ``config.json`` is exactly :class:`GKAANConfig` serialised, so a model
-always preprocesses and samples as it was trained (DESIGN.md section 6).
+always preprocesses and samples as it was trained (docs/protocol.md#preprocessing).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class _Strict(BaseModel):
 
 
 class PreprocessConfig(_Strict):
-    """Frame preprocessing (DESIGN.md section 3).
+    """Frame preprocessing (docs/protocol.md#preprocessing).
 
     Frames are resized to ``resize`` (height, width; not aspect-preserving), cropped to
     ``crop`` (random-resized crop when training, center crop when testing), scaled to
@@ -61,7 +61,7 @@ class PreprocessConfig(_Strict):
 
 
 class SamplingConfig(_Strict):
-    """Which frames make a clip (DESIGN.md section 3); see :mod:`gkaan_cli.video.sampling`.
+    """Which frames make a clip (docs/protocol.md#sampling); see :mod:`gkaan_cli.video.sampling`.
 
     - ``dense``: ``clip_len`` consecutive frames every ``stride`` frames, at most
       ``max_clips`` clips per video (UCF101/HMDB51 protocol).
@@ -87,7 +87,7 @@ class SamplingConfig(_Strict):
 
 
 class GKAANConfig(_Strict):
-    """Everything needed to rebuild a GKAAN model (paper defaults, DESIGN.md sections 1-2).
+    """Everything needed to rebuild a GKAAN model (paper defaults, docs/model.md).
 
     ``fusion``: ``early`` (GS + GL + GP, eq. 19), ``late`` (GP, SA, LA, eq. 20) or a single
     stream (``gp``, ``sa``, ``la``, ``gs``, ``gl``; the paper's ablations).

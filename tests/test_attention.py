@@ -1,4 +1,4 @@
-"""Spatial poolings GP, SA and LA (DESIGN.md section 1)."""
+"""Spatial poolings GP, SA and LA (docs/model.md#gp)."""
 
 from __future__ import annotations
 

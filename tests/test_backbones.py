@@ -1,4 +1,4 @@
-"""Backbone trunks and where their ImageNet weights come from (DESIGN.md sections 1 and 6)."""
+"""Backbone trunks and where their ImageNet weights come from (docs/model.md#frame-features)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checkpoint directories: config.json + model.safetensors, strict and pickle-free (DESIGN.md 6)."""
+"""Checkpoint directories: config.json + model.safetensors, strict and pickle-free."""
 
 from __future__ import annotations
 

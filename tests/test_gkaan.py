@@ -1,4 +1,4 @@
-"""The GKAAN network: streams, fusion and attention outputs (DESIGN.md section 1)."""
+"""The GKAAN network: streams, fusion and attention outputs (docs/model.md)."""
 
 from __future__ import annotations
 

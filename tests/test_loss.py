@@ -1,4 +1,4 @@
-"""The GKAAN loss: NLL of the fused probabilities plus GA terms (DESIGN.md section 2)."""
+"""The GKAAN loss: NLL of the fused probabilities plus GA terms (docs/model.md#loss)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Specification of clip sampling (DESIGN.md section 3): dense, segments, uniform."""
+"""Specification of clip sampling (docs/protocol.md#sampling): dense, segments, uniform."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SRU of DESIGN.md eq. 11-15."""
+"""The SRU of docs/model.md#sru (eq. 11-15)."""
 
 from __future__ import annotations
 

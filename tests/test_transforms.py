@@ -1,4 +1,4 @@
-"""Specification of ClipTransform (DESIGN.md section 3): resize, shared crop/flip, normalise."""
+"""ClipTransform (docs/protocol.md#preprocessing): resize, shared crop/flip, normalise."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``gkaan predict``: classify the actions in videos (DESIGN.md section 6).
+"""``gkaan predict``: classify the actions in videos (docs/predict.md).
 
 Exit codes: 0 every input predicted, 1 some input failed (one ``error: <file>: <reason>``
 line each on stderr, the others still predicted), 2 usage error.

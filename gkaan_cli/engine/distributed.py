@@ -1,4 +1,4 @@
-"""One code path for single-process and ``torchrun`` (DDP) training (DESIGN.md section 6).
+"""One code path for single-process and ``torchrun`` (DDP) training (docs/protocol.md#recipes).
 
 Under ``torchrun --nproc-per-node N`` the environment holds ``RANK``, ``WORLD_SIZE`` and
 ``LOCAL_RANK``: :func:`setup` then joins the process group (gloo on CPU, nccl on CUDA).

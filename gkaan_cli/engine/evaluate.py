@@ -1,8 +1,8 @@
 """Evaluate a GKAAN model on a prepared split: clip and video accuracy per stream.
 
-Video predictions average their clips' probabilities (DESIGN.md section 3). Scores are
+Video predictions average their clips' probabilities (docs/protocol.md#scores). Scores are
 reported for the fused probabilities (eq. 19/20) and for each stream, as the paper's tables
-are; attention entropy shows how peaked the SA/LA maps are (DESIGN.md section 1). The conv
+are; attention entropy shows how peaked the SA/LA maps are (docs/model.md#sa-peaked). The conv
 maps cached by ``prepare --features`` are used when they came from exactly this model's
 backbone weights; otherwise frames go through the backbone.
 """

@@ -1,7 +1,7 @@
 """Classification metrics on clip probabilities (numpy only).
 
-Video-level scores average the probabilities of a video's clips (DESIGN.md section 3);
-attention entropy shows how peaked the SA/LA maps are (DESIGN.md section 1).
+Video-level scores average the probabilities of a video's clips (docs/protocol.md#scores);
+attention entropy shows how peaked the SA/LA maps are (docs/model.md#sa-peaked).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Streaming video prediction: each needed frame through the backbone once (DESIGN.md 3, 6).
+"""Streaming video prediction: each needed frame through the backbone once (docs/predict.md).
 
 A video's clips come from :mod:`gkaan_cli.video.sampling` with the checkpoint's sampling
 settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler in a background
@@ -7,7 +7,8 @@ on the compute device, and reach the backbone in batches of ``batch_size`` frame
 across clips. Each frame's
 conv map is kept only until every clip that uses it has run through the heads
 (``forward_heads``), so memory is bounded by the clips in flight, not by video length.
-The video's probabilities are the mean of its clips' probabilities (DESIGN.md section 3).
+The video's probabilities are the mean of its clips' probabilities
+(docs/predict.md#video-probability).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ClipPrediction:
 
 @dataclass
 class VideoPrediction:
-    """A video's prediction: the mean of its clips' probabilities (DESIGN.md section 3).
+    """A video's prediction: the mean of its clips' probabilities (docs/predict.md).
 
     ``attention`` holds one map per processed frame (``"sa"``/``"la"`` -> (F, h, w)) when
     asked for, with the frames' indices and times in ``attention_frames``/``attention_times``.
@@ -210,7 +211,7 @@ class _FrameProducer:
 
 
 class Predictor:
-    """Predict the action in videos with a GKAAN model, streaming (DESIGN.md sections 3 and 6).
+    """Predict the action in videos with a GKAAN model, streaming (docs/predict.md#pipeline).
 
     Args:
         model: the network; put in eval mode and moved to ``device``, its backbone in

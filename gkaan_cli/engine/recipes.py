@@ -1,6 +1,6 @@
 """Training configuration: :class:`TrainConfig`, the paper's named recipes, config files.
 
-A run's settings come from a named recipe (DESIGN.md section 4), then a YAML or JSON file,
+A run's settings come from a named recipe (docs/protocol.md#recipes), then a YAML or JSON file,
 then command-line overrides, each layer replacing the keys it names (``model`` is merged key
 by key). The result is validated by pydantic and saved as ``<run>/train_config.json``.
 """
@@ -37,7 +37,7 @@ _SPLIT = SplitOptions()
 
 
 class TrainConfig(BaseModel):
-    """Everything a training run needs besides the data (DESIGN.md section 4).
+    """Everything a training run needs besides the data (docs/protocol.md#recipes).
 
     Attributes:
         recipe: the named recipe this config started from (informative).
@@ -45,7 +45,7 @@ class TrainConfig(BaseModel):
             dropout, sampling, ...); ``num_classes``/``class_names`` come from the data.
         pretrained: start the backbone from ImageNet weights.
         frozen_backbone: train the heads on cached conv maps (``prepare --features``); the
-            backbone never runs (DESIGN.md section 4, staged protocol).
+            backbone never runs (docs/protocol.md#frozen-backbone).
         optimizer: ``adam`` (paper) or ``sgd`` (reference code, with ``momentum``).
         lr: base learning rate.
         schedule: ``constant``; ``steps`` (``lr_steps``: (epoch, factor) pairs, from that
@@ -118,7 +118,7 @@ class TrainConfig(BaseModel):
 
 _PAPER_DENSE = {"mode": "dense", "clip_len": 30, "stride": 15, "max_clips": 20}
 
-# UCF101/HMDB51 (DESIGN.md section 4): Adam, batch 28, 1e-5 for 8 epochs then 1e-6 for 8.
+# UCF101/HMDB51 (docs/protocol.md#recipes): Adam, batch 28, 1e-5 for 8 epochs then 1e-6 for 8.
 _PAPER_UCF_HMDB: dict[str, Any] = {
     "model": {"backbone": "resnet34", "dropout": 0.6, "sampling": _PAPER_DENSE},
     "optimizer": "adam",

@@ -1,4 +1,4 @@
-"""Train a GKAAN model: end to end, or heads only on cached conv maps (DESIGN.md section 4).
+"""Train a GKAAN model: end to end, or heads only on cached conv maps (docs/protocol.md).
 
 A run directory holds:
 

@@ -1,4 +1,4 @@
-"""Spatial poolings of a conv map F (C x h x w) into one C-vector per frame (DESIGN.md section 1).
+"""Spatial poolings of a conv map F (C x h x w) into one C-vector per frame (docs/model.md#gp).
 
 Each module's ``forward(maps (N, C, h, w))`` returns ``(pooled (N, C), attention (N, h, w))``;
 the attention is ``None`` for global pooling and otherwise sums to 1 over the h*w cells.

@@ -1,4 +1,4 @@
-"""CNN trunks that turn a frame into the conv map F (DESIGN.md section 1).
+"""CNN trunks that turn a frame into the conv map F (docs/model.md#frame-features).
 
 A trunk maps (N, 3, H, W) -> (N, C, H/32, W/32): ResNet-18/34/50 from torchvision without
 avgpool/fc, or EfficientNet-Lite0 (:mod:`gkaan_cli.model.efficientnet_lite`). ImageNet

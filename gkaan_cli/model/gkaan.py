@@ -1,6 +1,6 @@
 """The GKAAN network: backbone, spatial poolings, one SRU + head per stream, fusion.
 
-DESIGN.md section 1. Early fusion streams GS = [GP, SA], GL = [GP, LA] and GP (eq. 19);
+docs/model.md. Early fusion streams GS = [GP, SA], GL = [GP, LA] and GP (eq. 19);
 late fusion streams GP, SA and LA (eq. 20); single-stream models are the paper's ablations.
 """
 

@@ -1,4 +1,4 @@
-"""The GKAAN training loss (DESIGN.md section 2): NLL of the fused probabilities plus GA terms.
+"""The GKAAN training loss (docs/model.md#loss): NLL of the fused probabilities plus GA terms.
 
 GA(att) = mean over the batch of max(0, p_GP[y] - p_att[y] + margin): the attention stream
 must beat the global-pooling stream on the true class by at least ``margin``.

@@ -1,4 +1,4 @@
-"""Simple Recurrent Unit (Lei et al. 2018), the temporal model of each stream (DESIGN.md eq. 11-15).
+"""Simple Recurrent Unit (Lei et al. 2018), the temporal model of each stream (docs/model.md#sru).
 
 No gate reads h_{t-1} or c_{t-1}, so one matmul covers every time step; only the elementwise
 recurrence of c runs step by step.

@@ -1,4 +1,4 @@
-"""Probe and stream-decode videos with PyAV (DESIGN.md section 6).
+"""Probe and stream-decode videos with PyAV (docs/predict.md#frames-and-times).
 
 Frame index and time (VFR): a frame's ``index`` is its ordinal among the decoded frames in
 presentation order (0, 1, 2...), also for variable-frame-rate video. Its ``time`` (seconds) is

@@ -1,4 +1,4 @@
-"""Which frames each clip of a video holds (DESIGN.md section 3) — the only place that decides.
+"""Which frames each clip of a video holds (docs/protocol.md#sampling): the only place deciding.
 
 prepare, train, evaluate and predict all call :func:`sample_clips`, so the same video and
 :class:`~gkaan_cli.config.SamplingConfig` give the same frame indices everywhere.

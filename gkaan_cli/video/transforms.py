@@ -1,4 +1,4 @@
-"""Clip preprocessing (DESIGN.md section 3): resize, crop, flip, scale, normalise.
+"""Clip preprocessing (docs/protocol.md#preprocessing): resize, crop, flip, scale, normalise.
 
 One random-resized crop box and one flip decision are drawn per clip and applied to every
 frame, so the clip stays temporally coherent. All ops run on the whole (T, 3, H, W) tensor.

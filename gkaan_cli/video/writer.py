@@ -1,4 +1,4 @@
-"""Write H.264 MP4 videos that browsers play, at the exact source frame rate (DESIGN.md section 6).
+"""Write H.264 MP4 videos that browsers play, at the exact source frame rate.
 
 Output: libx264, yuv420p, ``movflags=+faststart``. yuv420p needs even dimensions: an odd width
 or height is padded by repeating the last column/row (see :attr:`VideoWriter.size`). The file

@@ -1,8 +1,8 @@
 """Attention maps -> heat images: up-sampling, normalisation, colouring, 50/50 blend.
 
-The SA and LA maps T (h x w per frame, summing to 1; DESIGN.md section 1, eqs. 4 and 7 of the
-paper) are up-sampled bilinearly to the frame, stretched to [0, 1] and blended half and half
-with the frame in a perceptual colormap, as in the paper's Fig. 1.
+The SA and LA maps T (h x w per frame, summing to 1; eqs. 4 and 7 of the paper,
+docs/model.md#eq-4) are up-sampled bilinearly to the frame, stretched to [0, 1] and blended
+half and half with the frame in a perceptual colormap, as in the paper's Fig. 1.
 """
 
 from __future__ import annotations
@@ -78,6 +78,6 @@ def blend(frame: np.ndarray, colour: np.ndarray, alpha: float = 0.5) -> np.ndarr
 def map_entropy(maps: np.ndarray) -> np.ndarray:
     """Entropy in nats of each attention map (F, h, w) -> (F,) (uniform 7x7: ln 49 = 3.89).
 
-    Shows how peaked attention is (DESIGN.md section 1: the paper's SA is a near-hard argmax).
+    Shows how peaked attention is (docs/model.md#sa-peaked: the paper's SA is a near-hard argmax).
     """
     return attention_peakedness(np.asarray(maps))[0].astype(np.float32)
