@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .commands.common import stderr, stdout
+from .commands.common import GkaanCommand, GkaanGroup, stderr, stdout
 from .commands.evaluate import evaluate
 from .commands.predict import predict
 from .commands.prepare import prepare
@@ -38,8 +38,11 @@ app = typer.Typer(
     "prepare, train, evaluate, predict, visualize.",
     no_args_is_help=True,
     add_completion=False,
+    cls=GkaanGroup,
 )
-hub_app = typer.Typer(help="Share checkpoints on the Hugging Face Hub.", no_args_is_help=True)
+hub_app = typer.Typer(
+    help="Share checkpoints on the Hugging Face Hub.", no_args_is_help=True, cls=GkaanGroup
+)
 app.add_typer(hub_app, name="hub")
 
 
@@ -83,20 +86,14 @@ def _root(
     """GKAAN video action recognition (Zheng et al., TNNLS 2020)."""
 
 
-app.command("prepare")(guarded(prepare))
+app.command("prepare", cls=GkaanCommand)(guarded(prepare))
+app.command("train", cls=GkaanCommand)(guarded(train))
+app.command("evaluate", cls=GkaanCommand)(guarded(evaluate))
+app.command("predict", cls=GkaanCommand)(guarded(predict))
+app.command("visualize", cls=GkaanCommand)(guarded(visualize))
 
 
-app.command("train")(guarded(train))
-
-
-app.command("evaluate")(guarded(evaluate))
-
-
-app.command("predict")(guarded(predict))
-app.command("visualize")(guarded(visualize))
-
-
-@app.command()
+@app.command(cls=GkaanCommand)
 @guarded
 def info(
     as_json: Annotated[
@@ -154,7 +151,7 @@ def _environment() -> dict[str, Any]:
     }
 
 
-@hub_app.command("pull")
+@hub_app.command("pull", cls=GkaanCommand)
 @guarded
 def hub_pull(
     model: Annotated[str, typer.Argument(help="Hub id org/name[@revision] or registered name.")],
@@ -168,7 +165,7 @@ def hub_pull(
     typer.echo(str(pull_checkpoint(model, revision=revision)))
 
 
-@hub_app.command("push")
+@hub_app.command("push", cls=GkaanCommand)
 @guarded
 def hub_push(
     source: Annotated[

@@ -21,6 +21,7 @@ __all__ = [
     "HubError",
     "MissingDependencyError",
     "MissingWeightsError",
+    "UnknownModelError",
     "UsageError",
     "validation_problems",
 ]
@@ -71,6 +72,10 @@ class HubError(GkaanError):
 
 class UsageError(GkaanError):
     """Arguments that do not make sense together (CLI exit code 2)."""
+
+
+class UnknownModelError(BadCheckpointError, UsageError):
+    """A model spec that names no folder, registered model or Hub id (a usage error, exit 2)."""
 
 
 def validation_problems(error: ValidationError, *, whole: str = "config") -> str:

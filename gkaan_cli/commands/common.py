@@ -1,11 +1,16 @@
 """Pieces every command module shares: option types, the stdout/stderr consoles, the progress
-bar, model loading."""
+bar, model loading, the help layout (:class:`GkaanCommand`) and path shortening.
+
+The shared options (``--model``, ``--device``, ``--precision``, ``--threads``, ``--quiet``,
+``--output``) are declared here once; README's "Shared options" table lists them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -18,28 +23,74 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..config import Device, Precision
+from ..config import Precision
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
     from ..model.gkaan import GKAAN
 
 __all__ = [
+    "DEVICE_HELP",
     "DeviceOption",
+    "GkaanCommand",
+    "GkaanGroup",
     "ModelOption",
+    "OptionalDeviceOption",
+    "PrecisionChoice",
     "PrecisionOption",
     "QuietOption",
     "ThreadsOption",
+    "choice_callback",
+    "engine_precision",
     "load_model",
     "progress_bar",
+    "shorten_path",
     "stderr",
     "stdout",
 ]
 
 #: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
-stdout = Console(markup=False, highlight=False)
+#: ``soft_wrap``: a printed line (``wrote PATH``) is never broken inside a path or a label;
+#: tables still fit the terminal (see :func:`gkaan_cli.commands.predict.print_table`).
+stdout = Console(markup=False, highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N."
+
+
+def _check_device(value: str | None) -> str | None:
+    """``--device`` values: auto, cpu, cuda, cuda:N (anything else is a usage error, exit 2)."""
+    if value is not None and not _DEVICE.fullmatch(value):
+        raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
+    return value
+
+
+def choice_callback(choices: Sequence[str]) -> Callable[[str | None], str | None]:
+    """An option callback accepting ``None`` or one of ``choices`` (else exit 2)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+#: ``--precision`` values; ``auto`` is the library's default (fp32 today).
+PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
+_PRECISION_HELP = (
+    "auto (the default precision, fp32 today), fp32, bf16 (autocast, CPU or CUDA) "
+    "or fp16 (autocast, CUDA only)."
+)
+
+
+def engine_precision(choice: PrecisionChoice) -> Precision:
+    """The library precision for a ``--precision`` value (``auto`` -> fp32 for now)."""
+    return "fp32" if choice == "auto" else choice
+
 
 ModelOption = Annotated[
     str | None,
@@ -48,17 +99,78 @@ ModelOption = Annotated[
         "-m",
         help="Checkpoint folder, registered name, or Hub id org/name or org/name@revision "
         "(default: the registry's default model).",
+        show_default=False,
     ),
 ]
-DeviceOption = Annotated[Device, typer.Option(help="Compute device.")]
+_DEVICE_OPTION = typer.Option(
+    "--device", metavar="DEVICE", callback=_check_device, help=f"Compute device: {DEVICE_HELP}"
+)
+DeviceOption = Annotated[str, _DEVICE_OPTION]
+#: ``--device`` where ``None`` keeps a saved or recipe setting (``gkaan train``).
+OptionalDeviceOption = Annotated[str | None, _DEVICE_OPTION]
 PrecisionOption = Annotated[
-    Precision,
-    typer.Option(help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only)."),
+    PrecisionChoice, typer.Option("--precision", help=f"Compute precision: {_PRECISION_HELP}")
 ]
 ThreadsOption = Annotated[
-    int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
+    int | None,
+    typer.Option(
+        min=1, help="CPU threads for torch (default: torch's choice).", show_default=False
+    ),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
+
+
+def _plain_params(params: list[Any]) -> list[Any]:
+    """No ``<bool>`` type beside flags (they take no value), upper-case argument names."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is None:
+            param.metavar = (param.name or "").upper()
+    return params
+
+
+class GkaanCommand(TyperCommand):
+    """Typer's command with plain help: ``VIDEO...`` not ``{video}...`` in the usage line, no
+    ``<bool>`` type beside flags, and ``--out`` still accepted for ``--output``."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = (param.metavar or param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if any(p.name == "out" and "--output" in p.opts for p in self.params):
+            args = [_OLD_OUTPUT.sub("--output", arg, count=1) for arg in args]
+        return super().parse_args(ctx, args)
+
+
+class GkaanGroup(TyperGroup):
+    """Typer's group with the same plain help as :class:`GkaanCommand`."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+
+#: ``--out`` (and ``--out=PATH``), the option's name up to 0.1.0, still works.
+_OLD_OUTPUT = re.compile(r"^--out(?==|$)")
+
+
+def shorten_path(path: str, width: int) -> str:
+    """``path`` cut from the left to at most ``width`` characters (``.../folder/name``).
+
+    The file name is the part a user reads, so the start of the path goes first.
+    """
+    if len(path) <= width:
+        return path
+    return "..." + path[len(path) - max(width - 3, 1) :]
 
 
 @contextmanager

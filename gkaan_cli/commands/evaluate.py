@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..data.sources import Split
-from .common import QuietOption, progress_bar, stdout
+from .common import DeviceOption, QuietOption, progress_bar, stdout
 
 if TYPE_CHECKING:
     from ..engine.evaluate import EvalReport
@@ -32,13 +32,17 @@ def evaluate(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out",
+            "--output",
             "-o",
-            help="Where report.json and confusion.png go (default PREPARED_DIR/eval/SPLIT).",
+            help="Folder for report.json and confusion.png (default: PREPARED_DIR/eval/SPLIT); "
+            "--out also works.",
+            show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Clips per forward pass.")] = 8,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Clips (not frames) per forward pass.")
+    ] = 8,
+    device: DeviceOption = "auto",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     quiet: QuietOption = False,
 ) -> None:

@@ -1,16 +1,19 @@
 """``gkaan predict``: classify the actions in videos (docs/predict.md).
 
 Exit codes: 0 every input predicted, 1 some input failed (one ``error: <file>: <reason>``
-line each on stderr, the others still predicted), 2 usage error.
+line each on stderr, the others still predicted), 2 usage error. Options and input paths are
+checked before torch is imported, so a mistyped name is reported at once.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -21,92 +24,196 @@ from .common import (
     DeviceOption,
     ModelOption,
     PrecisionOption,
+    QuietOption,
     ThreadsOption,
+    engine_precision,
     load_model,
     progress_bar,
+    shorten_path,
     stderr,
     stdout,
 )
 
 if TYPE_CHECKING:
+    from ..config import GKAANConfig
     from ..engine.predict import VideoPrediction
 
 #: ``render_overlay_video(video_path, prediction, out_path)`` from gkaan_cli.viz.render.
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
-__all__ = ["predict", "predictions_table"]
+__all__ = [
+    "STREAM_HEADERS",
+    "clips_table",
+    "output_format",
+    "predict",
+    "predictions_table",
+    "print_table",
+    "table_text",
+]
 
-#: ``--output`` file suffix -> format, for every machine-readable format.
-_SUFFIX_FORMATS: dict[str, OutputFormat] = {f".{fmt}": fmt for fmt in get_args(OutputFormat)}
+Format = Literal["table", OutputFormat]
+
+#: ``--output`` file suffix -> format (``.txt`` is the table as plain text).
+SUFFIX_FORMATS: dict[str, Format] = {f".{fmt}": fmt for fmt in get_args(OutputFormat)} | {
+    ".txt": "table"
+}
+
+#: Table column headers of the model's streams (docs/model.md#eq-gs).
+STREAM_HEADERS = {
+    "gp": "global (GP)",
+    "gs": "SA stream (GS)",
+    "gl": "LA stream (GL)",
+    "sa": "SA stream",
+    "la": "LA stream",
+}
+_DEFAULT_TOP_K = 5
+
+
+def output_format(fmt: Format | None, output: Path | None) -> Format:
+    """The format to write: ``--format``, else ``--output``'s suffix, else the table.
+
+    Raises:
+        UsageError: a suffix that disagrees with ``--format``, or an unknown suffix without it.
+    """
+    known = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if fmt is None:
+        if output is None:
+            return "table"
+        if known is None:
+            suffixes = " ".join(SUFFIX_FORMATS)
+            raise UsageError(f"--output {output}: give a suffix ({suffixes}) or --format")
+        return known
+    if known is not None and known != fmt:
+        raise UsageError(f"--output {output} is a {known} file name but --format is {fmt}")
+    return fmt
 
 
 def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(
+            metavar="INPUT",
             help="Video files, folders (searched recursively) or glob patterns.",
             show_default=False,
         ),
     ],
     model: ModelOption = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per video.")] = 5,
+    top_k: Annotated[
+        int | None,
+        typer.Option(
+            "--top-k",
+            "-k",
+            min=1,
+            help=f"Labels per video (default: {_DEFAULT_TOP_K}; at most the model's classes).",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[
-        Literal["table", OutputFormat] | None,
+        Format | None,
         typer.Option(
             "--format",
             "-f",
-            help="Output format (default: table, or the --output file's suffix).",
+            help="Output format (default: the --output file's suffix, else table).",
             show_default=False,
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write json/jsonl/csv here instead of stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the results to this file instead of stdout; its suffix (.json .jsonl "
+            ".csv .txt) sets the format (default: stdout).",
+            show_default=False,
+        ),
     ] = None,
     clips: Annotated[
-        bool, typer.Option("--clips", help="Add each clip's start/end and top labels.")
+        bool,
+        typer.Option("--clips", help="Add each clip's time span and top labels (a timeline)."),
     ] = False,
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    precision: PrecisionOption = "auto",
     threads: ThreadsOption = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Frames per backbone batch.")
+        int,
+        typer.Option("--batch-size", min=1, help="Frames per backbone batch (not clips)."),
     ] = 32,
     save_video: Annotated[
         Path | None,
         typer.Option(
-            "--save-video", help="Folder for one MP4 per input with the attention overlaid."
+            "--save-video",
+            help="Folder for one MP4 per input with the attention overlaid (default: none).",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML page: top-k, clip timeline plot, and the "
+            "overlay videos of --save-video (default: none).",
+            show_default=False,
         ),
     ] = None,
     clip_len: Annotated[
-        int | None, typer.Option("--clip-len", min=1, help="Frames per clip (default: model's).")
+        int | None,
+        typer.Option(
+            "--clip-len", min=1, help="Frames per clip (default: the model's).", show_default=False
+        ),
     ] = None,
     stride: Annotated[
-        int | None, typer.Option(min=1, help="Frames between dense clip starts (model's).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Frames between dense clip starts (default: the model's).",
+            show_default=False,
+        ),
     ] = None,
     max_clips: Annotated[
-        int | None, typer.Option("--max-clips", min=1, help="Most clips per video (model's).")
+        int | None,
+        typer.Option(
+            "--max-clips",
+            min=1,
+            help="Most clips per video (default: the model's).",
+            show_default=False,
+        ),
     ] = None,
     sampling_mode: Annotated[
         SamplingMode | None,
-        typer.Option("--sampling-mode", help="Clip sampling (default: the model's)."),
+        typer.Option(
+            "--sampling-mode", help="Clip sampling (default: the model's).", show_default=False
+        ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
-    """Classify the actions in videos with a GKAAN model."""
-    fmt = fmt or (_SUFFIX_FORMATS.get(output.suffix.lower(), "json") if output else "table")
-    if output is not None and fmt == "table":
-        raise UsageError("--output needs --format json, jsonl or csv")
-    render = _overlay_renderer() if save_video is not None else None
+    """Classify the actions in videos with a GKAAN model.
 
-    from ..config import SamplingConfig
-    from ..engine.outputs import format_predictions
-    from ..engine.predict import Predictor, VideoPrediction, expand_inputs
-    from ..fileio import atomic_write_text
+    The table shows the fused top-k and each stream's top-1: global (GP) pools the whole
+    frame, the SA stream adds the statistic attention, the LA stream the learned attention.
+    """
+    fmt = output_format(fmt, output)
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--report {report}: the file name must end in .html")
+
+    from ..engine.inputs import expand_inputs
 
     paths, failures = expand_inputs(inputs)
     for failure in failures:
         _error(str(failure))
+    if not paths:
+        raise typer.Exit(1)  # nothing to predict: the model is never loaded
+    render = _overlay_renderer() if save_video is not None else None
+
+    from ..config import SamplingConfig
+    from ..engine.outputs import format_predictions
+    from ..engine.predict import Predictor, VideoPrediction
+    from ..fileio import atomic_write_text
+
     net = load_model(model)
+    classes = net.config.num_classes
+    if top_k is not None and top_k > classes:
+        stderr.print(f"note: the model has {classes} classes: --top-k {top_k} shows {classes}")
+    top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {
         key: value
         for key, value in {
@@ -121,14 +228,14 @@ def predict(
     predictor = Predictor(
         net,
         device=device,
-        precision=precision,
+        precision=engine_precision(precision),
         batch_size=batch_size,
         threads=threads,
         sampling=sampling,
     )
     predictions: list[VideoPrediction] = []
     failed = len(failures)
-    with progress_bar() as on_progress:
+    with progress_bar(enabled=not quiet) as on_progress:
         on_progress(ProgressEvent("videos", 0, len(paths)))
         results = predictor.predict_many(
             paths, keep_attention=render is not None, on_progress=on_progress
@@ -140,15 +247,26 @@ def predict(
             else:
                 failed += 1
                 _error(str(result))
+    overlays: dict[str, Path] = {}
     if render is not None and save_video is not None:
         for prediction, target in zip(
             predictions, _overlay_paths(predictions, save_video), strict=True
         ):
             render(Path(prediction.path), prediction, target)
+            overlays[prediction.path] = target
             stderr.print(f"saved {target}")
     if fmt == "table":
-        if predictions:
-            stdout.print(predictions_table(predictions, top_k=top_k))
+        if predictions and output is None:
+            width = max(24, stdout.width // 3) if stdout.is_terminal else None
+            print_table(predictions_table(predictions, top_k=top_k, path_width=width))
+            if clips:
+                for prediction in predictions:
+                    print_table(clips_table(prediction))
+        elif output is not None:
+            tables = [predictions_table(predictions, top_k=top_k)] if predictions else []
+            tables += [clips_table(p) for p in predictions] if clips else []
+            atomic_write_text(output, "".join(table_text(t) for t in tables))
+            stderr.print(f"wrote {len(predictions)} predictions to {output}")
     else:
         text = format_predictions(predictions, fmt, top_k=top_k, clips=clips)
         if output is None:
@@ -156,38 +274,139 @@ def predict(
         else:
             atomic_write_text(output, text)
             stderr.print(f"wrote {len(predictions)} predictions to {output}")
+    if report is not None:
+        _write_report(
+            report,
+            predictions,
+            top_k=top_k,
+            overlays=overlays,
+            model=_model_block(model, net.config),
+        )
     if failed:
         raise typer.Exit(1)
 
 
-def predictions_table(predictions: Sequence[VideoPrediction], *, top_k: int = 5) -> Table:
+def _stream_header(name: str) -> str:
+    return STREAM_HEADERS.get(name, name.upper())
+
+
+def predictions_table(
+    predictions: Sequence[VideoPrediction],
+    *,
+    top_k: int = _DEFAULT_TOP_K,
+    verdicts: Sequence[str | None] | None = None,
+    path_width: int | None = None,
+) -> Table:
     """A Rich table: file, top-k labels with probabilities, and each stream's top-1.
 
-    Files are shown by name (full paths when two names clash); structured outputs always
-    carry the full path.
+    Files are shown by name (full paths when two names clash), cut from the left to
+    ``path_width`` characters when given; structured outputs always carry the full path.
+    ``verdicts`` (one per prediction, ``None`` for none) adds a "verdict" column, e.g.
+    ``unknown (closest: boxing)``. Cells wrap, they are never cut.
     """
     from ..engine.predict import rank_labels
 
     streams = list(predictions[0].stream_probs) if predictions else []
     table = Table(title="gkaan predict")
     table.add_column("file", overflow="fold")
-    table.add_column(f"top-{top_k}")
+    if verdicts is not None:
+        table.add_column("verdict", overflow="fold")
+    table.add_column(f"top-{top_k}", overflow="fold")
     for name in streams:
-        table.add_column(name.upper())
+        table.add_column(_stream_header(name), overflow="fold")
     names = [Path(prediction.path).name for prediction in predictions]
     unique = len(set(names)) == len(names)  # the full path only where names would be ambiguous
-    for prediction, name in zip(predictions, names, strict=True):
+    for index, (prediction, name) in enumerate(zip(predictions, names, strict=True)):
         ranked = "\n".join(f"{label} {prob:.1%}" for label, prob in prediction.top_k(top_k))
         tops = {
             stream: rank_labels(prediction.labels, probs, 1)[0]
             for stream, probs in prediction.stream_probs.items()
         }
+        shown = name if unique else prediction.path
+        if path_width is not None:
+            shown = shorten_path(shown, path_width)
+        verdict = [] if verdicts is None else [verdicts[index] or ""]
         table.add_row(
-            name if unique else prediction.path,
-            ranked,
-            *(f"{tops[stream][0]} {tops[stream][1]:.1%}" for stream in streams),
+            Text(shown),
+            *verdict,
+            Text(ranked),
+            *(Text(f"{tops[stream][0]} {tops[stream][1]:.1%}") for stream in streams),
         )
     return table
+
+
+def clips_table(prediction: VideoPrediction) -> Table:
+    """One video's clips as a text timeline: each clip's span (seconds) and top label."""
+    from ..engine.predict import rank_labels
+
+    table = Table(title=f"clips of {prediction.path}", title_justify="left")
+    table.add_column("clip", justify="right")
+    table.add_column("span (s)", justify="right")
+    table.add_column("top label", overflow="fold")
+    table.add_column("prob", justify="right")
+    for number, clip in enumerate(prediction.clips, start=1):
+        label, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
+        span = f"{clip.start:.2f}-{clip.end:.2f}"
+        table.add_row(str(number), span, Text(label), f"{prob:.1%}")
+    return table
+
+
+def table_text(table: Table) -> str:
+    """``table`` as plain text at its natural width: every row in full, nothing cut."""
+    measure = Console(width=100_000).measure(table)
+    console = Console(
+        file=io.StringIO(), width=max(measure.maximum, 20), color_system=None, markup=False
+    )
+    console.print(table)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: fitted and wrapped in a terminal, else every row in full."""
+    if stdout.is_terminal:
+        stdout.print(table)
+    else:
+        stdout.file.write(table_text(table))
+
+
+def _write_report(
+    path: Path,
+    predictions: Sequence[VideoPrediction],
+    *,
+    top_k: int,
+    overlays: dict[str, Path],
+    model: dict[str, object] | None,
+) -> None:
+    """The ``--report`` page: records with every class's clip probabilities, overlays linked
+    relative to the page."""
+    import os
+
+    from ..engine.outputs import prediction_record
+    from ..fileio import atomic_write_text
+    from ..viz.report import report_html
+
+    records = []
+    for prediction in predictions:
+        record = prediction_record(prediction, top_k=len(prediction.labels), clips=True)
+        record["top_k"] = record["top_k"][:top_k]
+        overlay = overlays.get(prediction.path)
+        if overlay is not None:
+            record["overlay"] = Path(
+                os.path.relpath(overlay.resolve(), path.resolve().parent)
+            ).as_posix()
+        records.append(record)
+    atomic_write_text(path, report_html(records, model=model))
+    stderr.print(f"wrote report to {path}")
+
+
+def _model_block(spec: str | None, config: GKAANConfig) -> dict[str, object]:
+    """What the report says about the model: the spec given and its main settings."""
+    return {
+        "model": spec or "the registry's default",
+        "backbone": config.backbone,
+        "fusion": config.fusion,
+        "classes": ", ".join(config.label(i) for i in range(config.num_classes)),
+    }
 
 
 def _error(message: str) -> None:

@@ -33,9 +33,12 @@ def prepare(
         ),
     ],
     out: Annotated[
-        Path,
-        typer.Argument(help="Output folder (an earlier run there is resumed).", show_default=False),
-    ],
+        Path | None,
+        typer.Argument(
+            help="Output folder (an earlier run there is resumed); or give --output.",
+            show_default=False,
+        ),
+    ] = None,
     video_root: Annotated[
         Path | None,
         typer.Option(help="Video folder for UCF101/HMDB51 split files (default: SOURCE)."),
@@ -68,14 +71,16 @@ def prepare(
         list[str] | None,
         typer.Option(
             help="With --split-by: exactly these groups are the test split (comma-separated "
-            "or repeated, e.g. --test-groups 3); --test-fraction is then unused."
+            "or repeated, e.g. --test-groups 3); --test-fraction is then unused (default: none).",
+            show_default=False,
         ),
     ] = None,
     val_groups: Annotated[
         list[str] | None,
         typer.Option(
             help="With --split-by: exactly these groups are the val split (comma-separated "
-            "or repeated); --val-fraction is then unused."
+            "or repeated); --val-fraction is then unused (default: none).",
+            show_default=False,
         ),
     ] = None,
     sampling: Annotated[
@@ -96,7 +101,9 @@ def prepare(
     features: Annotated[
         BackboneName | None,
         typer.Option(
-            help="Also store this frozen backbone's conv maps (fp16) for head-only training."
+            help="Also store this frozen backbone's conv maps (fp16) for head-only training "
+            "(default: none).",
+            show_default=False,
         ),
     ] = None,
     weights: Annotated[
@@ -105,6 +112,12 @@ def prepare(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="The output folder, instead of OUT.", show_default=False
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Decode SOURCE into OUT: manifest.json, 256x256 frame cache, optional features.
@@ -114,6 +127,13 @@ def prepare(
     """
     from ..data.prepare import FeatureOptions, PrepareOptions
     from ..data.prepare import prepare as run_prepare
+    from ..errors import UsageError
+
+    if out is not None and output is not None:
+        raise UsageError("give the output folder once: as OUT or as --output")
+    target = out if out is not None else output
+    if target is None:
+        raise UsageError("missing the output folder: give OUT or --output")
 
     options = PrepareOptions(
         video_root=video_root,
@@ -135,7 +155,7 @@ def prepare(
         workers=workers,
     )
     with progress_bar(enabled=not quiet) as on_progress:
-        report = run_prepare(source, out, options, on_progress=on_progress)
+        report = run_prepare(source, target, options, on_progress=on_progress)
     stdout.print(render_report(report))
     raise typer.Exit(exit_code(report, strict=strict))
 

@@ -15,12 +15,29 @@ from rich.table import Table
 from ..config import BackboneName, Fusion
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
 from ..progress import ProgressCallback, ProgressEvent
-from .common import QuietOption, progress_bar, stderr, stdout
+from .common import (
+    OptionalDeviceOption,
+    PrecisionChoice,
+    PrecisionOption,
+    QuietOption,
+    choice_callback,
+    progress_bar,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from ..engine.recipes import TrainConfig
 
 __all__ = ["train"]
+
+#: ``--precision`` -> the recipe's ``amp`` setting (``auto``: the recipe's or the run's own).
+_AMP: dict[PrecisionChoice, Amp | None] = {
+    "auto": None,
+    "fp32": "none",
+    "bf16": "bf16",
+    "fp16": "fp16",
+}
 
 
 def train(
@@ -33,65 +50,126 @@ def train(
         ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run directory (checkpoints, metrics, state).")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Run directory (checkpoints, metrics, state); --out also works.",
+            show_default=False,
+        ),
     ],
     recipe: Annotated[
         str | None,
-        typer.Option(help=f"Named recipe: {', '.join(RECIPES)} (default {DEFAULT_RECIPE})."),
+        typer.Option(
+            metavar="|".join(RECIPES),
+            callback=choice_callback(list(RECIPES)),
+            help=f"Named recipe (default: {DEFAULT_RECIPE}).",
+            show_default=False,
+        ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML or JSON file of train settings.")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML or JSON file of train settings (default: none).",
+            show_default=False,
+        ),
     ] = None,
     frozen_backbone: Annotated[
         bool | None,
         typer.Option(
             "--frozen-backbone/--end-to-end",
-            help="Train the heads on cached conv maps, or the whole network.",
+            help="Train the heads on cached conv maps, or the whole network (default: the "
+            "recipe's).",
             show_default=False,
         ),
     ] = None,
     fusion: Annotated[
-        Fusion | None, typer.Option(help="early, late, or one stream (gp sa la gs gl).")
+        Fusion | None,
+        typer.Option(
+            help="early, late, or one stream (gp sa la gs gl) (default: the recipe's).",
+            show_default=False,
+        ),
     ] = None,
-    backbone: Annotated[BackboneName | None, typer.Option(help="CNN trunk.")] = None,
+    backbone: Annotated[
+        BackboneName | None,
+        typer.Option(help="CNN trunk (default: the recipe's).", show_default=False),
+    ] = None,
     pretrained: Annotated[
         bool | None,
         typer.Option(
             "--pretrained/--no-pretrained",
-            help="Start the backbone from ImageNet weights.",
+            help="Start the backbone from ImageNet weights (default: the recipe's).",
             show_default=False,
         ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs (may grow on --resume).")
+        int | None,
+        typer.Option(
+            min=1, help="Epochs; may grow on --resume (default: the recipe's).", show_default=False
+        ),
     ] = None,
-    lr: Annotated[float | None, typer.Option(help="Base learning rate.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Base learning rate (default: the recipe's).", show_default=False),
+    ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Clips per optimizer step (all processes).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Clips (not frames) per optimizer step, all processes together (default: "
+            "the recipe's).",
+            show_default=False,
+        ),
     ] = None,
     accumulate: Annotated[
-        int | None, typer.Option(min=1, help="Micro-batches per step (gradient accumulation).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Micro-batches per step, gradient accumulation (default: the recipe's).",
+            show_default=False,
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (repeatable CPU runs).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
-    amp: Annotated[Amp | None, typer.Option(help="Autocast precision (fp16 needs CUDA).")] = None,
-    workers: Annotated[int | None, typer.Option(min=0, help="DataLoader worker processes.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Random seed, repeatable CPU runs (default: the recipe's).", show_default=False
+        ),
+    ] = None,
+    device: OptionalDeviceOption = None,
+    precision: PrecisionOption = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="DataLoader worker processes (default: the recipe's).", show_default=False
+        ),
+    ] = None,
     split_by: Annotated[
         str | None,
         typer.Option(
             help="Raw sources: regex whose first group is a video's group (person, scene); "
-            "a group never spans two splits."
+            "a group never spans two splits (default: each video its own group).",
+            show_default=False,
         ),
     ] = None,
     val_fraction: Annotated[
-        float | None, typer.Option(help="Raw sources: fraction of groups for validation.")
+        float | None,
+        typer.Option(
+            help="Raw sources: fraction of groups for validation (default: the recipe's).",
+            show_default=False,
+        ),
     ] = None,
     test_fraction: Annotated[
         float | None,
-        typer.Option(help="Raw sources without a test split: fraction of groups for test."),
+        typer.Option(
+            help="Raw sources without a test split: fraction of groups for test (default: "
+            "the recipe's).",
+            show_default=False,
+        ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+        bool, typer.Option("--resume", help="Continue the run in --output from its last epoch.")
     ] = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -112,7 +190,7 @@ def train(
         "accumulate": accumulate,
         "seed": seed,
         "device": device,
-        "amp": amp,
+        "amp": _AMP[precision],
         "num_workers": workers,
         "split_by": split_by,
         "val_fraction": val_fraction,

@@ -1,7 +1,7 @@
 """``gkaan visualize``: where the SA and LA attention look, as a video, a contact sheet, raw maps.
 
 Writes ``<video stem>.gkaan.mp4`` (input | SA | LA panels, the paper's Fig. 1) in the current
-folder unless ``--out`` says otherwise; ``--grid`` adds a PNG contact sheet (Fig. 8) and
+folder unless ``--output`` says otherwise; ``--grid`` adds a PNG contact sheet (Fig. 8) and
 ``--save-maps`` the raw maps as ``.npz``. Bad inputs raise the typed errors that the CLI's
 error boundary prints as one line.
 """
@@ -19,7 +19,9 @@ from .common import (
     DeviceOption,
     ModelOption,
     PrecisionOption,
+    QuietOption,
     ThreadsOption,
+    engine_precision,
     load_model,
     progress_bar,
     stdout,
@@ -39,15 +41,20 @@ def visualize(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out",
+            "--output",
             "-o",
-            help="Overlay video to write (default: <video stem>.gkaan.mp4 in the current folder).",
+            help="Overlay video to write (default: <video stem>.gkaan.mp4 in the current "
+            "folder); --out also works.",
             show_default=False,
         ),
     ] = None,
     grid: Annotated[
         Path | None,
-        typer.Option("--grid", help="Also write a contact sheet PNG: input / SA / LA rows."),
+        typer.Option(
+            "--grid",
+            help="Also write a contact sheet PNG: input / SA / LA rows (default: none).",
+            show_default=False,
+        ),
     ] = None,
     grid_frames: Annotated[
         int, typer.Option("--grid-frames", min=1, help="Columns (frames) of the contact sheet.")
@@ -55,7 +62,9 @@ def visualize(
     save_maps: Annotated[
         Path | None,
         typer.Option(
-            "--save-maps", help="Also save the raw maps, frame indices and times as .npz."
+            "--save-maps",
+            help="Also save the raw maps, frame indices and times as .npz (default: none).",
+            show_default=False,
         ),
     ] = None,
     normalize: Annotated[
@@ -63,16 +72,17 @@ def visualize(
         typer.Option(help="Stretch each map to full range (frame) or all maps alike (global)."),
     ] = "frame",
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    precision: PrecisionOption = "auto",
     threads: ThreadsOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
     out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
-    _check_suffix("--out", out, ".mp4")
+    _check_suffix("--output", out, ".mp4")
     _check_suffix("--grid", grid, ".png")
     _check_suffix("--save-maps", save_maps, ".npz")
     if out.resolve() == video.resolve():
-        raise UsageError(f"--out {out}: would overwrite the input video")
+        raise UsageError(f"--output {out}: would overwrite the input video")
 
     from ..engine.predict import Predictor
     from ..video.reader import probe_video
@@ -80,8 +90,10 @@ def visualize(
 
     probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
-    predictor = Predictor(net, device=device, precision=precision, threads=threads)
-    with progress_bar() as on_progress:
+    predictor = Predictor(
+        net, device=device, precision=engine_precision(precision), threads=threads
+    )
+    with progress_bar(enabled=not quiet) as on_progress:
         prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
         render.render_overlay_video(
             video,

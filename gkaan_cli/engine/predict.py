@@ -14,7 +14,6 @@ The video's probabilities are the mean of its clips' probabilities
 from __future__ import annotations
 
 import contextlib
-import glob
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -30,11 +29,11 @@ from ..config import Device, Precision, SamplingConfig
 from ..errors import BadVideoError, UsageError
 from ..model.gkaan import GKAAN
 from ..progress import ProgressCallback, ProgressEvent
-from ..video.formats import has_video_extension
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
 from .distributed import AUTOCAST_DTYPES, resolve_device
+from .inputs import expand_inputs
 
 __all__ = [
     "ClipPrediction",
@@ -88,45 +87,6 @@ def rank_labels(labels: list[str], probs: np.ndarray, k: int) -> list[tuple[str,
     """The ``k`` labels of highest probability in ``probs`` with those probabilities."""
     order = np.argsort(-probs, kind="stable")[:k]
     return [(labels[i], float(probs[i])) for i in order]
-
-
-def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError]]:
-    """Expand files, directories (recursively, video extensions) and glob patterns.
-
-    A file named explicitly is kept whatever its extension (the reader judges it); a missing
-    path, a pattern matching no video, or a directory without videos is an error entry.
-
-    Returns:
-        (video paths in input order without duplicates, one error per unusable input).
-    """
-    found: dict[Path, None] = {}
-    errors: list[BadVideoError] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            videos = _videos_under(path)
-            if not videos:
-                errors.append(BadVideoError(path, "no video files in directory"))
-        elif path.exists():
-            videos = [path]
-        elif glob.has_magic(item):
-            videos = [
-                video
-                for match in sorted(glob.glob(item, recursive=True))
-                for video in (_videos_under(Path(match)) if Path(match).is_dir() else [Path(match)])
-                if has_video_extension(video)
-            ]
-            if not videos:
-                errors.append(BadVideoError(item, "no video files match this pattern"))
-        else:
-            videos = []
-            errors.append(BadVideoError(path, "no such file"))
-        found.update(dict.fromkeys(videos))
-    return list(found), errors
-
-
-def _videos_under(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and p.is_file())
 
 
 @dataclass
@@ -216,7 +176,7 @@ class Predictor:
     Args:
         model: the network; put in eval mode and moved to ``device``, its backbone in
             channels_last memory format (faster convolutions on CPU and GPU).
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
         batch_size: frames per backbone batch (frames are batched across clips).
         threads: torch intra-op threads (``torch.set_num_threads``); None leaves it.
@@ -328,8 +288,8 @@ class Predictor:
 
 
 def _resolve_device(device: str) -> torch.device:
-    """:func:`~gkaan_cli.engine.distributed.resolve_device`, limited to :data:`Device` names."""
-    if device not in _DEVICES:
+    """:func:`~gkaan_cli.engine.distributed.resolve_device` for :data:`Device` names and cuda:N."""
+    if device not in _DEVICES and not device.startswith("cuda:"):
         raise UsageError(f"device must be one of {', '.join(_DEVICES)}, got {device!r}")
     return resolve_device(device)
 

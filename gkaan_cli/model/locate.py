@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BadCheckpointError, MissingWeightsError, UsageError
+from ..errors import MissingWeightsError, UnknownModelError, UsageError
 from .checkpoint import checkpoint_dir
 from .hub_client import download_checkpoint, parse_hub_id
 from .registry import REGISTRY_FILE, RegistryEntry, check_sha256, load_registry, weights_dir
@@ -44,7 +44,7 @@ def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) 
     hub_id = parse_hub_id(spec)
     if hub_id is None:
         names = ", ".join(sorted(registry.models)) or "none"
-        raise BadCheckpointError(
+        raise UnknownModelError(
             spec,
             f"not an existing path, a registered model (registered: {names}) "
             "or a Hub id org/name[@revision]",
