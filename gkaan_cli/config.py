@@ -154,5 +154,13 @@ SamplingMode = Literal["dense", "segments", "uniform"]
 Precision = Literal["fp32", "bf16", "fp16"]
 #: Compute devices of :class:`~gkaan_cli.engine.predict.Predictor`.
 Device = Literal["auto", "cpu", "cuda"]
+#: What tables and reports call each stream (docs/model.md#eq-gs): words a user knows.
+STREAM_TITLES = {
+    "gp": "global (GP)",
+    "gs": "SA stream (GS)",
+    "gl": "LA stream (GL)",
+    "sa": "SA stream",
+    "la": "LA stream",
+}
 #: Machine-readable prediction formats (:mod:`gkaan_cli.engine.outputs`).
 OutputFormat = Literal["json", "jsonl", "csv"]

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..config import OutputFormat, SamplingMode
+from ..config import STREAM_TITLES, OutputFormat, SamplingMode
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -42,8 +42,7 @@ if TYPE_CHECKING:
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
 __all__ = [
-    "STREAM_HEADERS",
-    "clips_table",
+    "clips_timeline",
     "output_format",
     "predict",
     "predictions_table",
@@ -58,14 +57,6 @@ SUFFIX_FORMATS: dict[str, Format] = {f".{fmt}": fmt for fmt in get_args(OutputFo
     ".txt": "table"
 }
 
-#: Table column headers of the model's streams (docs/model.md#eq-gs).
-STREAM_HEADERS = {
-    "gp": "global (GP)",
-    "gs": "SA stream (GS)",
-    "gl": "LA stream (GL)",
-    "sa": "SA stream",
-    "la": "LA stream",
-}
 _DEFAULT_TOP_K = 5
 
 
@@ -261,10 +252,12 @@ def predict(
             print_table(predictions_table(predictions, top_k=top_k, path_width=width))
             if clips:
                 for prediction in predictions:
-                    print_table(clips_table(prediction))
+                    print_table(clips_timeline(prediction))
         elif output is not None:
-            tables = [predictions_table(predictions, top_k=top_k)] if predictions else []
-            tables += [clips_table(p) for p in predictions] if clips else []
+            tables: list[RenderableType] = (
+                [predictions_table(predictions, top_k=top_k)] if predictions else []
+            )
+            tables += [clips_timeline(p) for p in predictions] if clips else []
             atomic_write_text(output, "".join(table_text(t) for t in tables))
             stderr.print(f"wrote {len(predictions)} predictions to {output}")
     else:
@@ -287,7 +280,7 @@ def predict(
 
 
 def _stream_header(name: str) -> str:
-    return STREAM_HEADERS.get(name, name.upper())
+    return STREAM_TITLES.get(name, name.upper())
 
 
 def predictions_table(
@@ -335,11 +328,12 @@ def predictions_table(
     return table
 
 
-def clips_table(prediction: VideoPrediction) -> Table:
-    """One video's clips as a text timeline: each clip's span (seconds) and top label."""
+def clips_timeline(prediction: VideoPrediction) -> Group:
+    """One video's clips as a text timeline: a ``clips of PATH`` line, then a table of each
+    clip's span (seconds) and top label."""
     from ..engine.predict import rank_labels
 
-    table = Table(title=f"clips of {prediction.path}", title_justify="left")
+    table = Table()
     table.add_column("clip", justify="right")
     table.add_column("span (s)", justify="right")
     table.add_column("top label", overflow="fold")
@@ -348,10 +342,10 @@ def clips_table(prediction: VideoPrediction) -> Table:
         label, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
         span = f"{clip.start:.2f}-{clip.end:.2f}"
         table.add_row(str(number), span, Text(label), f"{prob:.1%}")
-    return table
+    return Group(Text(f"clips of {prediction.path}"), table)
 
 
-def table_text(table: Table) -> str:
+def table_text(table: RenderableType) -> str:
     """``table`` as plain text at its natural width: every row in full, nothing cut."""
     measure = Console(width=100_000).measure(table)
     console = Console(
@@ -361,7 +355,7 @@ def table_text(table: Table) -> str:
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
-def print_table(table: Table) -> None:
+def print_table(table: RenderableType) -> None:
     """Print ``table`` on stdout: fitted and wrapped in a terminal, else every row in full."""
     if stdout.is_terminal:
         stdout.print(table)

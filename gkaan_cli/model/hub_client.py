@@ -13,7 +13,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ _HUB_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<re
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})
 #: What huggingface_hub raises for Hub, cache and network failures.
 _HUB_ERRORS = (OSError, HFValidationError, HTTPError)
+#: Seconds a Hub request may go without an answer (``HF_HUB_DOWNLOAD_TIMEOUT`` overrides).
+_HUB_TIMEOUT_S = 5.0
+#: The way out of every "cannot reach the Hub" error.
+_OFFLINE_HINT = (
+    "to work offline, pass a checkpoint folder or a registered name (`gkaan info`) as the "
+    "model, or set HF_HUB_OFFLINE=1 to use the Hub cache only"
+)
 
 
 def parse_hub_id(text: str) -> tuple[str, str | None] | None:
@@ -98,13 +106,15 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
     offline = is_offline()
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
-        folder = snapshot_download(
-            repo_id,
-            revision=revision,
-            cache_dir=hub_cache_dir(),
-            local_files_only=offline,
-            allow_patterns=list(CHECKPOINT_FILES),
-        )
+        with _bounded_hub_calls() as seconds:
+            folder = snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=hub_cache_dir(),
+                local_files_only=offline,
+                allow_patterns=list(CHECKPOINT_FILES),
+                etag_timeout=seconds,
+            )
     except _HUB_ERRORS as err:
         raise _hub_error(err, where, offline=offline) from err
     return checkpoint_dir(folder)
@@ -274,6 +284,36 @@ def _find_metrics(directory: Path) -> dict[str, Any] | None:
     return None
 
 
+@contextmanager
+def _bounded_hub_calls() -> Iterator[float]:
+    """Hub requests give up after ``HF_HUB_DOWNLOAD_TIMEOUT`` seconds (gkaan's default 5)
+    without an answer, and huggingface_hub's retry warnings stay quiet: a failure is one error line.
+
+    huggingface_hub passes ``timeout=None`` for some calls (``repo_info``), which would wait
+    for ever on a silent network, so a request hook bounds every request of its session.
+    Yields the timeout in seconds.
+    """
+    from huggingface_hub import get_session
+    from huggingface_hub.utils import logging as hub_logging
+
+    seconds = float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT") or _HUB_TIMEOUT_S)
+
+    def bound(request: Any) -> None:
+        request.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), seconds)
+
+    session = get_session()
+    hooks = dict(session.event_hooks)
+    session.event_hooks = {**hooks, "request": [*hooks.get("request", []), bound]}
+    logger = hub_logging.get_logger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(hub_logging.ERROR)
+    try:
+        yield seconds
+    finally:
+        session.event_hooks = hooks
+        logger.setLevel(level)
+
+
 def _hub_error(
     err: Exception, where: str, *, offline: bool = False, writing: bool = False
 ) -> GkaanError:
@@ -287,7 +327,8 @@ def _hub_error(
             )
         return HubError(
             f"{where}: the Hub cannot be reached and the model is not in the local cache "
-            f"({hub_cache_dir()}): check your connection, proxy (HTTPS_PROXY) or HF_ENDPOINT"
+            f"({hub_cache_dir()}): check your connection, proxy (HTTPS_PROXY) or HF_ENDPOINT; "
+            f"{_OFFLINE_HINT}"
         )
     if isinstance(err, OfflineModeIsEnabled):
         return HubError(f"{where}: HF_HUB_OFFLINE is set: unset it to reach the Hub")
@@ -309,6 +350,5 @@ def _hub_error(
         return UsageError(f"{where}: not a valid Hub repository id: {err}")
     return HubError(
         f"{where}: download failed ({type(err).__name__}: {err}): check your connection, proxy "
-        f"(HTTPS_PROXY) and that {hub_cache_dir()} is writable, or set HF_HUB_OFFLINE=1 to use "
-        "the local cache"
+        f"(HTTPS_PROXY) and that {hub_cache_dir()} is writable; {_OFFLINE_HINT}"
     )

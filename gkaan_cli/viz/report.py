@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ..config import STREAM_TITLES
+
 __all__ = ["report_html", "timeline_svg"]
 
 #: Line colours of the timeline, one per ranked class (colour-blind safe, Okabe-Ito).
@@ -138,7 +140,7 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         for item in record["top_k"]
     )
     streams = "".join(
-        f"<tr><td>{escape(name)}</td><td>{escape(top['label'])}</td>"
+        f"<tr><td>{escape(STREAM_TITLES.get(name, name))}</td><td>{escape(top['label'])}</td>"
         f"<td class=prob>{_pct(top['prob'])}</td></tr>"
         for name, top in (record.get("streams") or {}).items()
     )
