@@ -58,7 +58,7 @@ stdout = Console(markup=False, highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
-DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N."
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 
 
 def _check_device(value: str | None) -> str | None:
@@ -102,12 +102,23 @@ ModelOption = Annotated[
         show_default=False,
     ),
 ]
-_DEVICE_OPTION = typer.Option(
-    "--device", metavar="DEVICE", callback=_check_device, help=f"Compute device: {DEVICE_HELP}"
-)
-DeviceOption = Annotated[str, _DEVICE_OPTION]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device", metavar="DEVICE", callback=_check_device, help=f"Compute device: {DEVICE_HELP}."
+    ),
+]
 #: ``--device`` where ``None`` keeps a saved or recipe setting (``gkaan train``).
-OptionalDeviceOption = Annotated[str | None, _DEVICE_OPTION]
+OptionalDeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        callback=_check_device,
+        help=f"Compute device: {DEVICE_HELP} (default: the recipe's, auto).",
+        show_default=False,
+    ),
+]
 PrecisionOption = Annotated[
     PrecisionChoice, typer.Option("--precision", help=f"Compute precision: {_PRECISION_HELP}")
 ]

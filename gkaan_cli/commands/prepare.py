@@ -115,7 +115,10 @@ def prepare(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="The output folder, instead of OUT.", show_default=False
+            "--output",
+            "-o",
+            help="The output folder, instead of OUT (default: OUT).",
+            show_default=False,
         ),
     ] = None,
     quiet: QuietOption = False,
