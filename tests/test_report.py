@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from gkaan_cli.cli import app
 from gkaan_cli.video.writer import VideoWriter
 from gkaan_cli.viz.report import report_html, timeline_svg
 
@@ -130,3 +133,22 @@ def test_the_page_renders_and_its_overlay_video_plays_in_chromium(tmp_path: Path
     assert "data-error" not in body.group(0)
     ready = re.search(r'data-ready-state="(\d)"', body.group(0))
     assert ready is not None and int(ready.group(1)) >= 2, body.group(0)  # a frame decoded
+
+
+def test_predict_report_links_the_saved_overlay_relative_to_the_page(
+    make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    video = make_video("v.mp4", num_frames=6)
+    args = ["predict", str(video), "--save-video", "ov", "--report", "out/r.html", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+    assert 'src="../ov/v.gkaan.mp4"' in page and "<svg" in page
+    assert (tmp_path / "ov" / "v.gkaan.mp4").is_file()
+
+
+def test_a_report_name_without_html_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "x.mp4"), "--report", "r.txt"])
+    assert result.exit_code == 2
+    assert "--report r.txt: the file name must end in .html" in result.stderr
