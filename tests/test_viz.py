@@ -396,7 +396,7 @@ def test_visualize_command_refuses_to_overwrite_its_input(
     make_video: Callable[..., Path], tiny_model_dir: Path
 ) -> None:
     source = make_video("self.mp4", num_frames=4)
-    code, output = run_cli(str(source), "--model", str(tiny_model_dir), "--out", str(source))
+    code, output = run_cli(str(source), "--model", str(tiny_model_dir), "--output", str(source))
     assert code == 2 and "would overwrite the input video" in output
 
 
