@@ -47,6 +47,7 @@ __all__ = [
     "locked_output",
     "make_temp_dir",
     "regular_file_problem",
+    "same_file",
     "sha256_file",
 ]
 
@@ -298,7 +299,8 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (links resolved; by name when one is missing)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -331,7 +333,7 @@ def check_output_path(
     path = Path(path)
     shown = display_path(path)
     for item in inputs:
-        if _same_file(path, Path(item)):
+        if same_file(path, item):
             raise UsageError(f"{shown}: is also an input; gkaan never writes over its inputs")
     if path.is_symlink() and not path.exists():
         raise OutputError(shown, "a dangling symbolic link is in the way")

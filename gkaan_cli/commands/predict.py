@@ -101,9 +101,13 @@ def predict(
     from ..config import SamplingConfig
     from ..engine.outputs import format_predictions
     from ..engine.predict import Predictor, VideoPrediction, expand_inputs
-    from ..fileio import atomic_write_text
+    from ..fileio import atomic_write_text, check_output_path
 
     paths, failures = expand_inputs(inputs)
+    if output is not None:  # before any work; never over an input (e.g. -o x.mp4)
+        check_output_path(output, inputs=paths)
+    if save_video is not None:
+        check_output_path(save_video, kind="dir")
     for failure in failures:
         _error(str(failure))
     net = load_model(model)
@@ -205,12 +209,15 @@ def _overlay_renderer() -> Renderer:
 
 def _overlay_paths(predictions: list[VideoPrediction], folder: Path) -> list[Path]:
     """``<folder>/<stem>.gkaan.mp4`` per prediction, numbered when stems repeat."""
+    from ..fileio import same_file
+
     taken: set[str] = set()
     targets: list[Path] = []
+    inputs = [Path(prediction.path) for prediction in predictions]
     for prediction in predictions:
         stem = Path(prediction.path).stem
         name, n = f"{stem}.gkaan.mp4", 1
-        while name in taken:
+        while name in taken or any(same_file(folder / name, video) for video in inputs):
             n += 1
             name = f"{stem}-{n}.gkaan.mp4"
         taken.add(name)

@@ -107,7 +107,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
             videos = _videos_under(path)
             if not videos:
                 errors.append(BadVideoError(path, "no video files in directory"))
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a dangling link: the reader says why
             videos = [path]
         elif glob.has_magic(item):
             videos = [
@@ -398,6 +398,8 @@ class _VideoRun:
 
     def result(self, path: str, info: VideoInfo, labels: list[str]) -> VideoPrediction:
         probs = torch.stack(self.clip_probs)
+        if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
+            raise BadVideoError(path, "the model gave non-finite probabilities (NaN/Inf)")
         names = list(self.clip_stream_probs[0])
         stream_probs = {n: torch.stack([c[n] for c in self.clip_stream_probs]) for n in names}
         clips = [
