@@ -426,14 +426,12 @@ def test_batchnorm_step_counters_may_be_integers(tmp_path: Path) -> None:
     assert read_checkpoint(folder)[1]["bn.num_batches_tracked"].item() == 3
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_training_state_not_written_by_train_is_one_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x80\x04not a zip")
     with pytest.raises(BadCheckpointError, match="unreadable training state"):
         read_training_state(garbage)
-    import warnings
-
-    warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(BadCheckpointError, match="not a gkaan training state: missing"):
