@@ -111,11 +111,12 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.Vide
     """Open ``path`` and return its container and first video stream, or raise BadVideoError."""
     check_video_file(path)
     try:
-        container = av.open(str(path))
+        # metadata in another encoding than UTF-8 (or garbled) must not stop the video
+        container = av.open(str(path), metadata_errors="replace")
     except av.error.InvalidDataError:
         raise BadVideoError(display_path(path), "not a video file (invalid data)") from None
-    except (av.error.FFmpegError, OSError) as error:
-        reason = f"cannot open ({error.strerror or error})"
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        reason = f"cannot open ({getattr(error, 'strerror', None) or error})"
         raise BadVideoError(display_path(path), reason) from None
     name = container.format.name
     if name in _IMAGE_FORMATS or name.endswith("_pipe"):
