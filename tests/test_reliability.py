@@ -556,3 +556,13 @@ def test_non_finite_probabilities_are_an_error_for_that_video(
     video = make_video("x.mp4", num_frames=8)
     with pytest.raises(BadVideoError, match="non-finite probabilities"):
         Predictor(model, device="cpu").predict_video(video)
+
+
+@pytest.mark.parametrize(("width", "height"), [(4097, 17), (17, 4097), (1, 1), (65535, 2)])
+def test_extreme_geometry_gives_encodable_panels(width: int, height: int) -> None:
+    from gkaan_cli.viz.render import MAX_PANEL_WIDTH, VIDEO_PANEL_HEIGHTS, panel_size
+
+    panel_w, panel_h = panel_size(width, height, VIDEO_PANEL_HEIGHTS)
+    assert panel_w % 2 == 0 and panel_h % 2 == 0
+    assert 2 <= panel_h <= VIDEO_PANEL_HEIGHTS[1]
+    assert 32 <= panel_w <= MAX_PANEL_WIDTH
