@@ -566,3 +566,34 @@ def test_extreme_geometry_gives_encodable_panels(width: int, height: int) -> Non
     assert panel_w % 2 == 0 and panel_h % 2 == 0
     assert 2 <= panel_h <= VIDEO_PANEL_HEIGHTS[1]
     assert 32 <= panel_w <= MAX_PANEL_WIDTH
+
+
+def test_vfr_clip_times_come_from_the_frames_timestamps(tmp_path: Path) -> None:
+    """A VFR MKV (frames 0.1 s apart, then 0.5 s apart): clip spans follow the timestamps."""
+    from fractions import Fraction
+
+    import av
+
+    from gkaan_cli.engine.predict import Predictor
+    from gkaan_cli.model.gkaan import GKAAN
+
+    path = tmp_path / "vfr.mkv"
+    stamps = [0.0, 0.1, 0.2, 0.3, 0.8, 1.3, 1.8, 2.3]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for stamp in stamps:
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(stamp * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    decoded = [round(f.time, 3) for f in reader.read_frames(path)]
+    if decoded != stamps:
+        pytest.skip(f"this FFmpeg did not keep the VFR timestamps ({decoded})")
+    torch.manual_seed(0)
+    model = GKAAN(_clip_config(sru_hidden=16, sru_layers=1))
+    prediction = Predictor(model, device="cpu").predict_video(path)
+    last = prediction.clips[-1]
+    assert last.start == pytest.approx(stamps[last.frames[0]])
+    assert last.end > stamps[last.frames[-1]]

@@ -410,7 +410,7 @@ class _VideoRun:
                 probs=probs[number].numpy(),
                 stream_probs={n: stream_probs[n][number].numpy() for n in names},
             )
-            for number, clip in enumerate(self.clips)
+            for number, clip in enumerate(c.retimed(self.times) for c in self.clips)  # VFR
         ]
         frames = sorted(next(iter(self.attention.values()), {}))
         return VideoPrediction(
