@@ -597,3 +597,33 @@ def test_vfr_clip_times_come_from_the_frames_timestamps(tmp_path: Path) -> None:
     last = prediction.clips[-1]
     assert last.start == pytest.approx(stamps[last.frames[0]])
     assert last.end > stamps[last.frames[-1]]
+
+
+def test_special_files_in_a_predict_folder_are_reported_not_skipped(
+    specials: dict[str, Path],
+) -> None:
+    from gkaan_cli.engine.predict import expand_inputs
+
+    paths, errors = expand_inputs([str(specials["fifo"].parent)])
+    assert {p.name for p in paths} == {f"{name}.mp4" for name in specials}
+    assert errors == []
+    for path in paths:
+        with pytest.raises(BadVideoError, match="not a regular file"):
+            probe_video(path)
+
+
+def test_csv_source_with_a_fifo_row_fails_that_row_only(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    make_video("v/a.mp4", num_frames=6)
+    os.mkfifo(tmp_path / "v" / "pipe.mp4")
+    (tmp_path / "list.csv").write_text("path,label\nv/a.mp4,boxing\nv/pipe.mp4,walking\n")
+    report = prepare(
+        tmp_path / "list.csv",
+        tmp_path / "out",
+        PrepareOptions(sampling=SMALL_SAMPLING, resize=(32, 32)),
+    )
+    assert report.ok == 1
+    assert [(Path(p).name, r) for p, r in report.failures] == [
+        ("pipe.mp4", "not a regular file (a FIFO)")
+    ]

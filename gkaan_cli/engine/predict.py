@@ -126,7 +126,8 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
 
 
 def _videos_under(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and p.is_file())
+    # a FIFO or dangling link named x.mp4 is kept: the reader reports it, nothing is skipped
+    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and not p.is_dir())
 
 
 @dataclass

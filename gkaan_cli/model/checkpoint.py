@@ -172,11 +172,12 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
         value = state[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BadCheckpointError(path, f"training state: {key} is {value!r}, not a count")
-    for key in ("model", "config", "rng", "optimizer", "scaler"):
+    for key in ("model", "config", "optimizer", "scaler"):
         if not isinstance(state[key], dict):
             raise BadCheckpointError(path, f"training state: {key} is not a mapping")
-    if not isinstance(state["history"], list):
-        raise BadCheckpointError(path, "training state: history is not a list")
+    for key in ("history", "rng"):  # rng: one state per process
+        if not isinstance(state[key], list):
+            raise BadCheckpointError(path, f"training state: {key} is not a list")
     check_tensors(path, state["model"])
     return state
 
