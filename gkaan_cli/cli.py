@@ -8,13 +8,16 @@ exit 2 for :class:`~gkaan_cli.errors.UsageError`), Ctrl-C exits 130. Heavy impor
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -24,7 +27,8 @@ from .commands.predict import predict
 from .commands.prepare import prepare
 from .commands.train import train
 from .commands.visualize import visualize
-from .errors import GkaanError, UsageError
+from .errors import GkaanError, UsageError, validation_problems
+from .fileio import display_path
 from .version import __version__
 
 __all__ = ["app", "guarded", "hub_app", "main"]
@@ -55,12 +59,24 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for stream in (sys.stdout, sys.stderr):  # non-UTF-8 file names print as \\xNN
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         try:
             return command(*args, **kwargs)
         except GkaanError as err:
             message = _one_line(str(err)) or type(err).__name__
             stderr.print(Text.assemble(("error: ", "bold red"), message))
             raise typer.Exit(2 if isinstance(err, UsageError) else 1) from None
+        except ValidationError as err:  # an option outside a config's bounds
+            message = f"invalid option: {validation_problems(err, whole='options')}"
+            stderr.print(Text.assemble(("error: ", "bold red"), _one_line(message)))
+            raise typer.Exit(2) from None
+        except OSError as err:  # a file error the library did not name: still one line
+            where = f"{display_path(err.filename)}: " if err.filename is not None else ""
+            message = f"{where}{err.strerror or err}"
+            stderr.print(Text.assemble(("error: ", "bold red"), _one_line(message)))
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             stderr.print("interrupted")
             raise typer.Exit(130) from None

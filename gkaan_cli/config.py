@@ -6,9 +6,10 @@ always preprocesses and samples as it was trained (docs/protocol.md#preprocessin
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .version import __version__
 
@@ -39,6 +40,31 @@ LITE_MEAN = (127 / 255, 127 / 255, 127 / 255)
 LITE_STD = (128 / 255, 128 / 255, 128 / 255)
 
 
+# Bounds (docs/model.md): generous for any real model, small enough that a hostile
+# config.json or flag is refused by pydantic before anything is allocated.
+MAX_CLASSES = 100_000
+MAX_HIDDEN = 8192
+MAX_SRU_LAYERS = 32
+MAX_CLASS_NAME = 1000
+#: Most frames one clip may hold (clip_len, num_segments x frames_per_segment).
+MAX_CLIP_FRAMES = 1024
+MAX_CLIPS = 10_000
+MAX_STRIDE = 1_000_000
+#: Frame sizes (resize and crop, pixels).
+MIN_SIZE = 8
+MAX_SIZE = 4096
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Finite = Annotated[float, AfterValidator(_finite)]
+Side = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,13 +77,29 @@ class PreprocessConfig(_Strict):
     [0, 1] and normalised with ``mean``/``std``. The backbone decides mean and std.
     """
 
-    resize: tuple[int, int] = (256, 256)
-    crop: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    train_scale: tuple[float, float] = (0.08, 1.0)
-    train_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    train_flip: float = 0.5
+    resize: tuple[Side, Side] = (256, 256)
+    crop: Side = 224
+    mean: tuple[Finite, Finite, Finite] = IMAGENET_MEAN
+    std: tuple[Finite, Finite, Finite] = IMAGENET_STD
+    train_scale: tuple[Finite, Finite] = (0.08, 1.0)
+    train_ratio: tuple[Finite, Finite] = (3 / 4, 4 / 3)
+    train_flip: float = Field(0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> PreprocessConfig:
+        if self.crop > min(self.resize):
+            raise ValueError(f"crop {self.crop} is larger than resize {self.resize}")
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be positive, got {self.std}")
+        low, high = self.train_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(
+                f"train_scale must satisfy 0 < min <= max <= 1, got {self.train_scale}"
+            )
+        low, high = self.train_ratio
+        if not 0 < low <= high:
+            raise ValueError(f"train_ratio must satisfy 0 < min <= max, got {self.train_ratio}")
+        return self
 
 
 class SamplingConfig(_Strict):
@@ -71,13 +113,23 @@ class SamplingConfig(_Strict):
     """
 
     mode: Literal["dense", "segments", "uniform"] = "dense"
-    clip_len: int = Field(30, ge=1)
-    stride: int = Field(15, ge=1)
-    max_clips: int = Field(20, ge=1)
-    num_segments: int = Field(3, ge=1)
-    frames_per_segment: int = Field(4, ge=1)
-    num_clips: int = Field(4, ge=1)
+    clip_len: int = Field(30, ge=1, le=MAX_CLIP_FRAMES)
+    stride: int = Field(15, ge=1, le=MAX_STRIDE)
+    max_clips: int = Field(20, ge=1, le=MAX_CLIPS)
+    num_segments: int = Field(3, ge=1, le=MAX_CLIP_FRAMES)
+    frames_per_segment: int = Field(4, ge=1, le=MAX_CLIP_FRAMES)
+    num_clips: int = Field(4, ge=1, le=MAX_CLIPS)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> SamplingConfig:
+        if self.num_segments * self.frames_per_segment > MAX_CLIP_FRAMES:
+            raise ValueError(
+                f"num_segments x frames_per_segment = "
+                f"{self.num_segments * self.frames_per_segment} frames per clip "
+                f"(at most {MAX_CLIP_FRAMES})"
+            )
+        return self
 
     @property
     def frames_per_clip(self) -> int:
@@ -93,20 +145,20 @@ class GKAANConfig(_Strict):
     stream (``gp``, ``sa``, ``la``, ``gs``, ``gl``; the paper's ablations).
     """
 
-    num_classes: int = Field(ge=1)
-    class_names: list[str] | None = None
+    num_classes: int = Field(ge=1, le=MAX_CLASSES)
+    class_names: list[Annotated[str, Field(max_length=MAX_CLASS_NAME)]] | None = None
     backbone: BackboneName = "resnet34"
     fusion: Fusion = "early"
     sa_variant: Literal["paper", "reference"] = "paper"
     la_variant: Literal["paper", "reference"] = "paper"
-    la_hidden: int = Field(128, ge=1)
-    sru_layers: int = Field(3, ge=1)
-    sru_hidden: int = Field(1024, ge=1)
+    la_hidden: int = Field(128, ge=1, le=MAX_HIDDEN)
+    sru_layers: int = Field(3, ge=1, le=MAX_SRU_LAYERS)
+    sru_hidden: int = Field(1024, ge=1, le=MAX_HIDDEN)
     dropout: float = Field(0.6, ge=0.0, lt=1.0)
-    margin: float = Field(0.1, ge=0.0)
+    margin: Finite = Field(0.1, ge=0.0)
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
-    stream_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    stream_weights: tuple[Finite, Finite, Finite] = (1.0, 1.0, 1.0)
     #: ``probs``: average softmax probabilities (paper); ``logits``: average logits, then
     #: softmax (reference code).
     fuse: Literal["probs", "logits"] = "probs"
@@ -135,8 +187,8 @@ class GKAANConfig(_Strict):
                 f"class_names has {len(self.class_names)} names but num_classes is "
                 f"{self.num_classes}"
             )
-        if sum(self.stream_weights) <= 0:
-            raise ValueError("stream_weights must have a positive sum")
+        if sum(self.stream_weights) <= 0 or min(self.stream_weights) < 0:
+            raise ValueError("stream_weights must be >= 0 with a positive sum")
         return self
 
     def label(self, index: int) -> str:

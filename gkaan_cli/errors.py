@@ -16,11 +16,13 @@ __all__ = [
     "PICKLE_REASON",
     "PICKLE_SUFFIXES",
     "BadCheckpointError",
+    "BadDataError",
     "BadVideoError",
     "GkaanError",
     "HubError",
     "MissingDependencyError",
     "MissingWeightsError",
+    "OutputError",
     "UnknownModelError",
     "UsageError",
     "validation_problems",
@@ -58,6 +60,16 @@ class BadCheckpointError(GkaanError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class BadDataError(GkaanError):
+    """Prepared data (manifest, frame or feature shard) that is corrupt or does not fit the
+    model; the message names the file and says to run ``gkaan prepare`` again."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 class MissingWeightsError(GkaanError):
     """Pretrained weights were asked for but are not available offline."""
 
@@ -68,6 +80,15 @@ class MissingDependencyError(GkaanError):
 
 class HubError(GkaanError):
     """The Hugging Face Hub could not be reached or refused the request."""
+
+
+class OutputError(GkaanError):
+    """A place gkaan cannot write to (read-only folder, full disk, a folder in the way...)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
 
 
 class UsageError(GkaanError):

@@ -20,7 +20,12 @@ from gkaan_cli.model import registry
 from gkaan_cli.model.checkpoint import CHECKPOINT_FILES
 from gkaan_cli.model.hub_client import model_card, push_checkpoint
 from gkaan_cli.model.locate import pull_checkpoint, resolve_checkpoint
-from gkaan_cli.model.registry import load_registry, registry_status, weights_dir
+from gkaan_cli.model.registry import (
+    checkpoint_hashes,
+    load_registry,
+    registry_status,
+    weights_dir,
+)
 
 COMMIT_MAIN = "a" * 40
 COMMIT_V1 = "b" * 40
@@ -253,7 +258,7 @@ def test_missing_or_private_repo_says_how_to_authenticate(
     assert "hf auth login" in str(info.value)
 
 
-def _hub_registry(weights: Path, sha256: str) -> None:
+def _hub_registry(weights: Path, sha256: dict[str, str]) -> None:
     entry = {"repo": "org/model", "revision": COMMIT_MAIN, "sha256": sha256}
     write_registry(weights, {"default": "pinned", "models": {"pinned": entry}})
 
@@ -263,7 +268,7 @@ def test_registered_hub_model_with_matching_sha256_resolves(
 ) -> None:
     source = write_checkpoint(tmp_path / "src")
     snapshot = cache_repo(offline_cache, "org/model", COMMIT_MAIN, source, refs=("main",))
-    _hub_registry(registry_dir, sha256_file(source / "model.safetensors"))
+    _hub_registry(registry_dir, checkpoint_hashes(source))
     assert resolve_checkpoint(None) == snapshot
     assert registry_status()["pinned"]["available"] is True
 
@@ -273,7 +278,7 @@ def test_registered_hub_model_with_wrong_sha256_is_refused(
 ) -> None:
     source = write_checkpoint(tmp_path / "src")
     cache_repo(offline_cache, "org/model", COMMIT_MAIN, source, refs=("main",))
-    _hub_registry(registry_dir, "0" * 64)
+    _hub_registry(registry_dir, {"config.json": "0" * 64, "model.safetensors": "0" * 64})
     with pytest.raises(BadCheckpointError, match="sha256 does not match registry entry 'pinned'"):
         resolve_checkpoint("pinned")
 

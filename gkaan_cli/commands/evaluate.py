@@ -48,6 +48,10 @@ def evaluate(
 ) -> None:
     """Evaluate MODEL on a split of PREPARED_DIR: top-1/top-5, per stream, per class."""
     from ..engine.evaluate import evaluate as run_evaluation
+    from ..fileio import check_output_path
+
+    out = out if out is not None else prepared_dir / "eval" / split
+    check_output_path(out, kind="dir")  # writable before any work
 
     with progress_bar(enabled=not quiet) as on_progress:
         report = run_evaluation(
@@ -56,7 +60,7 @@ def evaluate(
             split=split,
             batch_size=batch_size,
             device=device,
-            out=out if out is not None else prepared_dir / "eval" / split,
+            out=out,
             num_workers=workers,
             on_progress=on_progress,
         )

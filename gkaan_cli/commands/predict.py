@@ -187,8 +187,15 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
 
     from ..engine.inputs import expand_inputs
+    from ..fileio import check_output_path
 
     paths, failures = expand_inputs(inputs)
+    if output is not None:  # before any work; never over an input (e.g. -o x.mp4)
+        check_output_path(output, inputs=paths)
+    if save_video is not None:
+        check_output_path(save_video, kind="dir")
+    if report is not None:
+        check_output_path(report, inputs=paths)
     for failure in failures:
         _error(str(failure))
     if not paths:
@@ -418,12 +425,15 @@ def _overlay_renderer() -> Renderer:
 
 def _overlay_paths(predictions: list[VideoPrediction], folder: Path) -> list[Path]:
     """``<folder>/<stem>.gkaan.mp4`` per prediction, numbered when stems repeat."""
+    from ..fileio import same_file
+
     taken: set[str] = set()
     targets: list[Path] = []
+    inputs = [Path(prediction.path) for prediction in predictions]
     for prediction in predictions:
         stem = Path(prediction.path).stem
         name, n = f"{stem}.gkaan.mp4", 1
-        while name in taken:
+        while name in taken or any(same_file(folder / name, video) for video in inputs):
             n += 1
             name = f"{stem}-{n}.gkaan.mp4"
         taken.add(name)

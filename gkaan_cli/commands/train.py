@@ -178,6 +178,7 @@ def train(
     from ..engine.train import load_run_config
     from ..engine.train import train as run_training
     from ..errors import UsageError
+    from ..fileio import check_output_path
 
     model = {"fusion": fusion, "backbone": backbone}
     overrides: dict[str, Any] = {
@@ -207,6 +208,7 @@ def train(
     else:
         train_config = load_train_config(recipe, config, overrides)
     main = int(os.environ.get("RANK", "0")) == 0
+    check_output_path(out, kind="dir")  # writable before any work
     with progress_bar(enabled=not quiet and main) as on_progress:
         result = run_training(
             data,

@@ -83,6 +83,11 @@ def visualize(
     _check_suffix("--save-maps", save_maps, ".npz")
     if out.resolve() == video.resolve():
         raise UsageError(f"--output {out}: would overwrite the input video")
+    from ..fileio import check_output_path
+
+    for target in (out, grid, save_maps):  # writable, never the input, before any work
+        if target is not None:
+            check_output_path(target, inputs=[video])
 
     from ..engine.predict import Predictor
     from ..video.reader import probe_video

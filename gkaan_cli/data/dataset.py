@@ -17,13 +17,68 @@ import torch
 from torch.utils.data import Dataset
 
 from ..config import GKAANConfig
-from ..errors import UsageError
+from ..errors import BadDataError, UsageError
 from ..video.sampling import sample_clips
 from ..video.transforms import ClipTransform
-from .frame_cache import read_feature_shard, read_frame_shard
+from .frame_cache import feature_preprocess, read_feature_shard, read_frame_shard
 from .manifest import Manifest, VideoRecord, load_manifest
 
-__all__ = ["ClipDataset", "FeatureDataset"]
+__all__ = ["ClipDataset", "FeatureDataset", "validate_prepared"]
+
+#: Downsampling of every backbone's conv map (224 x 224 -> 7 x 7).
+_BACKBONE_STRIDE = 32
+_RERUN = "run `gkaan prepare` again to rebuild it"
+
+
+def _inside(root: Path, name: str) -> Path:
+    """``root / name`` when it resolves (links followed) inside ``root``, else BadDataError."""
+    path = root / name
+    resolved, base = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(base):
+        raise BadDataError(path, "points outside the prepared folder; refused")
+    return path
+
+
+def validate_prepared(
+    root: str | Path,
+    manifest: Manifest,
+    records: list[VideoRecord],
+    config: GKAANConfig,
+    *,
+    features: bool = False,
+) -> None:
+    """Check prepared data against the model before any training or evaluation reads it.
+
+    Every shard path stays inside ``root``; with ``features``, each feature shard is a
+    float16 (or float32) ``.npy`` of shape (cached frames, C, h, w) where C is the model's
+    channel count and (h, w) the backbone's map size at the feature crop. (Label indices and
+    frame runs are checked when the manifest is loaded.)
+
+    Raises:
+        BadDataError: a shard outside the folder, missing, or of the wrong shape or dtype.
+    """
+    root = Path(root)
+    for record in records:
+        for name in (record.shard, record.features):
+            if name is not None:
+                _inside(root, name)
+        if not features:
+            continue
+        if record.features is None:
+            raise BadDataError(root / record.id, f"has no feature shard; {_RERUN}")
+        path = root / record.features
+        try:
+            maps = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise BadDataError(path, f"unreadable feature shard ({error}); {_RERUN}") from None
+        side = feature_preprocess(config.backbone).crop // _BACKBONE_STRIDE
+        expected = (len(record.cached_frames), config.feature_channels, side, side)
+        if maps.dtype not in (np.float16, np.float32) or tuple(maps.shape) != expected:
+            raise BadDataError(
+                path,
+                f"feature shard is {maps.dtype} {tuple(maps.shape)}, expected float16 "
+                f"{expected} for this model; {_RERUN}",
+            )
 
 
 class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
@@ -33,6 +88,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
     (:meth:`_read`) and what they need of the cache (:meth:`_setup`, run at the end of
     ``__init__``).
     """
+
+    #: Whether items come from the feature shards (checked by :func:`validate_prepared`).
+    _uses_features = False
 
     def __init__(
         self,
@@ -78,6 +136,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
             count = 1 if self._random_clip else len(clips)
             self.items.extend((video, k) for k in range(count))
         self._setup()
+        validate_prepared(
+            self.root, self.manifest, self.records, config, features=self._uses_features
+        )
 
     def _setup(self) -> None:
         """Check the cache holds what :meth:`_read` needs; prepare per-dataset state."""
@@ -116,7 +177,15 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
         video, _ = self.items[index]
         record = self.records[video]
         positions = self._positions[video][list(self.clip_frames(index))].tolist()
-        return self._read(record, positions, index), record.label_index, video
+        try:
+            tensor = self._read(record, positions, index)
+        except (OSError, ValueError, RuntimeError, IndexError, EOFError) as error:
+            name = record.features if self._uses_features else record.shard
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise BadDataError(
+                self.root / str(name), f"corrupt shard ({reason}); {_RERUN}"
+            ) from None
+        return tensor, record.label_index, video
 
 
 class ClipDataset(_CachedClips):
@@ -150,6 +219,8 @@ class FeatureDataset(_CachedClips):
         train: random clips for segment sampling.
         seed: seed of the random clips.
     """
+
+    _uses_features = True
 
     def _setup(self) -> None:
         stored, backbone = self.manifest.settings.features, self.config.backbone

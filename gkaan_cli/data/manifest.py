@@ -7,16 +7,17 @@ reader never sees a half-written file. Cached frame indices are stored as half-o
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import SamplingConfig
 from ..errors import UsageError, validation_problems
-from ..fileio import atomic_write_path
+from ..fileio import atomic_write_path, sha256_file
 from ..version import __version__
 from .sources import Split
 
@@ -30,6 +31,7 @@ __all__ = [
     "indices_to_runs",
     "load_manifest",
     "runs_to_indices",
+    "shards_intact",
     "write_manifest",
 ]
 
@@ -68,6 +70,35 @@ class VideoRecord(_Model):
     cached_runs: list[tuple[int, int]] = Field(default_factory=list)
     shard: str | None = None
     features: str | None = None
+    #: sha256 of the frame and feature shards as written, so a rerun of prepare detects a
+    #: corrupt shard and rebuilds it (absent in manifests of older versions).
+    shard_sha256: str | None = None
+    features_sha256: str | None = None
+
+    @field_validator("shard", "features")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        """Shard paths are relative and stay inside the prepared folder."""
+        if value is not None:
+            parts = value.replace("\\", "/").split("/")
+            if value.startswith("/") or ".." in parts or "" in parts or ":" in parts[0]:
+                raise ValueError(f"{value!r} is not a path inside the prepared folder")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VideoRecord:
+        if self.frames is not None and self.frames < 0:
+            raise ValueError("frames must be >= 0")
+        if self.label_index < 0:
+            raise ValueError("label_index must be >= 0")
+        for start, stop in self.cached_runs:
+            if not 0 <= start < stop or (self.frames is not None and stop > self.frames):
+                raise ValueError(
+                    f"cached run [{start}, {stop}) is outside the video's {self.frames} frames"
+                )
+        if self.status == "ok" and (self.shard is None or not self.frames):
+            raise ValueError("an ok record needs frames and a shard")
+        return self
 
     @property
     def cached_frames(self) -> list[int]:
@@ -97,6 +128,21 @@ class Manifest(_Model):
     split_groups: dict[str, list[str]]
     videos: list[VideoRecord]
 
+    @model_validator(mode="after")
+    def _labels_in_range(self) -> Manifest:
+        for record in self.videos:
+            if record.label_index >= len(self.classes):
+                raise ValueError(
+                    f"video {record.id!r}: label_index {record.label_index} is out of range "
+                    f"({len(self.classes)} classes)"
+                )
+            if self.classes[record.label_index] != record.label:
+                raise ValueError(
+                    f"video {record.id!r}: label {record.label!r} is not class "
+                    f"{record.label_index} ({self.classes[record.label_index]!r})"
+                )
+        return self
+
     def records(self, split: str | None = None, *, status: Status = "ok") -> list[VideoRecord]:
         """Records with ``status`` (default ok), in ``split`` when given."""
         return [
@@ -120,12 +166,33 @@ def runs_to_indices(runs: Iterable[tuple[int, int]]) -> list[int]:
     return [i for start, stop in runs for i in range(start, stop)]
 
 
+def shards_intact(record: VideoRecord, directory: str | Path) -> bool:
+    """Whether ``record``'s shards still have the sha256 they were written with (a record
+    without checksums, from an older version, counts as intact)."""
+    root = Path(directory)
+    for name, digest in (
+        (record.shard, record.shard_sha256),
+        (record.features, record.features_sha256),
+    ):
+        if name is None or digest is None:
+            continue
+        try:
+            if sha256_file(root / name) != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def write_manifest(manifest: Manifest, directory: str | Path) -> Path:
     """Write ``directory/manifest.json`` atomically (temp file, fsync, ``os.replace``)."""
     directory = Path(directory)
     target = directory / MANIFEST_NAME
+    # json (ASCII, \\u escapes) keeps non-UTF-8 file names (surrogate escapes) losslessly,
+    # where pydantic's own JSON encoder refuses them.
+    text = json.dumps(manifest.model_dump(), indent=1, ensure_ascii=True, allow_nan=False)
     with atomic_write_path(target) as temp, open(temp, "w", encoding="utf-8") as handle:
-        handle.write(manifest.model_dump_json(indent=1))
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     return target
@@ -141,7 +208,9 @@ def load_manifest(directory: str | Path) -> Manifest:
     if not path.is_file():
         raise UsageError(f"{path}: not found; run `gkaan prepare SOURCE {directory}` first")
     try:
-        return Manifest.model_validate_json(path.read_bytes())
-    except ValidationError as error:
+        return Manifest.model_validate(json.loads(path.read_bytes()))
+    except (ValueError, RecursionError) as error:
+        if not isinstance(error, ValidationError):
+            raise UsageError(f"{path}: invalid manifest (not JSON: {error})") from None
         problems = validation_problems(error, whole="manifest")
         raise UsageError(f"{path}: invalid manifest ({problems})") from None

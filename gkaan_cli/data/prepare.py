@@ -36,10 +36,10 @@ from torch import nn
 
 from ..config import BackboneName, PreprocessConfig, SamplingConfig
 from ..errors import BadVideoError, UsageError
-from ..fileio import TEMP_MARK, sha256_file
+from ..fileio import TEMP_MARK, locked_output, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
 from ..progress import ProgressCallback, ProgressEvent
-from ..video.reader import probe_video, read_frames
+from ..video.reader import check_video_file, probe_video, read_frames
 from ..video.sampling import frames_needed
 from .frame_cache import (
     FRAME_SUFFIX,
@@ -56,6 +56,7 @@ from .manifest import (
     VideoRecord,
     indices_to_runs,
     load_manifest,
+    shards_intact,
     write_manifest,
 )
 from .sources import SPLITS, Split, SplitOptions, assign_splits, discover
@@ -167,7 +168,7 @@ class _Job:
 
 def _shard_name(video_id: str) -> str:
     """File-system-safe, unique, readable shard name for a video id."""
-    digest = hashlib.sha1(video_id.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(video_id.encode("utf-8", "surrogateescape")).hexdigest()[:10]
     return f"{_SLUG.sub('_', Path(video_id).stem)[:80]}-{digest}"
 
 
@@ -180,6 +181,8 @@ def _backbone(name: str, pretrained: bool | str | Path) -> nn.Module:
 def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
     """Whether ``record`` already holds this video's cache for the current settings."""
     if record.status != "ok" or record.sha256 != sha256 or not record.frames:
+        return False
+    if not shards_intact(record, job.out):  # a corrupt shard is rebuilt
         return False
     needed = frames_needed(record.frames, job.sampling, train=job.split == "train")
     if record.cached_runs != indices_to_runs(needed) or record.shard is None:
@@ -198,6 +201,7 @@ def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
 
 
 def _hash(path: Path) -> str:
+    check_video_file(path)  # a FIFO or /dev/zero would block or never end
     try:
         return sha256_file(path)
     except FileNotFoundError:
@@ -238,10 +242,12 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
         shard = f"{FRAMES_DIR}/{name}{FRAME_SUFFIX}"
         maps = _write_shards(job, needed, job.out / shard)
         values.update(cached_runs=indices_to_runs(needed), shard=shard)
+        values["shard_sha256"] = sha256_file(job.out / shard)
         if maps is not None:
             features = f"{FEATURES_DIR}/{name}.npy"
             write_feature_shard(job.out / features, maps)
             values["features"] = features
+            values["features_sha256"] = sha256_file(job.out / features)
     except BadVideoError as error:
         return VideoRecord(**base, **values, status="failed", reason=error.reason), "failed"
     return VideoRecord(**base, **values, status="ok"), "ok"
@@ -301,6 +307,7 @@ def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRe
     return {v.id: v for v in old.videos} if same else {}
 
 
+@locked_output("out")  # a second prepare into the same folder is refused, not raced
 def prepare(
     source: str | Path,
     out: str | Path,
@@ -383,6 +390,7 @@ def prepare(
         jobs = jobs[: options.max_videos]
     report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
     report.excluded = len(records)
+    report.failures.extend(src.warnings)  # unreadable folders, classes without a readable video
 
     def manifest() -> Manifest:
         return Manifest(

@@ -22,6 +22,7 @@ may then land in two splits, so pass ``split_by`` whenever the names carry a gro
 from __future__ import annotations
 
 import csv
+import os
 import random
 import re
 from collections import defaultdict
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
+from ..fileio import display_path, regular_file_problem
 from ..video.formats import has_video_extension
 
 __all__ = [
@@ -79,6 +81,9 @@ class Source:
     description: str
     classes: tuple[str, ...]
     entries: tuple[SourceEntry, ...]
+    #: ``(path, reason)`` of what could not be searched: an unreadable folder, a class
+    #: folder with no readable video. Paths are printable (:func:`display_path`).
+    warnings: tuple[tuple[str, str], ...] = ()
 
     def video_id(self, entry: SourceEntry) -> str:
         """Stable id of ``entry``: its path relative to the root (POSIX), else the full path."""
@@ -125,17 +130,45 @@ class SplitOptions:
                 object.__setattr__(self, name, tuple(value))
 
 
+def _videos_in(folder: Path, warnings: list[tuple[str, str]]) -> list[Path]:
+    """Video-named files under ``folder`` (recursively, hidden names skipped), whatever their
+    type: a FIFO, a folder or a dangling link named ``x.mp4`` is kept, so preparing it fails
+    with its reason instead of vanishing. Unreadable sub-folders are added to ``warnings``."""
+
+    def unreadable(error: OSError) -> None:
+        where = error.filename if error.filename is not None else folder
+        reason = f"unreadable folder ({error.strerror or error}); its videos are not used"
+        warnings.append((display_path(where), reason))
+
+    found: list[Path] = []
+    for top, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(top) / name
+            for name in [*files, *dirs]  # a folder named x.mp4 is reported, not skipped
+            if not name.startswith(".") and has_video_extension(Path(name))
+        )
+    return sorted(found)
+
+
 def _folder(root: Path) -> Source:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        children = list(root.iterdir())
+    except OSError as error:
+        raise UsageError(f"{display_path(root)}: cannot read ({error.strerror or error})") from None
+    classes = sorted(p.name for p in children if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise UsageError(f"{root}: no class sub-folders (expected one folder per class)")
-    entries = [
-        SourceEntry(path, label)
-        for label in classes
-        for path in sorted((root / label).rglob("*"))
-        if has_video_extension(path) and not path.name.startswith(".")
-    ]
-    return Source("folder", root, f"folder {root}", tuple(classes), tuple(entries))
+        raise UsageError(f"{display_path(root)}: no class sub-folders (expected one per class)")
+    warnings: list[tuple[str, str]] = []
+    entries: list[SourceEntry] = []
+    for label in classes:
+        videos = _videos_in(root / label, warnings)
+        if not any(regular_file_problem(path) is None for path in videos):
+            warnings.append(
+                (display_path(root / label), f"class folder {label!r} has no readable video")
+            )
+        entries.extend(SourceEntry(path, label) for path in videos)
+    return Source("folder", root, f"folder {root}", tuple(classes), tuple(entries), tuple(warnings))
 
 
 def _read_lines(path: Path) -> list[str]:

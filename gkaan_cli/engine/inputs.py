@@ -33,7 +33,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
             videos = _videos_under(path)
             if not videos:
                 errors.append(BadVideoError(path, "no video files in directory"))
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a dangling link: the reader says why
             videos = [path]
         elif glob.has_magic(item):
             videos = [
@@ -52,4 +52,5 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
 
 
 def _videos_under(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and p.is_file())
+    # a FIFO or dangling link named x.mp4 is kept: the reader reports it, nothing is skipped
+    return sorted(p for p in directory.rglob("*") if has_video_extension(p) and not p.is_dir())

@@ -358,6 +358,8 @@ class _VideoRun:
 
     def result(self, path: str, info: VideoInfo, labels: list[str]) -> VideoPrediction:
         probs = torch.stack(self.clip_probs)
+        if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
+            raise BadVideoError(path, "the model gave non-finite probabilities (NaN/Inf)")
         names = list(self.clip_stream_probs[0])
         stream_probs = {n: torch.stack([c[n] for c in self.clip_stream_probs]) for n in names}
         clips = [
@@ -368,7 +370,7 @@ class _VideoRun:
                 probs=probs[number].numpy(),
                 stream_probs={n: stream_probs[n][number].numpy() for n in names},
             )
-            for number, clip in enumerate(self.clips)
+            for number, clip in enumerate(c.retimed(self.times) for c in self.clips)  # VFR
         ]
         frames = sorted(next(iter(self.attention.values()), {}))
         return VideoPrediction(

@@ -43,9 +43,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from ..config import GKAANConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
-from ..errors import BadCheckpointError, UsageError
+from ..errors import UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
+from ..model.checkpoint import read_training_state
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
@@ -182,10 +183,7 @@ def load_run_config(out: str | Path) -> TrainConfig:
 
 def load_state(path: str | Path) -> dict[str, Any]:
     """A ``state.pt`` training state, loaded with ``weights_only=True`` (never unpickles code)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise BadCheckpointError(path, f"unreadable training state ({error})") from error
+    return read_training_state(path)  # checks it is what train wrote
 
 
 class _Forward(nn.Module):

@@ -9,10 +9,11 @@ then a rename). Reading never unpickles: pickle files are refused.
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -34,10 +35,29 @@ __all__ = [
     "CONFIG_FILE",
     "RUN_SUBDIRS",
     "WEIGHTS_FILE",
+    "check_tensors",
     "checkpoint_dir",
     "read_checkpoint",
+    "read_training_state",
     "write_checkpoint",
 ]
+
+#: Integer tensors a state dict may hold (BatchNorm's step counter); every other tensor
+#: must be floating point.
+INTEGER_TENSOR_SUFFIXES = ("num_batches_tracked",)
+#: Keys of a ``state.pt`` written by ``gkaan train`` (engine/train.py).
+TRAINING_STATE_KEYS = (
+    "model",
+    "optimizer",
+    "scaler",
+    "epoch",
+    "step",
+    "best_metric",
+    "best_epoch",
+    "history",
+    "rng",
+    "config",
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -100,9 +120,66 @@ def read_checkpoint(source: str | Path) -> tuple[GKAANConfig, dict[str, torch.Te
         raise BadCheckpointError(config_path, reason) from error
     try:
         tensors = load_file(weights_path)
-    except (SafetensorError, OSError) as error:
+    except (SafetensorError, OSError, ValueError) as error:
         raise BadCheckpointError(weights_path, f"unreadable safetensors file ({error})") from error
+    check_tensors(weights_path, tensors)
     return config, tensors
+
+
+def check_tensors(path: str | Path, tensors: Mapping[str, Any]) -> None:
+    """Refuse weights that are not floating point (besides BatchNorm's step counters) or
+    hold NaN/Inf values: such a model could only give garbage.
+
+    Raises:
+        BadCheckpointError: naming ``path`` and the first bad tensor.
+    """
+    import torch
+
+    for name, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise BadCheckpointError(path, f"{name!r} is not a tensor")
+        if not tensor.is_floating_point():
+            if name.endswith(INTEGER_TENSOR_SUFFIXES):
+                continue
+            raise BadCheckpointError(path, f"tensor {name!r} is {tensor.dtype}, not floating point")
+        if not bool(torch.isfinite(tensor).all()):
+            raise BadCheckpointError(path, f"tensor {name!r} holds NaN or Inf values")
+
+
+def read_training_state(path: str | Path) -> dict[str, Any]:
+    """A ``state.pt`` written by ``gkaan train``, loaded with ``weights_only=True`` (never
+    unpickles code) and checked: a dict with the keys train writes, whole-number epoch and
+    step, finite floating-point model weights.
+
+    Raises:
+        BadCheckpointError: unreadable, not a training state, or tampered values.
+    """
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise BadCheckpointError(path, f"unreadable training state ({reason})") from None
+    if not isinstance(state, dict):
+        raise BadCheckpointError(path, "not a gkaan training state (not a dict)")
+    missing = [key for key in TRAINING_STATE_KEYS if key not in state]
+    if missing:
+        reason = f"not a gkaan training state: missing {', '.join(missing)}"
+        raise BadCheckpointError(path, reason)
+    for key in ("epoch", "step"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadCheckpointError(path, f"training state: {key} is {value!r}, not a count")
+    for key in ("model", "config", "optimizer", "scaler"):
+        if not isinstance(state[key], dict):
+            raise BadCheckpointError(path, f"training state: {key} is not a mapping")
+    for key in ("history", "rng"):  # rng: one state per process
+        if not isinstance(state[key], list):
+            raise BadCheckpointError(path, f"training state: {key} is not a list")
+    check_tensors(path, state["model"])
+    return state
 
 
 def write_checkpoint(

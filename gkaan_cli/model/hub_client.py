@@ -61,10 +61,43 @@ _OFFLINE_HINT = (
 )
 
 
+#: Longest repository name part and revision the Hub accepts.
+_MAX_NAME = 96
+_MAX_REVISION = 255
+
+
+def _valid_name(part: str) -> bool:
+    """A Hub org or repository name: no ``..`` or ``--``, not ending in ``.`` or ``-``."""
+    return (
+        len(part) <= _MAX_NAME
+        and ".." not in part
+        and "--" not in part
+        and not part.endswith((".", "-"))
+    )
+
+
+def _valid_revision(revision: str) -> bool:
+    """A branch, tag or commit: non-empty ``/``-separated parts, none ``.`` or ``..``."""
+    parts = revision.split("/")
+    return (
+        len(revision) <= _MAX_REVISION
+        and ".." not in revision
+        and all(part and part != "." for part in parts)
+    )
+
+
 def parse_hub_id(text: str) -> tuple[str, str | None] | None:
-    """``org/name[@revision]`` as ``(repo_id, revision or None)``; ``None`` for anything else."""
+    """``org/name[@revision]`` as ``(repo_id, revision or None)``; ``None`` for anything else,
+    including names and revisions that could step out of the cache (``..``, empty parts)."""
     match = _HUB_ID.fullmatch(text)
-    return None if match is None else (match["repo"], match["rev"])
+    if match is None:
+        return None
+    repo, revision = match["repo"], match["rev"]
+    if not all(_valid_name(part) for part in repo.split("/")):
+        return None
+    if revision is not None and not _valid_revision(revision):
+        return None
+    return repo, revision
 
 
 def hub_cache_dir() -> Path:

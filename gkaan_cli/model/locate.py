@@ -21,8 +21,9 @@ def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) 
     """A local checkpoint folder for ``spec``, downloading it from the Hub when needed.
 
     Args:
-        spec: ``None`` (the registry default), an existing path, a registry name, or a Hub
-            id ``org/name`` / ``org/name@revision``.
+        spec: ``None`` (the registry default), a registry name, an existing path, or a Hub
+            id ``org/name`` / ``org/name@revision``. A registry name wins over a folder of
+            the same name in the working directory (write ``./NAME`` for the folder).
         revision: branch, tag or commit for a Hub id (same as ``@revision``).
     """
     registry = load_registry()
@@ -34,13 +35,13 @@ def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) 
             )
         spec = registry.default
     spec = str(spec)
+    if spec in registry.models:  # a folder of that name in the cwd needs ./NAME to be used
+        _refuse_revision(spec, revision)
+        return _resolve_entry(spec, registry.models[spec])
     path = Path(spec).expanduser()
     if path.exists():
         _refuse_revision(spec, revision)
         return checkpoint_dir(path)
-    if spec in registry.models:
-        _refuse_revision(spec, revision)
-        return _resolve_entry(spec, registry.models[spec])
     hub_id = parse_hub_id(spec)
     if hub_id is None:
         names = ", ".join(sorted(registry.models)) or "none"
@@ -52,6 +53,8 @@ def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) 
     repo_id, pinned = hub_id
     if pinned and revision and pinned != revision:
         raise UsageError(f"{spec}: conflicting revisions '{pinned}' and '{revision}'")
+    if revision is not None and parse_hub_id(f"{repo_id}@{revision}") is None:
+        raise UsageError(f"--revision {revision!r}: not a valid branch, tag or commit")
     return download_checkpoint(repo_id, pinned or revision)
 
 

@@ -1,34 +1,50 @@
 """The model registry: ``weights/registry.json`` names the models gkaan knows by name.
 
-Each entry is a folder under ``weights/`` or a Hub repository pinned to a revision and the
-sha256 of its ``model.safetensors``; the registry also names the default model.
+Each entry is a folder under ``weights/`` or a Hub repository pinned to a revision, with the
+sha256 of every file a checkpoint is loaded from (``config.json`` and ``model.safetensors``);
+the registry also names the default model. A registered model loads only when all its files
+match::
+
+    "kth-lite0": {
+      "path": "kth-lite0",
+      "sha256": {"config.json": "<hex>", "model.safetensors": "<hex>"},
+      "description": "..."
+    }
+
+After retraining a registered model, recompute its hashes with
+``python scripts/update_registry.py NAME`` (:func:`update_registry_hashes`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from ..errors import BadCheckpointError, validation_problems
-from ..fileio import sha256_file
-from .checkpoint import WEIGHTS_FILE
-from .hub_client import cached_snapshot
+from ..errors import BadCheckpointError, UsageError, validation_problems
+from ..fileio import atomic_write_text, sha256_file
+from .checkpoint import CHECKPOINT_FILES, WEIGHTS_FILE, checkpoint_dir
+from .hub_client import cached_snapshot, parse_hub_id
 
 __all__ = [
     "REGISTRY_FILE",
     "Registry",
     "RegistryEntry",
     "check_sha256",
+    "checkpoint_hashes",
     "load_registry",
     "registry_status",
+    "update_registry_hashes",
     "weights_dir",
 ]
 
 REGISTRY_FILE = "registry.json"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class RegistryEntry(BaseModel):
@@ -39,7 +55,8 @@ class RegistryEntry(BaseModel):
     path: str | None = None
     repo: str | None = None
     revision: str | None = None
-    sha256: str | None = None
+    #: sha256 of every checkpoint file (config.json and model.safetensors), lower-case hex.
+    sha256: dict[str, str] | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -48,6 +65,20 @@ class RegistryEntry(BaseModel):
             raise ValueError("give exactly one of 'path' or 'repo'")
         if self.repo is not None and (self.revision is None or self.sha256 is None):
             raise ValueError("a 'repo' entry must pin 'revision' and 'sha256'")
+        if self.repo is not None and parse_hub_id(f"{self.repo}@{self.revision}") is None:
+            raise ValueError(f"'{self.repo}@{self.revision}' is not a valid Hub id and revision")
+        if self.path is not None:
+            parts = Path(self.path).parts
+            if Path(self.path).is_absolute() or ".." in parts or not parts:
+                raise ValueError(f"path {self.path!r} must be a folder inside weights/")
+        if self.sha256 is not None:
+            if set(self.sha256) != set(CHECKPOINT_FILES):
+                raise ValueError(
+                    f"sha256 must give exactly {', '.join(CHECKPOINT_FILES)} (the files loaded)"
+                )
+            bad = [name for name, digest in self.sha256.items() if not _HEX64.fullmatch(digest)]
+            if bad:
+                raise ValueError(f"sha256 of {', '.join(bad)} is not 64 lower-case hex digits")
         return self
 
     @property
@@ -97,20 +128,51 @@ def load_registry() -> Registry:
         raise BadCheckpointError(path, reason) from err
 
 
+def checkpoint_hashes(folder: str | Path) -> dict[str, str]:
+    """The sha256 of each file a checkpoint is loaded from, as ``registry.json`` holds them."""
+    folder = Path(folder)
+    return {name: sha256_file(folder / name) for name in CHECKPOINT_FILES}
+
+
 def check_sha256(name: str, entry: RegistryEntry, folder: Path) -> Path:
-    """Return ``folder`` when its weights match the sha256 pinned by ``entry`` (if any).
+    """Return ``folder`` when every checkpoint file matches the sha256 ``entry`` pins (if any).
 
     Raises:
-        BadCheckpointError: the weights file differs from the registered one.
+        BadCheckpointError: a file differs from the registered one (names the file).
     """
-    weights = folder / WEIGHTS_FILE
-    if entry.sha256 is not None and sha256_file(weights) != entry.sha256.lower():
-        raise BadCheckpointError(
-            weights,
-            f"sha256 does not match registry entry '{name}' (expected {entry.sha256}): "
-            "the file is corrupt or was replaced; delete it and download again",
-        )
+    for file_name, expected in (entry.sha256 or {}).items():
+        path = folder / file_name
+        try:
+            found = sha256_file(path)
+        except OSError as error:
+            raise BadCheckpointError(path, f"unreadable ({error.strerror or error})") from None
+        if found != expected:
+            raise BadCheckpointError(
+                path,
+                f"sha256 does not match registry entry '{name}' (expected {expected}): "
+                "the file is corrupt or was replaced; restore it or download it again",
+            )
     return folder
+
+
+def update_registry_hashes(name: str) -> dict[str, str]:
+    """Recompute the sha256 of the local registered model ``name`` (after retraining it)
+    and rewrite ``registry.json``; returns the new hashes.
+
+    Raises:
+        UsageError: ``name`` is not a local (``path``) entry of the registry.
+    """
+    path = weights_dir() / REGISTRY_FILE
+    registry = load_registry()
+    entry = registry.models.get(name)
+    if entry is None or entry.path is None:
+        raise UsageError(f"{path}: no local model named '{name}'")
+    hashes = checkpoint_hashes(checkpoint_dir(weights_dir() / entry.path))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["models"][name]["sha256"] = hashes
+    Registry.model_validate(raw)
+    atomic_write_text(path, json.dumps(raw, indent=2) + "\n")
+    return hashes
 
 
 def registry_status() -> dict[str, dict[str, Any]]:

@@ -15,6 +15,14 @@ strictly increasing and follows this rule:
 Frames come out rotated as the display matrix says, so width and height are always the
 displayed size.
 
+Frame rate: the stream's average rate, else its guessed rate, else its base rate, taking
+the first within [MIN_FPS, MAX_FPS] (1/3600 to 1000 fps); when none is, frames / duration if
+that is within the range; otherwise the video is refused ("implausible frame rate"). Times
+that come from timestamps do not depend on this rate.
+
+Only regular files are read (:func:`check_video_file`): a FIFO, a device, a socket, a
+symbolic link loop or a dangling link is refused before anything is opened.
+
 Truncated files: decoding stops at the first decoder/demuxer error and every frame decoded
 before it is usable. ``probe_video`` counts exactly the frames ``read_frames`` yields: it
 trusts the demuxed packet count only when it agrees with the count (or duration) that the
@@ -34,8 +42,22 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
+from ..fileio import display_path, regular_file_problem
 
-__all__ = ["Frame", "VideoInfo", "probe_video", "read_frames"]
+__all__ = [
+    "MAX_FPS",
+    "MIN_FPS",
+    "Frame",
+    "VideoInfo",
+    "check_video_file",
+    "probe_video",
+    "read_frames",
+]
+
+#: Frame rates outside [MIN_FPS, MAX_FPS] are not believed (a stream's stated rate of 0,
+#: 1/2^31 or 90000 is a broken header); see :func:`_plausible_fps` for the fallback.
+MIN_FPS = 1 / 3600
+MAX_FPS = 1000.0
 
 #: Container formats FFmpeg uses for single still images (a PNG renamed ``.avi``...).
 _IMAGE_FORMATS = ("image2",)
@@ -68,20 +90,34 @@ class Frame:
     image: np.ndarray
 
 
+def check_video_file(path: str | Path) -> Path:
+    """``path`` when it is a non-empty regular file (links resolved), else BadVideoError.
+
+    Never opens the file, so a FIFO, a device or a socket is refused at once instead of
+    blocking or reading forever.
+    """
+    path = Path(path)
+    problem = regular_file_problem(path)
+    if problem == "is a directory":
+        problem = "is a directory, not a video file"
+    if problem is not None:
+        raise BadVideoError(display_path(path), problem)
+    if path.stat().st_size == 0:
+        raise BadVideoError(display_path(path), "empty file (0 bytes)")
+    return path
+
+
 def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     """Open ``path`` and return its container and first video stream, or raise BadVideoError."""
-    if not path.exists():
-        raise BadVideoError(path, "file not found")
-    if path.is_dir():
-        raise BadVideoError(path, "is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise BadVideoError(path, "empty file (0 bytes)")
+    check_video_file(path)
     try:
-        container = av.open(str(path))
+        # metadata in another encoding than UTF-8 (or garbled) must not stop the video
+        container = av.open(str(path), metadata_errors="replace")
     except av.error.InvalidDataError:
-        raise BadVideoError(path, "not a video file (invalid data)") from None
-    except (av.error.FFmpegError, OSError) as error:
-        raise BadVideoError(path, f"cannot open ({error.strerror or error})") from None
+        raise BadVideoError(display_path(path), "not a video file (invalid data)") from None
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        reason = f"cannot open ({getattr(error, 'strerror', None) or error})"
+        raise BadVideoError(display_path(path), reason) from None
     name = container.format.name
     if name in _IMAGE_FORMATS or name.endswith("_pipe"):
         container.close()
@@ -105,8 +141,11 @@ def _decode(
 
 
 def _fps(stream: av.video.stream.VideoStream) -> float:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return float(rate) if rate else 0.0
+    """The first plausible stated rate (average, guessed, base), else 0.0 (unknown)."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and MIN_FPS <= float(rate) <= MAX_FPS:
+            return float(rate)
+    return 0.0
 
 
 def _stream_duration(
@@ -151,7 +190,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     with container:
         first = next(_decode(container, stream), None)
         if first is None:
-            raise BadVideoError(path, "no decodable frames")
+            raise BadVideoError(display_path(path), "no decodable frames")
         rotation = _quarter_turns(first) * 90
         fps = _fps(stream)
         codec = stream.codec_context.name
@@ -177,9 +216,15 @@ def probe_video(path: str | Path) -> VideoInfo:
             num_frames = sum(1 for _ in _decode(container, stream))
     if fps <= 0:
         fps = num_frames / stated_duration if stated_duration else 0.0
-        if fps <= 0:
-            raise BadVideoError(path, "unknown frame rate")
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise BadVideoError(
+                display_path(path),
+                f"unknown or implausible frame rate (stated rates and frames/duration are "
+                f"outside {MIN_FPS:.6g}-{MAX_FPS:g} fps)",
+            )
     duration = stated_duration if trusted and stated > 0 and stated_duration else num_frames / fps
+    if not 0 < duration <= num_frames / MIN_FPS:
+        duration = num_frames / fps
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
     return VideoInfo(
         path=str(path),
@@ -279,4 +324,4 @@ def read_frames(
             if remaining is not None and target is None:
                 break
         if decoded == 0:
-            raise BadVideoError(path, "no decodable frames")
+            raise BadVideoError(display_path(path), "no decodable frames")

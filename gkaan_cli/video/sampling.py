@@ -17,12 +17,14 @@ prepare, train, evaluate and predict all call :func:`sample_clips`, so the same 
 
 Short videos (fewer than ``clip_len`` frames) give one clip padded by nearest-neighbour
 stretching: position i holds frame ``floor(i * n / clip_len)``, so every frame repeats about
-equally often and order is kept. A frame's time is ``index / fps``.
+equally often and order is kept. A frame's time is ``index / fps`` (nominal);
+:meth:`Clip.retimed` swaps in the decoded frames' own times once they are known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +50,13 @@ class Clip:
     def end(self) -> float:
         """Time of the last frame plus one frame duration (seconds)."""
         return self.times[-1] + self.frame_duration
+
+    def retimed(self, times: Mapping[int, float]) -> Clip:
+        """This clip with each frame's decoded time (``Frame.time``, from the container's
+        timestamps: real spacing for VFR video) where ``times`` has it, else the nominal
+        ``index / fps``."""
+        pairs = zip(self.frames, self.times, strict=True)
+        return replace(self, times=tuple(times.get(index, time) for index, time in pairs))
 
 
 def _stretch(num_frames: int, length: int) -> list[int]:

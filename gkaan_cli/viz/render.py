@@ -38,6 +38,9 @@ __all__ = [
 STREAM_TITLES = {"sa": "SA (statistic attention)", "la": "LA (learned attention)"}
 #: Panel heights of the overlay video: large sources are scaled down, tiny ones up.
 VIDEO_PANEL_HEIGHTS = (240, 360)
+#: Widest and narrowest panel (pixels, even): three panels stay within H.264's limits.
+MAX_PANEL_WIDTH = 1920
+MIN_PANEL_WIDTH = 32
 #: Cell height of the contact sheet.
 GRID_CELL_HEIGHT = 160
 _BACKGROUND = 24
@@ -60,14 +63,21 @@ def nearest_map_indices(attention_frames: np.ndarray, frame_indices: np.ndarray)
 def panel_size(width: int, height: int, heights: tuple[int, int]) -> tuple[int, int]:
     """(width, height) of a panel showing a ``width`` x ``height`` frame, both even.
 
+    The aspect ratio is kept, except that a panel is at most :data:`MAX_PANEL_WIDTH` wide
+    (a very wide frame gets a lower panel) and at least :data:`MIN_PANEL_WIDTH` wide (a
+    very tall one is stretched), so every frame stays encodable as H.264.
+
     Args:
         width, height: the source frame as displayed.
-        heights: (smallest, largest) panel height; the aspect ratio is kept.
+        heights: (smallest, largest) panel height.
     """
     target = min(max(height, heights[0]), heights[1])
     panel_h = max(2, round(target / 2) * 2)
     panel_w = max(2, round(width * panel_h / height / 2) * 2)
-    return panel_w, panel_h
+    if panel_w > MAX_PANEL_WIDTH:  # extreme geometry (e.g. 4097 x 17): keep it encodable
+        panel_w = MAX_PANEL_WIDTH
+        panel_h = max(2, round(height * MAX_PANEL_WIDTH / width / 2) * 2)
+    return max(panel_w, MIN_PANEL_WIDTH), panel_h
 
 
 def _streams(prediction: VideoPrediction) -> list[str]:
