@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gkaan_cli.data.sources import SplitOptions
 from gkaan_cli.engine.recipes import DEFAULT_RECIPE, OWN_TRUNK, load_train_config
 from gkaan_cli.engine.train import RunStart, train
 from gkaan_cli.errors import UsageError
+from gkaan_cli.fileio import sha256_file
 from gkaan_cli.model.backbones import build_backbone
 from gkaan_cli.model.gkaan import GKAAN
 
@@ -73,6 +75,15 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
     trunk = GKAAN.from_pretrained(OWN_TRUNK).backbone.state_dict()
     ours = model.backbone.state_dict()
     assert all(torch.equal(ours[key], trunk[key].to(ours[key].dtype)) for key in trunk)
+    # evaluate takes the same DATA, reuses the run's cached maps, and writes next to the run
+    result = runner.invoke(app, ["evaluate", str(run / "best"), str(tmp_path / "mine")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval" / "test" / "report.json").read_text())
+    assert report["inputs"] == "features"
+    assert report["model"]["classes"] == ["left", "right"]
+    assert report["model"]["sha256"] == sha256_file(run / "best" / "model.safetensors")
+    assert report["data"]["source"] == str(tmp_path / "mine")
+    assert "top5" not in report["video"]["fused"]
 
 
 def test_from_a_model_with_other_classes_reuses_what_fits_and_names_the_new_tensors(

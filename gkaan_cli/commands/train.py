@@ -166,7 +166,7 @@ def train(
     if not main:
         return
     stdout.print(_summary(result.history))
-    stdout.print(_final_line(result, time.perf_counter() - started))
+    stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
 
 
 def _print_start(config: TrainConfig, start: RunStart) -> None:
@@ -202,7 +202,7 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
     if start.resumed_epoch is not None:
         lines.append(f"resuming from epoch {start.resumed_epoch}")
     for line in lines:
-        stderr.print(line, markup=False, highlight=False)
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_epoch(record: dict[str, Any]) -> None:
@@ -223,7 +223,7 @@ def _print_epoch(record: dict[str, Any]) -> None:
     )
     if record.get("best"):
         line += "  -> best/"
-    stderr.print(line, markup=False, highlight=False)
+    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _duration(seconds: float) -> str:
