@@ -299,7 +299,7 @@ def default_eval_dir(checkpoint: Path, split: str) -> Path:
     run (``RUN/best``, ``RUN/last``), else ``runs/eval/<name>-<sha256[:8]>/SPLIT``, so two
     models never share a report folder."""
     from ..model.checkpoint import WEIGHTS_FILE
-    from .train import CONFIG_NAME
+    from .recipes import CONFIG_NAME
 
     checkpoint = Path(checkpoint).resolve()
     if (checkpoint.parent / CONFIG_NAME).is_file():
@@ -321,8 +321,8 @@ def resolve_eval_data(
     the cache, so the run's prepared data (and its cached maps) are reused; otherwise the
     source is prepared with the model's sampling and frame size.
     """
-    from .recipes import TrainConfig
-    from .train import CONFIG_NAME, resolve_data
+    from .recipes import CONFIG_NAME, TrainConfig
+    from .run_data import resolve_data
 
     data = Path(data)
     if (data / MANIFEST_NAME).is_file():

@@ -19,6 +19,7 @@ from ..data.sources import SplitOptions
 from ..errors import MissingDependencyError, UsageError, validation_problems
 
 __all__ = [
+    "CONFIG_NAME",
     "DEFAULT_RECIPE",
     "OWN_RECIPE",
     "OWN_TRUNK",
@@ -30,6 +31,8 @@ __all__ = [
     "merge_overrides",
 ]
 
+#: The run folder's saved TrainConfig.
+CONFIG_NAME = "train_config.json"
 #: Autocast precision of training (``fp16`` needs CUDA; ``bf16`` also runs on CPU).
 Amp = Literal["none", "bf16", "fp16"]
 

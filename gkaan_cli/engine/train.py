@@ -24,9 +24,7 @@ Under ``torchrun`` the same code runs DDP (see :mod:`~gkaan_cli.engine.distribut
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +41,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..config import GKAANConfig, SamplingConfig
 from ..data.frame_cache import feature_preprocess
-from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from ..data.manifest import Manifest, load_manifest
 from ..errors import BadCheckpointError, UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
@@ -67,7 +65,8 @@ from .evaluate import (
     make_dataset,
     summarize,
 )
-from .recipes import TrainConfig, lr_at, merge_overrides
+from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
+from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
 
 __all__ = [
     "CONFIG_NAME",
@@ -84,7 +83,6 @@ __all__ = [
     "train",
 ]
 
-CONFIG_NAME = "train_config.json"
 STATE_NAME = "state.pt"
 METRICS_NAME = "metrics.jsonl"
 #: Settings that may change when a run is resumed.
@@ -151,75 +149,6 @@ class TrainResult:
     last: Path
     best: Path | None
     selection: str = SELECT_VAL
-
-
-def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
-    """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
-    root = Path(os.environ.get("GKAAN_CACHE") or Path.home() / ".cache" / "gkaan")
-    model = config.model_config_for(["_"])
-    key = {
-        "source": str(source.resolve()),
-        "sampling": model.sampling.model_dump(mode="json"),
-        "resize": list(model.preprocess.resize),
-        "features": model.backbone if config.frozen_backbone else None,
-        "weights": str(resolve_backbone_weights(config)) if config.frozen_backbone else None,
-        "split_by": config.split_by,
-        "val_fraction": config.val_fraction,
-        "test_fraction": config.test_fraction,
-        "seed": config.seed,
-    }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return root / "prepared" / f"{source.resolve().name}-{digest}"
-
-
-def resolve_data(
-    data: str | Path, config: TrainConfig, *, on_progress: ProgressCallback | None = None
-) -> Path:
-    """A prepared directory for ``data``: itself, or the cache it is prepared into.
-
-    ``on_progress`` follows the preparation of a raw source (stage ``"prepare"``).
-    """
-    data = Path(data)
-    if (data / MANIFEST_NAME).is_file():
-        return data
-    if not data.exists():
-        raise UsageError(f"{data}: not found")
-    from ..data.prepare import FeatureOptions, PrepareOptions, prepare
-
-    out = prepared_cache_dir(data, config)
-    model = config.model_config_for(["_"])
-    features = None
-    if config.frozen_backbone:
-        features = FeatureOptions(model.backbone, pretrained=resolve_backbone_weights(config))
-    options = PrepareOptions(
-        split=config.split_options(),
-        sampling=model.sampling,
-        resize=model.preprocess.resize,
-        features=features,
-    )
-    prepare(data, out, options, on_progress=on_progress)
-    return out
-
-
-def resolve_backbone_weights(config: TrainConfig) -> bool | str:
-    """The trunk weights of a run as ``build_backbone`` takes them: ``False`` (random),
-    ``True`` (ImageNet) or the absolute path of a weights file or GKAAN checkpoint folder
-    (a registered name or Hub id is resolved to its local folder)."""
-    if not config.pretrained:
-        return False
-    spec = config.backbone_weights
-    if spec is None:
-        return True
-    path = Path(spec).expanduser()
-    if path.exists():
-        return str(path.resolve())
-    from ..model.locate import resolve_checkpoint
-
-    return str(resolve_checkpoint(spec).resolve())
-
-
-def _trunk_name(weights: bool | str) -> str:
-    return {True: "ImageNet", False: "random"}.get(weights, str(weights))  # type: ignore[call-overload]
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
@@ -472,16 +401,16 @@ class _Run:
                 )
             if pretrained is not True and weights != pretrained:
                 raise UsageError(
-                    f"{data}: holds {backbone} maps of {_trunk_name(weights)} weights, but this "
-                    f"run's trunk is {_trunk_name(pretrained)}: prepare with `--features "
-                    f"{backbone} --backbone-weights {_trunk_name(pretrained)}`, or train from "
+                    f"{data}: holds {backbone} maps of {trunk_name(weights)} weights, but this "
+                    f"run's trunk is {trunk_name(pretrained)}: prepare with `--features "
+                    f"{backbone} --backbone-weights {trunk_name(pretrained)}`, or train from "
                     "the video folder"
                 )
             pretrained = weights
         if not self.manifest.records("train"):
             raise UsageError(f"{data}: no prepared videos in the train split")
         check_sampling(self.manifest, self.model_config.sampling, data)
-        self.trunk = _trunk_name(pretrained)
+        self.trunk = trunk_name(pretrained)
         self.model = GKAAN(self.model_config, pretrained_backbone=pretrained)
         self.init_from: str | None = None
         self.reused, self.new = 0, []
