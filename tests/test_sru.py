@@ -56,17 +56,31 @@ def test_sru_output_at_step_t_ignores_later_inputs() -> None:
     assert not torch.allclose(out[:, 3:], out_changed[:, 3:])
 
 
-def test_sru_dropout_mask_is_shared_over_time_and_off_in_eval() -> None:
+def test_sru_dropout_masks_the_linear_input_shared_over_time_and_off_in_eval() -> None:
     torch.manual_seed(0)
     layer = SRULayer(32, 32, dropout=0.5)
     x = torch.ones(2, 5, 32)
     with torch.no_grad():
         layer.weight.zero_()
-        layer.bias.fill_(-30.0)  # r ~ 0: the output is the (dropped-out) input itself
+        layer.weight[:32] = torch.eye(32)  # x~_t = masked x_t
+        layer.bias[:32].fill_(-30.0)  # f ~ 0: c_t = x~_t
+        layer.bias[32:].fill_(30.0)  # r ~ 1: h_t = tanh(c_t), the linear path only
     train_out = layer.train()(x)
-    assert set(train_out.unique().round(decimals=4).tolist()) == {0.0, 2.0}
+    values = train_out.unique()
+    assert len(values) == 2  # dropped features: tanh(0); kept ones: tanh(1 / (1 - p))
+    torch.testing.assert_close(values, torch.tensor([0.0, float(torch.tanh(torch.tensor(2.0)))]))
     torch.testing.assert_close(train_out, train_out[:, :1].expand_as(train_out))
-    torch.testing.assert_close(layer.eval()(x), x)
+    torch.testing.assert_close(layer.eval()(x), torch.tanh(x))
+
+
+def test_sru_dropout_leaves_the_highway_copy_of_x_unmasked() -> None:
+    torch.manual_seed(0)
+    layer = SRULayer(32, 32, dropout=0.5)
+    x = torch.ones(2, 5, 32)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.fill_(-30.0)  # r ~ 0: the output is the highway term x'_t = x_t
+    torch.testing.assert_close(layer.train()(x), x)
 
 
 def test_sru_stack_maps_input_to_hidden_size() -> None:

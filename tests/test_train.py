@@ -101,14 +101,17 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     assert report.video["fused"].top1 == 1.0
 
 
-def test_without_a_val_split_test_is_reported_but_never_picks_a_best_checkpoint(
+def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     colour_source: Path, tmp_path: Path
 ) -> None:
-    config = _config(epochs=1, val_fraction=0.0)
+    config = _config(epochs=2, val_fraction=0.0)
     result = train(colour_source, tmp_path / "run", config)
-    assert result.history[-1]["eval"]["split"] == "test"
-    assert result.best is None and not (tmp_path / "run" / "best").exists()
-    assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
+    assert [record["eval"]["split"] for record in result.history] == ["test", "test"]
+    assert result.selection == "last" and result.best_epoch == 2 and result.best_metric is None
+    assert result.best == tmp_path / "run" / "best"
+    best = GKAAN.from_pretrained(tmp_path / "run" / "best").state_dict()
+    last = GKAAN.from_pretrained(tmp_path / "run" / "last").state_dict()
+    assert all(torch.equal(best[key], last[key]) for key in last)
 
 
 def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(

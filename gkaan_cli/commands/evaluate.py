@@ -1,4 +1,4 @@
-"""``gkaan evaluate``: clip and video accuracy of a model on a prepared split, per stream."""
+"""``gkaan evaluate``: clip and video accuracy of a model on a split of a dataset, per stream."""
 
 from __future__ import annotations
 
@@ -25,8 +25,13 @@ def evaluate(
             show_default=False,
         ),
     ],
-    prepared_dir: Annotated[
-        Path, typer.Argument(help="A directory written by `gkaan prepare`.", show_default=False)
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="The same DATA as `train`: a prepared directory, or a video folder / split "
+            "files / CSV (prepared into the cache, reusing the training run's).",
+            show_default=False,
+        ),
     ],
     split: Annotated[Split, typer.Option(help="Split to evaluate.")] = "test",
     out: Annotated[
@@ -34,8 +39,8 @@ def evaluate(
         typer.Option(
             "--output",
             "-o",
-            help="Folder for report.json and confusion.png (default: PREPARED_DIR/eval/SPLIT); "
-            "--out also works.",
+            help="Where report.json and confusion.png go (default RUN/eval/SPLIT next to the "
+            "model's run, else runs/eval/MODEL-SHA/SPLIT); --out also works.",
             show_default=False,
         ),
     ] = None,
@@ -46,17 +51,19 @@ def evaluate(
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """Evaluate MODEL on a split of PREPARED_DIR: top-1/top-5, per stream, per class."""
+    """Evaluate MODEL on a split of DATA: top-1 (top-5 with > 5 classes), per stream, per class."""
+    from ..engine.evaluate import default_eval_dir
     from ..engine.evaluate import evaluate as run_evaluation
     from ..fileio import check_output_path
+    from ..model.locate import resolve_checkpoint
 
-    out = out if out is not None else prepared_dir / "eval" / split
+    checkpoint = resolve_checkpoint(model)
+    out = out if out is not None else default_eval_dir(checkpoint, split)
     check_output_path(out, kind="dir")  # writable before any work
-
     with progress_bar(enabled=not quiet) as on_progress:
         report = run_evaluation(
             model,
-            prepared_dir,
+            data,
             split=split,
             batch_size=batch_size,
             device=device,
@@ -77,18 +84,22 @@ def evaluate(
 def scores_table(report: EvalReport) -> Table:
     """Clip and video top-1/top-5 and mean class accuracy, fused and per stream."""
     table = Table(title=f"{report.split} split ({report.inputs})")
-    for name in ("stream", "clip top-1", "clip top-5", "video top-1", "video top-5", "mean class"):
-        table.add_column(name, justify="right")
+    top5 = report.has_top5
+    columns = ["stream", "clip top-1", "clip top-5", "video top-1", "video top-5", "mean class"]
+    for name in columns:
+        if top5 or "top-5" not in name:
+            table.add_column(name, justify="right")
     for name, clip in report.clip.items():
         video = report.video[name]
-        table.add_row(
+        cells = [
             name,
             f"{100 * clip.top1:.2f}%",
-            f"{100 * clip.top5:.2f}%",
+            f"{100 * clip.top5:.2f}%" if top5 else None,
             f"{100 * video.top1:.2f}%",
-            f"{100 * video.top5:.2f}%",
+            f"{100 * video.top5:.2f}%" if top5 else None,
             f"{100 * video.mean_class:.2f}%",
-        )
+        ]
+        table.add_row(*(cell for cell in cells if cell is not None))
     return table
 
 

@@ -98,6 +98,12 @@ def prepare(
     max_clips: Annotated[
         int, typer.Option(min=1, help="Most dense clips per video.")
     ] = _SAMPLING.max_clips,
+    num_segments: Annotated[
+        int, typer.Option(min=1, help="Segments per video (segments sampling).")
+    ] = _SAMPLING.num_segments,
+    frames_per_segment: Annotated[
+        int, typer.Option(min=1, help="Frames drawn from each segment (segments sampling).")
+    ] = _SAMPLING.frames_per_segment,
     features: Annotated[
         BackboneName | None,
         typer.Option(
@@ -108,7 +114,12 @@ def prepare(
     ] = None,
     weights: Annotated[
         str | None,
-        typer.Option(help="Backbone weights file for --features (default: ImageNet weights)."),
+        typer.Option(
+            "--backbone-weights",
+            "--weights",
+            help="Trunk weights for --features: a local torchvision/ImageNet weights file, or "
+            "a GKAAN checkpoint or registered model whose trunk is used (default: ImageNet).",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
@@ -150,17 +161,30 @@ def prepare(
             val_groups=_group_list(val_groups),
         ),
         sampling=SamplingConfig(
-            mode=sampling, clip_len=clip_len, stride=stride, max_clips=max_clips
+            mode=sampling,
+            clip_len=clip_len,
+            stride=stride,
+            max_clips=max_clips,
+            num_segments=num_segments,
+            frames_per_segment=frames_per_segment,
         ),
         features=None
         if features is None
-        else FeatureOptions(features, pretrained=weights if weights is not None else True),
+        else FeatureOptions(features, pretrained=_trunk_weights(weights)),
         workers=workers,
     )
     with progress_bar(enabled=not quiet) as on_progress:
         report = run_prepare(source, target, options, on_progress=on_progress)
     stdout.print(render_report(report))
     raise typer.Exit(exit_code(report, strict=strict))
+
+
+def _trunk_weights(spec: str | None) -> bool | str:
+    """``--backbone-weights`` as ``build_backbone`` takes it (a registered name resolved)."""
+    from ..engine.recipes import TrainConfig
+    from ..engine.train import resolve_backbone_weights
+
+    return resolve_backbone_weights(TrainConfig(backbone_weights=spec))
 
 
 def exit_code(report: PrepareReport, *, strict: bool = False) -> int:

@@ -6,6 +6,7 @@ The same command runs distributed under ``torchrun --nproc-per-node N gkaan trai
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +15,6 @@ from rich.table import Table
 
 from ..config import BackboneName, Fusion
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
-from ..progress import ProgressCallback, ProgressEvent
 from .common import (
     OptionalDeviceOption,
     PrecisionChoice,
@@ -28,6 +28,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..engine.recipes import TrainConfig
+    from ..engine.train import RunStart, TrainResult
 
 __all__ = ["train"]
 
@@ -63,7 +64,25 @@ def train(
         typer.Option(
             metavar="|".join(RECIPES),
             callback=choice_callback(list(RECIPES)),
-            help=f"Named recipe (default: {DEFAULT_RECIPE}).",
+            help=f"Named recipe (default {DEFAULT_RECIPE}: transfer learning from the default "
+            "model's frozen trunk; ucf101/hmdb51/kinetics: the paper's end-to-end recipes).",
+            show_default=False,
+        ),
+    ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Start from this trained model (registry name, checkpoint or run folder, "
+            "Hub id): tensors whose shape fits are reused, new classes get new rows.",
+            show_default=False,
+        ),
+    ] = None,
+    backbone_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Trunk weights: a local torchvision/ImageNet weights file, or a GKAAN "
+            "checkpoint or registered model whose trunk is used.",
             show_default=False,
         ),
     ] = None,
@@ -185,6 +204,8 @@ def train(
         "model": {key: value for key, value in model.items() if value is not None},
         "frozen_backbone": frozen_backbone,
         "pretrained": pretrained,
+        "init_from": init_from,
+        "backbone_weights": backbone_weights,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
@@ -209,41 +230,101 @@ def train(
         train_config = load_train_config(recipe, config, overrides)
     main = int(os.environ.get("RANK", "0")) == 0
     check_output_path(out, kind="dir")  # writable before any work
-    with progress_bar(enabled=not quiet and main) as on_progress:
+    show = not quiet and main
+    started = time.perf_counter()
+    with progress_bar(enabled=show) as on_progress:
         result = run_training(
             data,
             out,
             train_config,
             resume=resume,
-            on_progress=_settings_first(train_config, on_progress) if not quiet else None,
+            on_progress=on_progress if show else None,
+            on_start=(lambda start: _print_start(train_config, start)) if show else None,
+            on_epoch=_print_epoch if show else None,
         )
     if not main:
         return
     stdout.print(_summary(result.history))
-    best = (
-        f"best/ from epoch {result.best_epoch}"
-        if result.best is not None
-        else "no best/: no val split to choose on"
+    stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
+
+
+def _print_start(config: TrainConfig, start: RunStart) -> None:
+    """The run's settings in a few lines (only what applies), on stderr."""
+    model = start.model
+    sampling = model.sampling
+    if sampling.mode == "segments":
+        clips = f"segments {sampling.num_segments} x {sampling.frames_per_segment}"
+    elif sampling.mode == "dense":
+        clips = f"dense {sampling.clip_len} frames every {sampling.stride}, <= {sampling.max_clips}"
+    else:
+        clips = f"uniform {sampling.num_clips} x {sampling.clip_len}"
+    videos = ", ".join(f"{n} {split}" for split, n in start.videos.items() if n)
+    how = "heads on cached maps, frozen trunk" if start.inputs == "features" else "end to end"
+    lines = [
+        f"recipe {config.recipe}: {model.backbone} ({start.trunk}), {how}; {model.fusion} fusion, "
+        f"SRU {model.sru_layers} x {model.sru_hidden}, dropout {model.dropout}",
+        f"data {start.data}: {len(model.class_names or [])} classes, {videos}; "
+        f"{start.train_clips} training clips ({clips})",
+        f"{config.optimizer} lr {config.lr:g} ({config.schedule}), batch {config.batch_size}, "
+        f"{config.epochs} epochs, seed {config.seed}",
+    ]
+    if start.selection == "val":
+        lines.append("best/: the epoch with the best val video top-1 (fused)")
+    else:
+        shown = (
+            f"{start.eval_split} scores shown, never used to choose; " if start.eval_split else ""
+        )
+        lines.append(f"best/: the last epoch (no val split; {shown}see docs/protocol.md)")
+    if start.init_from is not None:
+        new = ", ".join(start.new) if start.new else "none"
+        lines.append(f"from {start.init_from}: {start.reused} tensors reused; new: {new}")
+    if start.resumed_epoch is not None:
+        lines.append(f"resuming from epoch {start.resumed_epoch}")
+    for line in lines:
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_epoch(record: dict[str, Any]) -> None:
+    """One line per epoch: train loss/top-1, eval video top-1 per stream, lr, speed, time left."""
+    epoch, epochs = record["epoch"], record["epochs"]
+    line = (
+        f"epoch {epoch}/{epochs}  loss {record['train']['loss']:.4f}  "
+        f"train {100 * record['train']['top1']:.1f}%"
     )
-    stdout.print(f"run: {result.out}  (last/ after epoch {result.epochs}; {best})")
+    scores = record.get("eval")
+    if scores:
+        streams = " ".join(f"{name} {100 * v:.0f}%" for name, v in scores["streams"].items())
+        line += f"  {scores['split']} {100 * scores['video_top1']:.1f}% ({streams})"
+    seconds = record["time"]["train_seconds"]
+    line += (
+        f"  lr {record['lr']:.2g}  {record['time']['clips_per_s']:.1f} clips/s"
+        f"  {_duration(seconds * (epochs - epoch))} left"
+    )
+    if record.get("best"):
+        line += "  -> best/"
+    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _settings_first(config: TrainConfig, on_progress: ProgressCallback) -> ProgressCallback:
-    """``on_progress`` that first prints the run's settings as JSON on stderr.
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
-    ``train`` reports progress only once it has checked its inputs, and only on rank 0, so
-    the settings appear when the run really starts, once.
-    """
-    shown = False
 
-    def show_then_forward(event: ProgressEvent) -> None:
-        nonlocal shown
-        if not shown:
-            shown = True
-            stderr.print_json(config.model_dump_json())
-        on_progress(event)
-
-    return show_then_forward
+def _final_line(result: TrainResult, seconds: float) -> str:
+    """Where ``best/`` is and how it was chosen."""
+    if result.selection == "val" and result.best is not None:
+        metric = f"val {100 * (result.best_metric or 0.0):.1f}%"
+        chosen = f"best: epoch {result.best_epoch}, {metric}, saved to {result.best}"
+    elif result.best is not None:
+        chosen = (
+            f"best: epoch {result.best_epoch} (the last; no val split to choose on), "
+            f"saved to {result.best}"
+        )
+    else:
+        chosen = f"no best/ yet (no evaluation); last/ at {result.last}"
+    return f"{chosen}  ({_duration(seconds)})"
 
 
 def _summary(history: list[dict[str, Any]]) -> Table:
@@ -257,7 +338,6 @@ def _summary(history: list[dict[str, Any]]) -> Table:
         "eval",
         "clip top-1",
         "video top-1",
-        "top-5",
         "clips/s",
     ):
         table.add_column(name, justify="right")
@@ -271,7 +351,6 @@ def _summary(history: list[dict[str, Any]]) -> Table:
             scores["split"] if scores else "-",
             f"{100 * scores['clip_top1']:.1f}%" if scores else "-",
             f"{100 * scores['video_top1']:.1f}%" if scores else "-",
-            f"{100 * scores['video_top5']:.1f}%" if scores else "-",
             f"{record['time']['clips_per_s']:.1f}",
         )
     return table

@@ -1,4 +1,8 @@
-"""Evaluate a GKAAN model on a prepared split: clip and video accuracy per stream.
+"""Evaluate a GKAAN model on a split of a dataset: clip and video accuracy per stream.
+
+The data is what ``train`` accepts: a prepared directory, or a raw source (video folder,
+split files, CSV) prepared into the cache, the very cache its training run used when the
+model comes from a run folder (same settings, same key).
 
 Video predictions average their clips' probabilities (docs/protocol.md#scores). Scores are
 reported for the fused probabilities (eq. 19/20) and for each stream, as the paper's tables
@@ -20,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import GKAANConfig
 from ..data.frame_cache import feature_preprocess
-from ..data.manifest import Manifest, load_manifest
+from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, sha256_file
 from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
 from ..progress import ProgressCallback, ProgressEvent
@@ -41,6 +45,7 @@ __all__ = [
     "EvalReport",
     "SplitOutputs",
     "collect_outputs",
+    "default_eval_dir",
     "evaluate",
     "feature_weights",
     "features_match",
@@ -51,6 +56,8 @@ __all__ = [
 ]
 
 FUSED = "fused"
+#: Top-5 accuracy is reported only with more classes than this.
+TOP5_MIN_CLASSES = 5
 
 
 @dataclass
@@ -85,6 +92,8 @@ class EvalReport:
         confusion: (K, K) video-level confusion matrix of the fused prediction.
         attention: ``"sa"``/``"la"`` -> mean entropy, uniform entropy log(h*w), mean peak.
         inputs: ``"features"`` (cached conv maps) or ``"frames"`` (backbone ran).
+        model: which model (:func:`~gkaan_cli.model.describe.describe_model`), when known.
+        data: which data: the source given, the prepared directory, the split's video count.
         report_path, confusion_path: files written, when an output directory was given.
     """
 
@@ -96,17 +105,32 @@ class EvalReport:
     confusion: np.ndarray
     attention: dict[str, dict[str, float]]
     inputs: str
+    model: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
     report_path: Path | None = None
     confusion_path: Path | None = None
+
+    @property
+    def has_top5(self) -> bool:
+        """Top-5 is reported only with more than 5 classes (else it is always 100%)."""
+        return len(self.classes) > TOP5_MIN_CLASSES
+
+    def _scores(self, scores: AccuracyScores) -> dict[str, Any]:
+        values = scores.to_dict()
+        if not self.has_top5:
+            values.pop("top5")
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``report.json`` holds)."""
         return {
+            "model": self.model,
+            "data": self.data,
             "split": self.split,
             "inputs": self.inputs,
             "classes": self.classes,
-            "clip": {name: value.to_dict() for name, value in self.clip.items()},
-            "video": {name: value.to_dict() for name, value in self.video.items()},
+            "clip": {name: self._scores(value) for name, value in self.clip.items()},
+            "video": {name: self._scores(value) for name, value in self.video.items()},
             "per_class": self.per_class,
             "confusion": self.confusion.tolist(),
             "attention": self.attention,
@@ -266,12 +290,57 @@ def write_report(report: EvalReport, out: Path) -> None:
     report.report_path = out / "report.json"
     report.confusion_path = out / "confusion.png"
     atomic_write_bytes(report.report_path, json.dumps(report.to_dict(), indent=1).encode() + b"\n")
-    atomic_write_bytes(report.confusion_path, encode_png(confusion_image(report.confusion)))
+    image = confusion_image(report.confusion, report.classes)
+    atomic_write_bytes(report.confusion_path, encode_png(image))
+
+
+def default_eval_dir(checkpoint: Path, split: str) -> Path:
+    """Where ``evaluate`` writes by default: ``RUN/eval/SPLIT`` for a checkpoint of a training
+    run (``RUN/best``, ``RUN/last``), else ``runs/eval/<name>-<sha256[:8]>/SPLIT``, so two
+    models never share a report folder."""
+    from ..model.checkpoint import WEIGHTS_FILE
+    from .recipes import CONFIG_NAME
+
+    checkpoint = Path(checkpoint).resolve()
+    if (checkpoint.parent / CONFIG_NAME).is_file():
+        return checkpoint.parent / "eval" / split
+    digest = sha256_file(checkpoint / WEIGHTS_FILE)[:8]
+    return Path("runs") / "eval" / f"{checkpoint.name}-{digest}" / split
+
+
+def resolve_eval_data(
+    data: str | Path,
+    model: GKAAN,
+    checkpoint: Path | None,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> Path:
+    """A prepared directory for ``data``: itself, or the cache a raw source is prepared into.
+
+    For a checkpoint of a training run the run's own settings (``train_config.json``) pick
+    the cache, so the run's prepared data (and its cached maps) are reused; otherwise the
+    source is prepared with the model's sampling and frame size.
+    """
+    from .recipes import CONFIG_NAME, TrainConfig
+    from .run_data import resolve_data
+
+    data = Path(data)
+    if (data / MANIFEST_NAME).is_file():
+        return data
+    saved = None if checkpoint is None else Path(checkpoint).resolve().parent / CONFIG_NAME
+    if saved is not None and saved.is_file():
+        config = TrainConfig.model_validate_json(saved.read_text())
+    else:
+        fields = model.config.model_dump(
+            mode="json", exclude={"num_classes", "class_names", "version"}
+        )
+        config = TrainConfig(model=fields, frozen_backbone=False, pretrained=False)
+    return resolve_data(data, config, on_progress=on_progress)
 
 
 def evaluate(
     model: GKAAN | str | Path,
-    prepared_dir: str | Path,
+    data: str | Path,
     *,
     split: str = "test",
     batch_size: int = 8,
@@ -280,27 +349,40 @@ def evaluate(
     num_workers: int = 0,
     on_progress: ProgressCallback | None = None,
 ) -> EvalReport:
-    """Evaluate ``model`` on ``split`` of a prepared directory.
+    """Evaluate ``model`` on ``split`` of ``data``.
 
     Args:
-        model: a :class:`GKAAN`, or a checkpoint directory / Hub repo id / registry name.
-        prepared_dir: a directory written by ``gkaan prepare``.
+        model: a :class:`GKAAN`, or a checkpoint directory / run folder / Hub repo id /
+            registry name.
+        data: a directory written by ``gkaan prepare``, or a source ``train`` accepts (video
+            folder, split files, CSV), prepared into the cache (:func:`resolve_eval_data`).
         split: ``train``, ``val`` or ``test``.
         batch_size: clips per forward pass.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         out: write ``report.json`` and ``confusion.png`` here.
         num_workers: DataLoader worker processes.
-        on_progress: called with ``ProgressEvent("evaluate", batches_done, batches_total)``.
+        on_progress: called with ``ProgressEvent("evaluate", batches_done, batches_total)``
+            (and ``"prepare"`` while a raw source is prepared).
     """
-    prepared_dir = Path(prepared_dir)
+    from ..model.describe import describe_model
+    from ..model.locate import resolve_checkpoint
+
+    if isinstance(model, GKAAN):
+        net, checkpoint, source = model, None, None
+    else:
+        checkpoint = resolve_checkpoint(model)
+        net, source = GKAAN.from_pretrained(checkpoint), model
+    if not Path(data).exists():
+        raise UsageError(f"{data}: not found")
+    prepared_dir = resolve_eval_data(data, net, checkpoint, on_progress=on_progress)
     manifest = load_manifest(prepared_dir)
-    net = model if isinstance(model, GKAAN) else GKAAN.from_pretrained(model)
     if net.config.class_names is not None and net.config.class_names != manifest.classes:
         raise UsageError(
             f"{prepared_dir}: classes {manifest.classes} differ from the model's "
             f"{net.config.class_names}"
         )
-    if not manifest.records(split):
+    records = manifest.records(split)
+    if not records:
         raise UsageError(f"{prepared_dir}: no prepared videos in split {split!r}")
     target = resolve_device(device)
     net.to(target)
@@ -311,6 +393,13 @@ def evaluate(
         net, loader, features=features, device=target, on_progress=on_progress
     )
     report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
+    report.model = describe_model(net, source, checkpoint)
+    report.data = {
+        "source": str(data),
+        "prepared": str(prepared_dir),
+        "split_rule": manifest.split_rule,
+        "videos": len(records),
+    }
     if out is not None:
         write_report(report, Path(out))
     return report

@@ -113,28 +113,60 @@ def attention_peakedness(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return entropy, flat.max(axis=1)
 
 
-def confusion_image(matrix: np.ndarray, *, cell: int = 24) -> np.ndarray:
-    """Draw a confusion matrix as an (H, W, 3) uint8 image without text.
+def confusion_image(
+    matrix: np.ndarray, classes: list[str] | None = None, *, cell: int = 56
+) -> np.ndarray:
+    """Draw a confusion matrix as an (H, W, 3) uint8 image with Pillow.
 
-    Each cell is a ``cell`` x ``cell`` block shaded white -> blue by its share of the row;
-    the diagonal is shaded white -> green. A strip on the left and top marks class index
-    parity (alternating grey) so rows and columns can be counted; class names live in
-    ``report.json``.
+    Rows are true classes, columns predicted ones, both labelled with the class names (the
+    columns' written upwards) under the axis titles. Each cell shows its count and is shaded
+    white -> blue by its share of the row (row-normalised), the diagonal white -> green.
     """
+    from PIL import Image, ImageDraw, ImageFont
+
     k = matrix.shape[0]
+    names = classes if classes is not None else [str(i) for i in range(k)]
+    font = ImageFont.load_default(size=max(10, cell // 4))
+    title = ImageFont.load_default(size=max(12, cell // 3))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = max(int(probe.textlength(name, font=font)) for name in names) + 12
+    pad = cell // 2
+    left = pad + label_width
+    top = pad + label_width
+    width, height = left + k * cell + pad, top + k * cell + pad
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
     rows = matrix.sum(axis=1, keepdims=True).astype(np.float64)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    off = np.array([255, 255, 255], np.float64) - share[..., None] * np.array([225, 155, 25])
-    diag = np.array([255, 255, 255], np.float64) - share[..., None] * np.array([215, 75, 215])
-    colours = np.where(np.eye(k, dtype=bool)[..., None], diag, off).astype(np.uint8)
-    grid = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
-    grid[::cell, :] = grid[:, ::cell] = 128  # cell borders
-    margin = max(4, cell // 3)
-    side = k * cell + margin
-    image = np.full((side, side, 3), 255, np.uint8)
-    image[margin:, margin:] = grid
-    shades = np.where(np.arange(k) % 2 == 0, 90, 180).astype(np.uint8)
-    strip = np.repeat(shades, cell)
-    image[margin:, : margin - 1] = strip[:, None, None]
-    image[: margin - 1, margin:] = strip[None, :, None]
-    return image
+    for i in range(k):
+        for j in range(k):
+            tint = np.array([215, 75, 215]) if i == j else np.array([225, 155, 25])
+            colour = tuple(int(v) for v in np.array([255, 255, 255]) - share[i, j] * tint)
+            x, y = left + j * cell, top + i * cell
+            draw.rectangle([x, y, x + cell, y + cell], fill=colour, outline=(128, 128, 128))
+            ink = "white" if share[i, j] > 0.6 else "black"
+            draw.text(
+                (x + cell / 2, y + cell / 2),
+                str(int(matrix[i, j])),
+                fill=ink,
+                font=font,
+                anchor="mm",
+            )
+        draw.text(
+            (left - 6, top + i * cell + cell / 2), names[i], fill="black", font=font, anchor="rm"
+        )
+    # Column names written upwards: drawn on a strip, then rotated.
+    strip = Image.new("RGB", (label_width, k * cell), "white")
+    strip_draw = ImageDraw.Draw(strip)
+    for j in range(k):
+        strip_draw.text((6, j * cell + cell / 2), names[j], fill="black", font=font, anchor="lm")
+    image.paste(strip.rotate(90, expand=True), (left, pad))
+    draw.text(
+        (left + k * cell / 2, pad / 2), "predicted class", fill="black", font=title, anchor="mm"
+    )
+    axis = Image.new("RGB", (k * cell, pad), "white")
+    ImageDraw.Draw(axis).text(
+        (k * cell / 2, pad / 2), "true class", fill="black", font=title, anchor="mm"
+    )
+    image.paste(axis.rotate(90, expand=True), (0, top))
+    return np.asarray(image, dtype=np.uint8).copy()

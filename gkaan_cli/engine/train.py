@@ -4,9 +4,10 @@ A run directory holds:
 
 - ``train_config.json``: the full :class:`~gkaan_cli.engine.recipes.TrainConfig`;
 - ``last/`` and ``best/``: checkpoint directories (``config.json`` + ``model.safetensors``),
-  ``best/`` by video-level fused top-1 on the val split; without a val split the test split
-  is evaluated and reported each epoch but never used to choose a checkpoint (no ``best/``:
-  use ``last/``), so reported test accuracy stays an honest estimate;
+  ``best/`` by video-level fused top-1 on the val split; without a val split ``best/`` is
+  the last epoch: the test split is evaluated and reported each epoch but never used to
+  choose a checkpoint, so reported test accuracy stays an honest estimate
+  (docs/protocol.md#model-selection);
 - ``state.pt``: the full training state (model, optimizer, AMP scaler, RNG states of every
   process, epoch, step, best score, history), only tensors and plain Python values, loaded
   with ``torch.load(weights_only=True)``; the learning rate is a function of (epoch, step),
@@ -23,14 +24,12 @@ Under ``torchrun`` the same code runs DDP (see :mod:`~gkaan_cli.engine.distribut
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,9 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from ..config import GKAANConfig
+from ..config import GKAANConfig, SamplingConfig
 from ..data.frame_cache import feature_preprocess
-from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
+from ..data.manifest import Manifest, load_manifest
 from ..errors import UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
@@ -51,6 +50,7 @@ from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
 from ..progress import ProgressCallback, ProgressEvent
+from ..video.sampling import frames_needed
 from .distributed import (
     AUTOCAST_DTYPES,
     DistContext,
@@ -66,27 +66,66 @@ from .evaluate import (
     make_dataset,
     summarize,
 )
-from .recipes import TrainConfig, lr_at, merge_overrides
+from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
+from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
 
 __all__ = [
     "CONFIG_NAME",
     "METRICS_NAME",
     "STATE_NAME",
+    "RunStart",
     "TrainResult",
+    "check_sampling",
     "load_run_config",
     "load_state",
     "prepared_cache_dir",
+    "resolve_backbone_weights",
     "resolve_data",
     "train",
 ]
 
-CONFIG_NAME = "train_config.json"
 STATE_NAME = "state.pt"
 METRICS_NAME = "metrics.jsonl"
 #: Settings that may change when a run is resumed.
 _RESUMABLE = ("epochs", "num_workers", "device")
 
 StepHook = Callable[[int, int], None]
+#: ``best/`` is chosen on the val split (``"val"``), or is the last epoch (``"last"``).
+SELECT_VAL, SELECT_LAST = "val", "last"
+
+
+@dataclass
+class RunStart:
+    """What a run is about to do, given to ``on_start`` once its inputs are checked.
+
+    Attributes:
+        data: the prepared directory it reads.
+        prepared_now: ``data`` was prepared (or completed) from a raw source by this call.
+        model: the model's config (classes, architecture, sampling).
+        videos: prepared videos per split.
+        train_clips: training items per epoch.
+        eval_split: the split evaluated each epoch (``None``: none).
+        selection: ``"val"`` (``best/`` by val fused video top-1) or ``"last"``.
+        inputs: ``"features"`` (heads on cached maps) or ``"frames"`` (end to end).
+        trunk: where the backbone's weights come from (``"ImageNet"``, a path, ``"random"``).
+        resumed_epoch: epochs already done when resuming, else ``None``.
+        init_from: the ``--from`` checkpoint folder, or ``None``.
+        reused: tensors copied from it; new: tensor names that start fresh.
+    """
+
+    data: Path
+    prepared_now: bool
+    model: GKAANConfig
+    videos: dict[str, int]
+    train_clips: int
+    eval_split: str | None
+    selection: str
+    inputs: str
+    trunk: str
+    resumed_epoch: int | None = None
+    init_from: str | None = None
+    reused: int = 0
+    new: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,9 +136,10 @@ class TrainResult:
         out: the run directory.
         epochs: epochs finished.
         history: the ``metrics.jsonl`` records.
-        best_epoch: the epoch (1-based) ``best/`` comes from; ``None`` without evaluation.
-        best_metric: its video-level fused top-1.
-        last: the ``last/`` checkpoint; best: the ``best/`` checkpoint (or ``None``).
+        best_epoch: the epoch (1-based) ``best/`` comes from.
+        best_metric: its val video-level fused top-1; ``None`` when chosen without val.
+        last: the ``last/`` checkpoint; best: the ``best/`` checkpoint.
+        selection: how ``best/`` was chosen: ``"val"`` or ``"last"`` (no val split).
     """
 
     out: Path
@@ -109,54 +149,49 @@ class TrainResult:
     best_metric: float | None
     last: Path
     best: Path | None
+    selection: str = SELECT_VAL
 
 
-def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
-    """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
-    root = Path(os.environ.get("GKAAN_CACHE") or Path.home() / ".cache" / "gkaan")
-    model = config.model_config_for(["_"])
-    key = {
-        "source": str(source.resolve()),
-        "sampling": model.sampling.model_dump(mode="json"),
-        "resize": list(model.preprocess.resize),
-        "features": model.backbone if config.frozen_backbone else None,
-        "split_by": config.split_by,
-        "val_fraction": config.val_fraction,
-        "test_fraction": config.test_fraction,
-        "seed": config.seed,
-    }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return root / "prepared" / f"{source.resolve().name}-{digest}"
+def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
+    """Refuse (one line naming the ``prepare`` flags) when the cache in ``data`` lacks
+    frames that ``sampling`` needs; cached frames may serve another sampling than the one
+    they were prepared for."""
+    for record in manifest.records():
+        if not record.frames:
+            continue
+        needed = frames_needed(record.frames, sampling, train=record.split == "train")
+        if not set(needed) <= set(record.cached_frames):
+            raise UsageError(
+                f"{data}: prepared for {_sampling_text(manifest.settings.sampling)} sampling; "
+                f"this run samples {_sampling_text(sampling)} and {record.id} lacks its frames: "
+                f"prepare with `gkaan prepare SOURCE OUT {_prepare_flags(sampling)}` (or train "
+                "from the video folder), or pass --sampling to train as prepared"
+            )
 
 
-def resolve_data(
-    data: str | Path, config: TrainConfig, *, on_progress: ProgressCallback | None = None
-) -> Path:
-    """A prepared directory for ``data``: itself, or the cache it is prepared into.
+def _sampling_text(sampling: SamplingConfig) -> str:
+    if sampling.mode == "segments":
+        return f"segments {sampling.num_segments} x {sampling.frames_per_segment}"
+    if sampling.mode == "dense":
+        return f"dense {sampling.clip_len}/{sampling.stride} (max {sampling.max_clips} clips)"
+    return f"uniform {sampling.num_clips} x {sampling.clip_len}"
 
-    ``on_progress`` follows the preparation of a raw source (stage ``"prepare"``).
-    """
-    data = Path(data)
-    if (data / MANIFEST_NAME).is_file():
-        return data
-    if not data.exists():
-        raise UsageError(f"{data}: not found")
-    from ..data.prepare import FeatureOptions, PrepareOptions, prepare
 
-    out = prepared_cache_dir(data, config)
-    model = config.model_config_for(["_"])
-    options = PrepareOptions(
-        split=config.split_options(),
-        sampling=model.sampling,
-        resize=model.preprocess.resize,
-        features=FeatureOptions(model.backbone) if config.frozen_backbone else None,
-    )
-    prepare(data, out, options, on_progress=on_progress)
-    return out
+def _prepare_flags(sampling: SamplingConfig) -> str:
+    if sampling.mode == "segments":
+        return (
+            f"--sampling segments --num-segments {sampling.num_segments} "
+            f"--frames-per-segment {sampling.frames_per_segment}"
+        )
+    flags = f"--sampling {sampling.mode} --clip-len {sampling.clip_len}"
+    if sampling.mode == "dense":
+        flags += f" --stride {sampling.stride} --max-clips {sampling.max_clips}"
+    return flags
 
 
 def run_model_config(config: TrainConfig, manifest: Manifest) -> GKAANConfig:
-    """The model's config: the recipe's, with the data's classes, sampling and frame size.
+    """The model's config: the recipe's (its sampling too), with the data's classes and frame
+    size.
 
     Frames are normalised for the backbone; with a frozen backbone the preprocessing is the
     one ``prepare --features`` used (:func:`feature_preprocess`), so that the saved model
@@ -168,9 +203,34 @@ def run_model_config(config: TrainConfig, manifest: Manifest) -> GKAANConfig:
     else:
         spec = BACKBONES[backbone]
         preprocess = {"resize": manifest.settings.resize, "mean": spec.mean, "std": spec.std}
-    data_settings = {"sampling": manifest.settings.sampling.model_dump(), "preprocess": preprocess}
-    model = merge_overrides(config.model, data_settings)
+    model = merge_overrides(config.model, {"preprocess": preprocess})
     return GKAANConfig(num_classes=len(manifest.classes), class_names=manifest.classes, **model)
+
+
+def _init_from(model: GKAAN, spec: str) -> tuple[str, int, list[str]]:
+    """Copy into ``model`` every tensor of checkpoint ``spec`` whose name and shape fit.
+
+    Returns the checkpoint folder, how many tensors were copied, and the names of the
+    model's tensors that keep their fresh initialisation (e.g. classifier rows when the
+    classes differ).
+    """
+    from ..model.checkpoint import read_checkpoint
+    from ..model.locate import resolve_checkpoint
+
+    folder = resolve_checkpoint(spec)
+    source, tensors = read_checkpoint(folder)
+    own = model.state_dict()
+    fits = {
+        key: value.to(own[key].dtype)
+        for key, value in tensors.items()
+        if key in own and value.shape == own[key].shape
+    }
+    theirs, ours = source.class_names, model.config.class_names
+    if theirs is not None and ours is not None and theirs != ours:
+        # Same number of classes but other names or order: the rows would mean other classes.
+        fits = {key: value for key, value in fits.items() if not key.startswith("heads.")}
+    model.load_state_dict(fits, strict=False)
+    return str(folder), len(fits), sorted(own.keys() - fits.keys())
 
 
 def load_run_config(out: str | Path) -> TrainConfig:
@@ -327,19 +387,34 @@ class _Run:
         self.manifest = load_manifest(data)
         self.model_config = run_model_config(config, self.manifest)
         self.features = config.frozen_backbone
-        pretrained: bool | str = config.pretrained
+        pretrained = resolve_backbone_weights(config)
         if self.features:
             weights = feature_weights(self.manifest)
-            if self.manifest.settings.features != self.model_config.backbone or weights is False:
+            backbone = self.model_config.backbone
+            if self.manifest.settings.features != backbone or weights is False:
                 raise UsageError(
                     f"{data}: frozen-backbone training needs the conv maps of pretrained "
-                    f"{self.model_config.backbone}; run `gkaan prepare SOURCE {data} --features "
-                    f"{self.model_config.backbone}` (or train straight from the video folder)"
+                    f"{backbone}; run `gkaan prepare SOURCE {data} --features {backbone}` "
+                    "(or train straight from the video folder)"
+                )
+            if pretrained is not True and weights != pretrained:
+                raise UsageError(
+                    f"{data}: holds {backbone} maps of {trunk_name(weights)} weights, but this "
+                    f"run's trunk is {trunk_name(pretrained)}: prepare with `--features "
+                    f"{backbone} --backbone-weights {trunk_name(pretrained)}`, or train from "
+                    "the video folder"
                 )
             pretrained = weights
         if not self.manifest.records("train"):
             raise UsageError(f"{data}: no prepared videos in the train split")
-        self.model = GKAAN(self.model_config, pretrained_backbone=pretrained).to(ctx.device)
+        check_sampling(self.manifest, self.model_config.sampling, data)
+        self.trunk = trunk_name(pretrained)
+        self.model = GKAAN(self.model_config, pretrained_backbone=pretrained)
+        self.init_from: str | None = None
+        self.reused, self.new = 0, []
+        if config.init_from is not None:
+            self.init_from, self.reused, self.new = _init_from(self.model, config.init_from)
+        self.model.to(ctx.device)
         if self.features:
             self.model.backbone.requires_grad_(False)
         forward = _Forward(self.model, self.features)
@@ -383,11 +458,30 @@ class _Run:
             self.eval_loader = DataLoader(
                 shard, batch_size=self._rank_batch(), num_workers=config.num_workers
             )
+        self.selection = SELECT_VAL if self.eval_name == "val" else SELECT_LAST
         self.epoch = 0
         self.step = 0
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.history: list[dict[str, Any]] = []
+
+    def start_info(self, data: Path, prepared_now: bool, resumed: int | None) -> RunStart:
+        """What :class:`RunStart` says about this run."""
+        return RunStart(
+            data=data,
+            prepared_now=prepared_now,
+            model=self.model_config,
+            videos={split: len(self.manifest.records(split)) for split in ("train", "val", "test")},
+            train_clips=len(self.train_set),
+            eval_split=self.eval_name,
+            selection=self.selection,
+            inputs="features" if self.features else "frames",
+            trunk=self.trunk,
+            resumed_epoch=resumed,
+            init_from=self.init_from,
+            reused=self.reused,
+            new=self.new,
+        )
 
     def _rank_batch(self) -> int:
         return max(1, self.config.batch_size // self.ctx.world_size)
@@ -532,6 +626,8 @@ def train(
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
     on_step: StepHook | None = None,
+    on_start: Callable[[RunStart], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train a GKAAN model on ``data`` into run directory ``out``.
 
@@ -545,6 +641,10 @@ def train(
             source being prepared), ``"train"`` (optimizer steps of an epoch; the message
             names the epoch and gives loss, accuracy and clips/s) and ``"evaluate"``.
         on_step: called as ``on_step(epoch, step)`` after every optimizer step.
+        on_start: called once on rank 0 with a :class:`RunStart` when the data is ready and
+            the model built, before the first epoch.
+        on_epoch: called on rank 0 with each epoch's ``metrics.jsonl`` record (plus
+            ``"epochs"``, the run's total, and ``"best"``, whether ``best/`` was written).
     """
     if not Path(data).exists():
         raise UsageError(f"{data}: not found")
@@ -569,6 +669,9 @@ def train(
             run.restore(state)
         logger = _Logger(out, ctx.is_main)
         if ctx.is_main:
+            if on_start is not None:
+                resumed = run.epoch if state is not None else None
+                on_start(run.start_info(Path(prepared), Path(prepared) != Path(data), resumed))
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
             logger.write(run.history)
@@ -581,38 +684,60 @@ def train(
                 record = {"epoch": run.epoch, "step": run.step, **record}
                 if report is not None:
                     record["eval"] = _eval_record(report)
-                _finish_epoch(run, record, report, logger)
+                improved = _finish_epoch(run, record, report, logger)
+                if on_epoch is not None and ctx.is_main:
+                    on_epoch({**record, "epochs": config.epochs, "best": improved})
         finally:
             logger.close()
-    best = out / "best"
-    return TrainResult(
-        out=out,
-        epochs=run.epoch,
-        history=run.history,
-        best_epoch=run.best_epoch,
-        best_metric=run.best_metric,
-        last=out / "last",
-        best=best if best.is_dir() else None,
-    )
+        result = TrainResult(
+            out=out,
+            epochs=run.epoch,
+            history=run.history,
+            best_epoch=run.best_epoch,
+            best_metric=run.best_metric,
+            last=out / "last",
+            best=out / "best" if (out / "best").is_dir() else None,
+            selection=run.selection,
+        )
+        if ctx.is_main:
+            _finalize_run(run, result)
+    return result
+
+
+def _finalize_run(run: _Run, result: TrainResult) -> None:
+    """Work done once on rank 0 after the final checkpoint (``best/`` and ``last/`` written).
+
+    The place for end-of-run additions that need the trained model and the data
+    (``run.model``, ``run.model_config``, ``run.data``, ``run.train_set``, ``run.features``);
+    ``result`` may be extended in place.
+    """
 
 
 def _finish_epoch(
     run: _Run, record: dict[str, Any], report: EvalReport | None, logger: _Logger
-) -> None:
-    """Record the epoch; rank 0 writes ``last/``, ``best/`` when improved, state, metrics."""
+) -> bool:
+    """Record the epoch; rank 0 writes ``last/``, ``best/`` when chosen, state, metrics.
+
+    ``best/`` follows the val split's fused video top-1 (strictly better; ties keep the
+    earlier epoch); without a val split it is the last epoch (docs/protocol.md#model-selection).
+    Returns whether ``best/`` was written this epoch.
+    """
     run.history.append(record)
-    improved = (
-        report is not None
-        and run.eval_name == "val"  # choosing on the test split would bias its accuracy
-        and (run.best_metric is None or report.video["fused"].top1 > run.best_metric)
-    )
-    if improved and report is not None:
-        run.best_metric, run.best_epoch = report.video["fused"].top1, run.epoch
+    if run.selection == SELECT_VAL:
+        improved = report is not None and (
+            run.best_metric is None or report.video["fused"].top1 > run.best_metric
+        )
+        if improved and report is not None:
+            run.best_metric, run.best_epoch = report.video["fused"].top1, run.epoch
+    else:  # choosing on the test split would bias its accuracy: take the last epoch
+        improved = True
+        run.best_epoch = run.epoch
     state = run.state()  # collective: every rank takes part
     if not run.ctx.is_main:
-        return
+        return improved
     run.model.save_pretrained(run.out / "last")
     if improved:
         run.model.save_pretrained(run.out / "best")
     _save_atomic(state, run.out / STATE_NAME)
     logger.write(run.history)
+    return improved

@@ -25,7 +25,7 @@ from ..errors import MissingWeightsError
 from ..fileio import atomic_write_path
 from .weights_file import load_state_dict_file
 
-__all__ = ["BACKBONES", "BackboneSpec", "build_backbone"]
+__all__ = ["BACKBONES", "BackboneSpec", "build_backbone", "is_gkaan_checkpoint"]
 
 #: Seconds a weight download may stall before it counts as "offline".
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -63,8 +63,12 @@ def build_backbone(name: str, *, pretrained: bool | str | Path = False) -> nn.Mo
     Args:
         name: backbone name.
         pretrained: ``False`` for random weights, ``True`` for ImageNet weights (cache or
-            download), or a path to a local ``.pth``/``.safetensors`` state dict.
+            download), a path to a local ``.pth``/``.safetensors`` state dict, or a GKAAN
+            checkpoint folder (or training run) whose trunk (its ``backbone.*`` tensors) is
+            used; that model's backbone must be ``name``.
     """
+    if not isinstance(pretrained, bool) and is_gkaan_checkpoint(pretrained):
+        return _checkpoint_trunk(name, Path(pretrained))
     if name == "efficientnet_lite0":
         from .efficientnet_lite import efficientnet_lite0_trunk
 
@@ -83,6 +87,36 @@ def build_backbone(name: str, *, pretrained: bool | str | Path = False) -> nn.Mo
     return nn.Sequential(
         net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
     )
+
+
+def is_gkaan_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a GKAAN checkpoint (folder, run folder or its ``model.safetensors``)
+    rather than a plain backbone weights file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return True
+    return path.is_file() and (path.parent / "config.json").is_file()
+
+
+def _checkpoint_trunk(name: str, source: Path) -> nn.Module:
+    """The trunk ``name`` with the ``backbone.*`` tensors of the GKAAN checkpoint ``source``."""
+    from .checkpoint import read_checkpoint
+    from .weights_file import state_dict_mismatch
+
+    config, tensors = read_checkpoint(source)
+    if config.backbone != name:
+        raise MissingWeightsError(
+            f"{source}: a {config.backbone} model; its trunk cannot serve as {name} weights"
+        )
+    trunk = build_backbone(name)
+    expected = trunk.state_dict()
+    prefix = "backbone."
+    state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+    problem = state_dict_mismatch(expected, state)
+    if problem is not None:
+        raise MissingWeightsError(f"{source}: trunk tensors do not fit {name} ({problem})")
+    trunk.load_state_dict({key: value.to(expected[key].dtype) for key, value in state.items()})
+    return trunk
 
 
 def _cached_weights(url: str) -> Path:

@@ -12,7 +12,7 @@ match::
     }
 
 After retraining a registered model, recompute its hashes with
-``python scripts/update_registry.py NAME`` (:func:`update_registry_hashes`).
+``python weights/update_registry.py NAME`` (:func:`update_registry_hashes`).
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ class SRULayer(nn.Module):
     Args:
         input_size: I.
         hidden_size: H.
-        dropout: probability of dropping an input feature; one mask per sequence, shared
-            over time, training only.
+        dropout: probability of dropping an input feature of the linear transformation
+            (eq. 11-13); one mask per sequence, shared over time, training only. The highway
+            term of eq. 15 gets the unmasked x (docs/model.md#sru-layout).
     """
 
     def __init__(self, input_size: int, hidden_size: int, dropout: float = 0.0) -> None:
@@ -38,13 +39,14 @@ class SRULayer(nn.Module):
         self.skip = nn.Linear(input_size, hidden_size) if input_size != hidden_size else None
 
     def forward(self, x: Tensor) -> Tensor:
+        masked = x
         if self.training and self.dropout > 0:
             keep = 1.0 - self.dropout
             mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(keep) / keep
-            x = x * mask
+            masked = x * mask
         hidden = self.hidden_size
         # One matmul for all t: rows [W; W_f; W_r] give x~_t (eq. 11) and the gate inputs.
-        x_tilde, f_in, r_in = torch.nn.functional.linear(x, self.weight).split(hidden, dim=2)
+        x_tilde, f_in, r_in = torch.nn.functional.linear(masked, self.weight).split(hidden, dim=2)
         b_f, b_r = self.bias.split(hidden)
         f = torch.sigmoid(f_in + b_f)  # eq. 12
         r = torch.sigmoid(r_in + b_r)  # eq. 13

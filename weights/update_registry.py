@@ -1,6 +1,6 @@
 """Recompute the sha256 of a registered local model after retraining it.
 
-Usage: ``python scripts/update_registry.py [NAME]`` (default: the registry's default model).
+Usage: ``python weights/update_registry.py [NAME]`` (default: the registry's default model).
 It hashes every file the checkpoint is loaded from (config.json, model.safetensors) and
 rewrites ``weights/registry.json`` atomically.
 """
@@ -15,7 +15,7 @@ from gkaan_cli.model.registry import load_registry, update_registry_hashes
 def main(argv: list[str]) -> int:
     name = argv[0] if argv else load_registry().default
     if name is None:
-        print("usage: python scripts/update_registry.py NAME", file=sys.stderr)
+        print("usage: python weights/update_registry.py NAME", file=sys.stderr)
         return 2
     for file_name, digest in update_registry_hashes(name).items():
         print(f"{name}: {file_name} {digest}")

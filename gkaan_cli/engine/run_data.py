@@ -1,0 +1,91 @@
+"""Where a run's data and trunk weights come from: the prepared cache of a raw source, and
+the backbone weights a run's settings name (shared by ``train`` and ``evaluate``).
+
+A raw source is prepared into ``$GKAAN_CACHE/prepared/<key>`` (default ``~/.cache/gkaan``),
+the key hashing the source path and every setting that changes the cache, so the next run
+(or ``evaluate`` of its model) with the same settings reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ..data.manifest import MANIFEST_NAME
+from ..errors import UsageError
+from ..progress import ProgressCallback
+from .recipes import TrainConfig
+
+__all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data", "trunk_name"]
+
+
+def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
+    """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
+    root = Path(os.environ.get("GKAAN_CACHE") or Path.home() / ".cache" / "gkaan")
+    model = config.model_config_for(["_"])
+    key = {
+        "source": str(source.resolve()),
+        "sampling": model.sampling.model_dump(mode="json"),
+        "resize": list(model.preprocess.resize),
+        "features": model.backbone if config.frozen_backbone else None,
+        "weights": str(resolve_backbone_weights(config)) if config.frozen_backbone else None,
+        "split_by": config.split_by,
+        "val_fraction": config.val_fraction,
+        "test_fraction": config.test_fraction,
+        "seed": config.seed,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return root / "prepared" / f"{source.resolve().name}-{digest}"
+
+
+def resolve_data(
+    data: str | Path, config: TrainConfig, *, on_progress: ProgressCallback | None = None
+) -> Path:
+    """A prepared directory for ``data``: itself, or the cache it is prepared into.
+
+    ``on_progress`` follows the preparation of a raw source (stage ``"prepare"``).
+    """
+    data = Path(data)
+    if (data / MANIFEST_NAME).is_file():
+        return data
+    if not data.exists():
+        raise UsageError(f"{data}: not found")
+    from ..data.prepare import FeatureOptions, PrepareOptions, prepare
+
+    out = prepared_cache_dir(data, config)
+    model = config.model_config_for(["_"])
+    features = None
+    if config.frozen_backbone:
+        features = FeatureOptions(model.backbone, pretrained=resolve_backbone_weights(config))
+    options = PrepareOptions(
+        split=config.split_options(),
+        sampling=model.sampling,
+        resize=model.preprocess.resize,
+        features=features,
+    )
+    prepare(data, out, options, on_progress=on_progress)
+    return out
+
+
+def resolve_backbone_weights(config: TrainConfig) -> bool | str:
+    """The trunk weights of a run as ``build_backbone`` takes them: ``False`` (random),
+    ``True`` (ImageNet) or the absolute path of a weights file or GKAAN checkpoint folder
+    (a registered name or Hub id is resolved to its local folder)."""
+    if not config.pretrained:
+        return False
+    spec = config.backbone_weights
+    if spec is None:
+        return True
+    path = Path(spec).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    from ..model.locate import resolve_checkpoint
+
+    return str(resolve_checkpoint(spec).resolve())
+
+
+def trunk_name(weights: bool | str) -> str:
+    """How a weights value reads in messages: ``ImageNet``, ``random`` or the path."""
+    return {True: "ImageNet", False: "random"}.get(weights, str(weights))  # type: ignore[call-overload]
