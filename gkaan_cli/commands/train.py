@@ -317,6 +317,13 @@ def _final_line(result: TrainResult, seconds: float) -> str:
     if result.selection == "val" and result.best is not None:
         metric = f"val {100 * (result.best_metric or 0.0):.1f}%"
         chosen = f"best: epoch {result.best_epoch}, {metric}, saved to {result.best}"
+        if result.stream_choice is not None:
+            choice = result.stream_choice
+            weights = ", ".join(f"{w:.2g}" for w in choice.weights)
+            chosen += (
+                f"; fusion weights {choice.name} ({weights}): val video top-1 "
+                f"{100 * choice.accuracy[choice.name]:.1f}%"
+            )
     elif result.best is not None:
         chosen = (
             f"best: epoch {result.best_epoch} (the last; no val split to choose on), "

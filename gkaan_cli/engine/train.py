@@ -45,7 +45,7 @@ from ..data.manifest import Manifest, load_manifest
 from ..errors import UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
-from ..model.checkpoint import read_training_state
+from ..model.checkpoint import read_training_state, write_checkpoint
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
@@ -68,6 +68,7 @@ from .evaluate import (
 )
 from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
 from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
+from .stream_weights import StreamChoice, choose_stream_weights
 
 __all__ = [
     "CONFIG_NAME",
@@ -140,6 +141,8 @@ class TrainResult:
         best_metric: its val video-level fused top-1; ``None`` when chosen without val.
         last: the ``last/`` checkpoint; best: the ``best/`` checkpoint.
         selection: how ``best/`` was chosen: ``"val"`` or ``"last"`` (no val split).
+        stream_choice: the fusion weights chosen on the val split for ``best/``
+            (:mod:`~gkaan_cli.engine.stream_weights`); ``None`` without val or one stream.
     """
 
     out: Path
@@ -150,6 +153,7 @@ class TrainResult:
     last: Path
     best: Path | None
     selection: str = SELECT_VAL
+    stream_choice: StreamChoice | None = None
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
@@ -711,6 +715,40 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     (``run.model``, ``run.model_config``, ``run.data``, ``run.train_set``, ``run.features``);
     ``result`` may be extended in place.
     """
+    _fuse_on_val(run, result)
+
+
+def _fuse_on_val(run: _Run, result: TrainResult) -> None:
+    """Choose ``best/``'s stream weights on the val split and rewrite its config.json."""
+    config = run.model_config
+    streams = config.streams
+    if (
+        run.selection != SELECT_VAL
+        or result.best is None
+        or run.eval_loader is None
+        or run.ctx.world_size > 1  # rank 0 holds only its shard of the val split
+        or len(streams) < 2
+        or config.fuse != "probs"
+    ):
+        return
+    best = GKAAN.from_pretrained(result.best).to(run.ctx.device)
+    outputs = collect_outputs(
+        best, run.eval_loader, features=run.features, device=run.ctx.device, autocast=run.autocast
+    )
+    current = best.config.stream_weights[: len(streams)]
+    choice = choose_stream_weights(
+        {s: outputs.probs[s] for s in streams},
+        outputs.labels,
+        outputs.video_index,
+        streams,
+        current,
+    )
+    result.stream_choice = choice
+    if choice.name == "config":
+        return
+    padded = tuple(choice.weights) + tuple(best.config.stream_weights[len(streams) :])
+    chosen = GKAANConfig.model_validate(best.config.model_dump() | {"stream_weights": padded})
+    write_checkpoint(result.best, chosen, best.state_dict())
 
 
 def _finish_epoch(
