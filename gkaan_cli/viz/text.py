@@ -32,7 +32,7 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's default font at ``size`` pixels per em (its bitmap font without FreeType)."""
     try:
         return ImageFont.load_default(size=size)
-    except (ImportError, OSError, TypeError):  # Pillow without FreeType, or older than 10.1
+    except (ImportError, OSError):  # a Pillow built without FreeType
         return ImageFont.load_default()
 
 
