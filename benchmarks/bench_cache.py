@@ -2,7 +2,7 @@
 
 Decodes real KTH videos at 256x256 (the reader's scaler), stores every frame in both formats,
 then reads random 30-frame clips as a training loop does (random video, random start) and
-prints bytes per frame and read frames/s for each. Not a test.
+prints bytes per frame, write frames/s and read frames/s for each. Not a test.
 
     python benchmarks/bench_cache.py [--data ../shared/data/kth-mini] [--videos 6] [--clips 200]
 """
@@ -42,15 +42,23 @@ def main() -> None:
     chosen = list(by_label.values())[: args.videos]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        raw_files, jpeg_files, counts = [], [], []
-        for i, entry in enumerate(chosen):
-            frames = np.stack([f.image for f in read_frames(entry.path, size=(256, 256))])
-            raw_files.append(root / f"{i}.npy")
-            np.save(raw_files[-1], frames)
-            jpeg_files.append(root / f"{i}.jpgs")
-            write_frame_shard(jpeg_files[-1], frames)
-            counts.append(len(frames))
+        videos = [
+            np.stack([f.image for f in read_frames(entry.path, size=(256, 256))])
+            for entry in chosen
+        ]
+        counts = [len(frames) for frames in videos]
         total = sum(counts)
+        raw_files = [root / f"{i}.npy" for i in range(len(videos))]
+        jpeg_files = [root / f"{i}.jpgs" for i in range(len(videos))]
+        write_seconds = {}
+        for name, files, writer in (
+            ("raw", raw_files, np.save),
+            ("jpeg", jpeg_files, write_frame_shard),
+        ):
+            start = time.perf_counter()
+            for path, frames in zip(files, videos, strict=True):
+                writer(path, frames)
+            write_seconds[name] = time.perf_counter() - start
         rng = np.random.default_rng(0)
         plan = []
         for _ in range(args.clips):
@@ -58,9 +66,9 @@ def main() -> None:
             start = int(rng.integers(counts[video] - args.clip_len + 1))
             plan.append((video, list(range(start, start + args.clip_len))))
         print(f"{len(chosen)} KTH videos, {total} frames at 256x256, {args.clips} random clips")
-        for name, files, reader in (
-            ("raw uint8 .npy (mmap)", raw_files, _read_raw),
-            ("JPEG q90 shard", jpeg_files, read_frame_shard),
+        for name, key, files, reader in (
+            ("raw uint8 .npy (mmap)", "raw", raw_files, _read_raw),
+            ("JPEG q90 shard", "jpeg", jpeg_files, read_frame_shard),
         ):
             size = sum(f.stat().st_size for f in files)
             reader(files[plan[0][0]], plan[0][1])  # warm-up
@@ -70,7 +78,11 @@ def main() -> None:
                 checksum += int(reader(files[video], positions)[:, 0, 0, 0].sum())
             elapsed = time.perf_counter() - start
             rate = args.clips * args.clip_len / elapsed
-            print(f"{name:24s} {size / total:10.0f} bytes/frame {rate:10.0f} frames/s (read)")
+            written = total / write_seconds[key]
+            print(
+                f"{name:24s} {size / total:10.0f} bytes/frame {written:10.0f} frames/s (write)"
+                f" {rate:10.0f} frames/s (read)"
+            )
 
 
 if __name__ == "__main__":

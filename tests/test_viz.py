@@ -30,7 +30,14 @@ from gkaan_cli.viz.render import (
     render_overlay_video,
     save_maps,
 )
-from gkaan_cli.viz.text import draw_text, text_width
+from gkaan_cli.viz.text import (
+    MIN_FONT_SIZE,
+    draw_text,
+    fit_font_size,
+    fit_text,
+    line_height,
+    text_width,
+)
 
 LABELS = ["box", "walk", "wave"]
 
@@ -176,25 +183,42 @@ def test_map_entropy_is_zero_when_peaked_and_ln49_when_uniform() -> None:
 
 
 def test_text_is_drawn_in_place_and_clipped_at_the_border() -> None:
-    image = np.zeros((20, 40, 3), np.uint8)
-    draw_text(image, "A1", 2, 2, scale=2, color=(255, 0, 0))
-    ink = np.argwhere(image[..., 0] == 255)
+    image = np.zeros((40, 80, 3), np.uint8)
+    draw_text(image, "A1", 2, 2, size=20, color=(255, 0, 0))
+    ink = np.argwhere(image[..., 0] > 0)
+    assert len(ink) > 20
     assert ink.min(axis=0).tolist() >= [2, 2]
-    assert ink.max(axis=0).tolist() < [2 + 14, 2 + text_width("A1", 2)]
+    assert ink.max(axis=0).tolist() < [2 + line_height(20), 2 + text_width("A1", 20)]
     assert image[..., 1:].max() == 0
-    draw_text(image, "clipped text", 30, 15, scale=3)  # mostly outside: no error
-    assert text_width("abc", 2) == 34
+    draw_text(image, "clipped text", 60, 30, size=30)  # mostly outside: no error
+    draw_text(image, "outside", 100, 100, size=10)
+    assert text_width("abc", 28) > text_width("abc", 14) > text_width("ab", 14) > 0
+    assert line_height(28) > line_height(14) > 0
 
 
-def test_text_draws_lower_case_as_upper_and_unknown_characters_as_question_marks() -> None:
+def test_text_keeps_its_case_and_draws_any_character() -> None:
     def drawn(text: str) -> np.ndarray:
-        image = np.zeros((9, 40, 3), np.uint8)
-        draw_text(image, text, 1, 1)
+        image = np.zeros((20, 80, 3), np.uint8)
+        draw_text(image, text, 1, 1, size=14)
         return image
 
-    assert np.array_equal(drawn("box#1"), drawn("BOX#1"))
-    assert np.array_equal(drawn("a~"), drawn("A?"))
+    assert not np.array_equal(drawn("box#1"), drawn("BOX#1"))
+    assert drawn("Ärm wrestling 中~").max() > 0
     assert not np.array_equal(drawn("A"), drawn("?"))
+
+
+def test_fitting_shrinks_the_font_then_shortens_the_text() -> None:
+    lines = ["a short line", "a much longer line of caption text"]
+    size = fit_font_size(lines, 200, 40)
+    assert MIN_FONT_SIZE < size < 40
+    assert max(text_width(line, size) for line in lines) <= 200
+    assert text_width(lines[1], size + 1) > 200
+    assert fit_font_size(lines, 10_000, 40) == 40
+    assert fit_font_size(lines, 20, 40) == MIN_FONT_SIZE
+    assert fit_text(lines[0], 14, 10_000) == lines[0]
+    short = fit_text(lines[1], 14, 100)
+    assert short.endswith("…") and lines[1].startswith(short[:-1].rstrip())
+    assert text_width(short, 14) <= 100
 
 
 # ---- nearest map, overlay video --------------------------------------------------------------
@@ -272,6 +296,8 @@ def test_caption_names_the_prediction_and_each_streams_top1(
     source = make_video("caption.mp4", num_frames=2)
     layout = overlay_layout(hand_prediction(source, {"sa": one_hot_maps([(0, 0)])}, [0]))
     assert layout.caption == ("box 70.0%", "GS: box 70%  GL: wave 70%  GP: box 70%")
+    frame_width = layout.size[0]
+    assert all(text_width(line, layout.font_size) <= frame_width for line in layout.caption)
 
 
 def test_large_sources_are_scaled_down_to_360_rows_per_panel(

@@ -1,13 +1,13 @@
 """The per-video frame store that training reads instead of video files, and the feature store.
 
 Frames (``frames/<name>.jpgs``): the frames that sampling needs, already resized by the
-decoder's scaler, each JPEG-encoded (quality 90) and concatenated, followed by a footer:
-``uint64 offsets[N + 1]``, ``uint64 N``, ``b"GKJPEG01"`` (little-endian). Chosen by measurement
-(benchmarks/bench_cache.py, 6 real KTH videos at 256x256, random 30-frame clips): JPEG takes
-12 KB per frame against 196 KB for raw uint8 (16x less disk) and reads ~930 frames/s on one
-busy core against ~18,000 for a memory-mapped ``.npy``; that is still ~40x what training
-consumes (the backbone runs at ~25 frames/s on this CPU), while raw would need ~490 GB for
-UCF101.
+decoder's scaler, each JPEG-encoded by Pillow (libjpeg-turbo, quality 90, 4:2:0 chroma) and
+concatenated, followed by a footer: ``uint64 offsets[N + 1]``, ``uint64 N``, ``b"GKJPEG01"``
+(little-endian). Chosen by measurement (benchmarks/bench_cache.py, 6 real KTH videos at
+256x256, random 30-frame clips): JPEG takes 12 KB per frame against 196 KB for raw uint8 (16x
+less disk) and reads ~1,000 frames/s on one busy core against ~10,000 for a memory-mapped
+``.npy``; that is still ~40x what training consumes (the backbone runs at ~25 frames/s on this
+CPU), while raw would need ~490 GB for UCF101.
 
 Features (``features/<name>.npy``, optional): the frozen backbone's conv maps of the same
 frames, center crop, backbone normalisation, float16, shape (N, C, h, w) (DESIGN.md
@@ -20,18 +20,17 @@ run never leaves a half-written shard under the final name.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
 import struct
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from torchvision.io import decode_jpeg, encode_jpeg
 
 from ..config import PreprocessConfig
 from ..fileio import atomic_write_path
@@ -56,17 +55,35 @@ STORAGE = f"jpeg-q{JPEG_QUALITY}"
 FRAME_SUFFIX = ".jpgs"
 _MAGIC = b"GKJPEG01"
 _TAIL = struct.Struct("<Q8s")
-#: torchvision 0.29 warns on every JPEG encode/decode that its image codecs are deprecated; the
-#: pyproject caps torchvision below 0.30, so the API stays and the warning is only noise.
-_CODEC_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
 
 
-@contextlib.contextmanager
-def _torchvision_codec() -> Iterator[None]:
-    """Silence torchvision's codec deprecation warning (and only it) inside the block."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _CODEC_DEPRECATION, DeprecationWarning)
-        yield
+def _encode_jpeg(image: np.ndarray) -> bytes:
+    """JPEG bytes (quality :data:`JPEG_QUALITY`, 4:2:0 chroma) of an RGB frame (H, W, 3) uint8."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {image.shape} {image.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _decode_jpegs(blobs: Sequence[bytes]) -> np.ndarray:
+    """RGB frames (N, H, W, 3) uint8 of N >= 1 JPEG images that share a size and mode (a shard's).
+
+    The first image's header tells Pillow's JPEG decoder what to produce; every image is then
+    decoded with that decoder and its arguments, as ``Image.open(...).load()`` would, into one
+    reused image: parsing each header in Python and allocating an image per frame made reads
+    about a third slower than torchvision's decoder at 256x256. An image of another size fails
+    with ValueError rather than decoding wrongly.
+    """
+    with Image.open(io.BytesIO(blobs[0]), formats=("JPEG",)) as first:
+        mode, size = first.mode, first.size
+        decoder, _, _, args = first.tile[0]
+    image = Image.new(mode, size)
+    frames = np.empty((len(blobs), size[1], size[0], 3), np.uint8)
+    for i, data in enumerate(blobs):
+        image.frombytes(data, decoder, args)
+        frames[i] = np.asarray(image if mode == "RGB" else image.convert("RGB"))
+    return frames
 
 
 def write_frame_shard(path: Path, frames: Iterable[np.ndarray]) -> int:
@@ -74,10 +91,7 @@ def write_frame_shard(path: Path, frames: Iterable[np.ndarray]) -> int:
     offsets = [0]
     with atomic_write_path(path) as temp, open(temp, "wb") as handle:
         for image in frames:
-            # numpy transposes without torch's intra-op thread pool (slow on a busy machine)
-            chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-            with _torchvision_codec():
-                data = encode_jpeg(chw, quality=JPEG_QUALITY).numpy().tobytes()
+            data = _encode_jpeg(image)
             handle.write(data)
             offsets.append(offsets[-1] + len(data))
         handle.write(np.asarray(offsets, "<u8").tobytes())
@@ -110,22 +124,22 @@ def frame_shard_length(path: Path) -> int:
 
 def read_frame_shard(path: Path, positions: Sequence[int]) -> torch.Tensor:
     """Decode the frames at ``positions`` (shard order, repeats allowed) -> (T, H, W, 3) uint8."""
+    if len(positions) == 0:
+        raise ValueError(f"{path}: no frame positions to read")
+    unique, index = np.unique(np.asarray(positions, dtype=np.int64), return_inverse=True)
     with open(path, "rb") as handle:
         offsets = _offsets(handle, path)
-        unique = sorted(set(positions))
-        blobs: dict[int, torch.Tensor] = {}
-        for position in unique:
+        blobs = []
+        for position in unique.tolist():
             start, stop = int(offsets[position]), int(offsets[position + 1])
             handle.seek(start)
-            blobs[position] = torch.frombuffer(
-                bytearray(handle.read(stop - start)), dtype=torch.uint8
-            )
-    with _torchvision_codec():
-        images = decode_jpeg([blobs[p] for p in unique])
-    decoded = dict(zip(unique, images, strict=True))
-    # numpy stacks without torch's intra-op thread pool, which stalls on a busy machine.
-    clip = np.stack([decoded[p].numpy() for p in positions])
-    return torch.from_numpy(clip).permute(0, 2, 3, 1)
+            blobs.append(handle.read(stop - start))
+    try:
+        decoded = _decode_jpegs(blobs)
+    except (OSError, ValueError) as error:  # Pillow: UnidentifiedImageError, truncated data
+        raise ValueError(f"{path}: corrupt frame data ({error})") from error
+    in_order = len(unique) == len(index) and bool((np.diff(index) > 0).all())
+    return torch.from_numpy(decoded if in_order else decoded[index])
 
 
 def write_feature_shard(path: Path, maps: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from ..video.reader import read_frames
 from ..video.writer import VideoWriter, encode_png
 from .colormap import apply_colormap
 from .heatmap import Normalize, blend, map_entropy, normalize_maps, overlay, upsample_map
-from .text import GLYPH_HEIGHT, draw_text, text_width
+from .text import draw_text, fit_font_size, fit_text, line_height, text_width
 
 __all__ = [
     "STREAM_TITLES",
@@ -87,14 +87,6 @@ def _streams(prediction: VideoPrediction) -> list[str]:
     return [name for name in STREAM_TITLES if name in prediction.attention]
 
 
-def _text_scale(panel_height: int, lines: list[str], width: int) -> int:
-    """Largest font scale up to panel_height / 120 at which every line fits ``width``."""
-    scale = max(1, panel_height // 120)
-    while scale > 1 and max(text_width(line, scale) for line in lines) > width - 4 * scale:
-        scale -= 1
-    return scale
-
-
 def _caption(prediction: VideoPrediction) -> list[str]:
     """Caption lines: the predicted label and probability, then each stream's top-1."""
     label, prob = prediction.top_k(1)[0]
@@ -105,6 +97,21 @@ def _caption(prediction: VideoPrediction) -> list[str]:
     return [f"{label} {prob:.1%}", streams]
 
 
+def _titles(streams: tuple[str, ...]) -> list[str]:
+    """Titles of the overlay panels: the input, then each stream."""
+    return ["input", *(STREAM_TITLES[name] for name in streams)]
+
+
+def _text_margin(font_size: int) -> int:
+    """Margin around text of ``font_size``."""
+    return max(2, font_size // 6)
+
+
+def _row_width(panel_width: int, panels: int) -> int:
+    """Width of ``panels`` panels side by side."""
+    return panel_width * panels + _GAP * (panels - 1)
+
+
 @dataclass(frozen=True)
 class OverlayLayout:
     """Frame layout of the overlay video: a title row, panels side by side, a caption strip.
@@ -113,54 +120,68 @@ class OverlayLayout:
         panel: (width, height) of each panel, even.
         streams: the attention streams drawn after the input panel (``sa``, ``la``).
         caption: the caption lines.
-        scale: font scale of titles and caption.
+        font_size: font size of titles and caption, in pixels per em.
     """
 
     panel: tuple[int, int]
     streams: tuple[str, ...]
     caption: tuple[str, ...]
-    scale: int
+    font_size: int
+
+    @property
+    def pad(self) -> int:
+        """Margin around text."""
+        return _text_margin(self.font_size)
 
     @property
     def line(self) -> int:
-        """Height of one text line."""
-        return (GLYPH_HEIGHT + 3) * self.scale
+        """Height of one text line, margin included."""
+        return line_height(self.font_size) + self.pad
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole frame, both even."""
-        panels = 1 + len(self.streams)
-        width = self.panel[0] * panels + _GAP * (panels - 1)
-        return width + width % 2, self.line + self.panel[1] + 2 * self.line + 2 * self.scale
+        width = _row_width(self.panel[0], 1 + len(self.streams))
+        height = self.line + self.panel[1] + len(self.caption) * self.line + self.pad
+        return width + width % 2, height + height % 2
 
     def panel_box(self, number: int) -> tuple[int, int, int, int]:
         """(x, y, width, height) of panel ``number`` (0 is the input, then the streams)."""
         return number * (self.panel[0] + _GAP), self.line, *self.panel
 
     def background(self) -> np.ndarray:
-        """The frame without panels: titles and caption drawn on a dark background."""
+        """The frame without panels: titles and caption drawn on a dark background; text too
+        wide for its space is shortened with "…"."""
         width, height = self.size
         image = np.full((height, width, 3), _BACKGROUND, np.uint8)
-        pad = 2 * self.scale
-        titles = ["input", *(STREAM_TITLES[name] for name in self.streams)]
-        for number, title in enumerate(titles):
-            draw_text(image, title, self.panel_box(number)[0] + pad, pad, scale=self.scale)
-        top = self.line + self.panel[1] + pad
-        for row, text in enumerate(self.caption):
+        pad, size = self.pad, self.font_size
+        for number, title in enumerate(_titles(self.streams)):
+            text = fit_text(title, size, self.panel[0] - 2 * pad)
+            draw_text(image, text, self.panel_box(number)[0] + pad, pad // 2, size=size)
+        top = self.line + self.panel[1] + pad // 2
+        for row, line in enumerate(self.caption):
             colour = (255, 220, 80) if row == 0 else (210, 210, 210)
-            draw_text(image, text, pad, top + row * self.line, scale=self.scale, color=colour)
+            text = fit_text(line, size, width - 2 * pad)
+            draw_text(image, text, pad, top + row * self.line, size=size, color=colour)
         return image
 
 
 def overlay_layout(prediction: VideoPrediction) -> OverlayLayout:
     """The overlay video's layout for ``prediction``: panel size from the source, the
-    streams that have maps, and the largest caption font that fits."""
+    streams that have maps, and the largest font (up to a twelfth of the panel height) at
+    which the titles fit their panels and the caption fits the frame."""
     info = prediction.info
-    streams = _streams(prediction)
+    streams = tuple(_streams(prediction))
     panel = panel_size(info.width, info.height, VIDEO_PANEL_HEIGHTS)
-    caption = _caption(prediction)
-    scale = _text_scale(panel[1], caption, (1 + len(streams)) * panel[0])
-    return OverlayLayout(panel=panel, streams=tuple(streams), caption=tuple(caption), scale=scale)
+    caption = tuple(_caption(prediction))
+    largest = panel[1] // 12
+    margins = 2 * _text_margin(largest)  # margins grow with the font: the largest's bound all
+    width = _row_width(panel[0], 1 + len(streams))
+    size = min(
+        fit_font_size(list(caption), width - margins, largest),
+        fit_font_size(_titles(streams), panel[0] - margins, largest),
+    )
+    return OverlayLayout(panel=panel, streams=streams, caption=caption, font_size=size)
 
 
 class _ColourCache:
@@ -254,22 +275,24 @@ def render_grid(
     cell = panel_size(info.width, info.height, (GRID_CELL_HEIGHT, GRID_CELL_HEIGHT))
     heats = {s: normalize_maps(prediction.attention[s], normalize)[positions] for s in streams}
     images = {f.index: f.image for f in read_frames(video_path, size=cell, indices=frames)}
-    rows = ["input", *streams]
-    label_w = max(text_width(row.upper()) for row in rows) + 4 * _GAP
-    line = GLYPH_HEIGHT + 3 * _GAP
+    rows = ["input", *(name.upper() for name in streams)]
+    titles = [f"#{index}" for index in frames]
+    if streams:
+        times = prediction.attention_times[positions]
+        titles = [f"{title} {time:.2f}s" for title, time in zip(titles, times, strict=True)]
+    size = fit_font_size(titles, cell[0] - _GAP, GRID_CELL_HEIGHT // 10)
+    label_w = max(text_width(row, size) for row in rows) + 4 * _GAP
+    line = line_height(size) + 2 * _GAP
     sheet = np.full(
         (line + len(rows) * (cell[1] + _GAP), label_w + len(frames) * (cell[0] + _GAP), 3),
         _BACKGROUND,
         np.uint8,
     )
     for r, row in enumerate(rows):
-        draw_text(sheet, row, _GAP, line + r * (cell[1] + _GAP) + _GAP)
+        draw_text(sheet, row, 2 * _GAP, line + r * (cell[1] + _GAP), size=size)
     for c, index in enumerate(frames):
         x = label_w + c * (cell[0] + _GAP)
-        title = f"#{index}"
-        if streams:
-            title += f" {prediction.attention_times[positions[c]]:.2f}s"
-        draw_text(sheet, title, x, _GAP)
+        draw_text(sheet, fit_text(titles[c], size, cell[0] - _GAP), x, _GAP, size=size)
         raw = images.get(int(index), np.zeros((cell[1], cell[0], 3), np.uint8))
         heat_size = raw.shape[:2]
         shown = [raw, *(overlay(raw, upsample_map(heats[s][c], heat_size)) for s in streams)]

@@ -1,98 +1,72 @@
-"""Caption text drawn with an embedded 5x7 bitmap font (no Pillow, no font files).
+"""Caption text drawn with Pillow's built-in font into RGB frames (no font files to ship).
 
-Pillow is not a dependency of gkaan and torchvision draws text only through Pillow, so
-captions use this small font: upper-case letters, digits and common punctuation; lower
-case is drawn as upper case and any other character as ``?``. Each glyph is 5 x 7 pixels
-with one pixel of spacing, scaled by an integer factor.
+Pillow 10.1 and later, built with FreeType as its wheels are, provide a scalable default font
+(Aileron Regular) in any pixel size. A Pillow without FreeType falls back to its fixed-size
+bitmap font: text stays readable but does not grow with the requested size.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["GLYPH_HEIGHT", "GLYPH_WIDTH", "draw_text", "text_width"]
+__all__ = [
+    "MIN_FONT_SIZE",
+    "draw_text",
+    "fit_font_size",
+    "fit_text",
+    "font",
+    "line_height",
+    "text_width",
+]
 
-GLYPH_WIDTH = 5
-GLYPH_HEIGHT = 7
-_ADVANCE = GLYPH_WIDTH + 1
-
-#: Each glyph: 7 rows of 5 cells, '#' = ink.
-_FONT_ROWS: dict[str, str] = {
-    "A": ".###. #...# #...# ##### #...# #...# #...#",
-    "B": "####. #...# #...# ####. #...# #...# ####.",
-    "C": ".###. #...# #.... #.... #.... #...# .###.",
-    "D": "####. #...# #...# #...# #...# #...# ####.",
-    "E": "##### #.... #.... ####. #.... #.... #####",
-    "F": "##### #.... #.... ####. #.... #.... #....",
-    "G": ".###. #...# #.... #.### #...# #...# .####",
-    "H": "#...# #...# #...# ##### #...# #...# #...#",
-    "I": ".###. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "J": "..### ...#. ...#. ...#. ...#. #..#. .##..",
-    "K": "#...# #..#. #.#.. ##... #.#.. #..#. #...#",
-    "L": "#.... #.... #.... #.... #.... #.... #####",
-    "M": "#...# ##.## #.#.# #.#.# #...# #...# #...#",
-    "N": "#...# #...# ##..# #.#.# #..## #...# #...#",
-    "O": ".###. #...# #...# #...# #...# #...# .###.",
-    "P": "####. #...# #...# ####. #.... #.... #....",
-    "Q": ".###. #...# #...# #...# #.#.# #..#. .##.#",
-    "R": "####. #...# #...# ####. #.#.. #..#. #...#",
-    "S": ".#### #.... #.... .###. ....# ....# ####.",
-    "T": "##### ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
-    "U": "#...# #...# #...# #...# #...# #...# .###.",
-    "V": "#...# #...# #...# #...# #...# .#.#. ..#..",
-    "W": "#...# #...# #...# #.#.# #.#.# #.#.# .#.#.",
-    "X": "#...# #...# .#.#. ..#.. .#.#. #...# #...#",
-    "Y": "#...# #...# .#.#. ..#.. ..#.. ..#.. ..#..",
-    "Z": "##### ....# ...#. ..#.. .#... #.... #####",
-    "0": ".###. #...# #..## #.#.# ##..# #...# .###.",
-    "1": "..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.",
-    "2": ".###. #...# ....# ...#. ..#.. .#... #####",
-    "3": "##### ...#. ..#.. ...#. ....# #...# .###.",
-    "4": "...#. ..##. .#.#. #..#. ##### ...#. ...#.",
-    "5": "##### #.... ####. ....# ....# #...# .###.",
-    "6": "..##. .#... #.... ####. #...# #...# .###.",
-    "7": "##### ....# ...#. ..#.. .#... .#... .#...",
-    "8": ".###. #...# #...# .###. #...# #...# .###.",
-    "9": ".###. #...# #...# .#### ....# ...#. .##..",
-    " ": "..... ..... ..... ..... ..... ..... .....",
-    ".": "..... ..... ..... ..... ..... .##.. .##..",
-    ",": "..... ..... ..... ..... .##.. ..#.. .#...",
-    ":": "..... .##.. .##.. ..... .##.. .##.. .....",
-    "%": "##... ##..# ...#. ..#.. .#... #..## ...##",
-    "-": "..... ..... ..... ##### ..... ..... .....",
-    "_": "..... ..... ..... ..... ..... ..... #####",
-    "(": "...#. ..#.. .#... .#... .#... ..#.. ...#.",
-    ")": ".#... ..#.. ...#. ...#. ...#. ..#.. .#...",
-    "/": "..... ....# ...#. ..#.. .#... #.... .....",
-    "|": "..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
-    "=": "..... ..... ##### ..... ##### ..... .....",
-    "+": "..... ..#.. ..#.. ##### ..#.. ..#.. .....",
-    "!": "..#.. ..#.. ..#.. ..#.. ..#.. ..... ..#..",
-    "'": "..#.. ..#.. .#... ..... ..... ..... .....",
-    "#": "..... .#.#. ##### .#.#. ##### .#.#. .....",
-    "?": ".###. #...# ....# ...#. ..#.. ..... ..#..",
-}
+#: Smallest font size (pixels per em) that captions shrink to before being shortened.
+MIN_FONT_SIZE = 10
+_ELLIPSIS = "…"
 
 
-def _glyph(rows: str) -> np.ndarray:
-    return np.array([[cell == "#" for cell in row] for row in rows.split()], dtype=bool)
+@lru_cache(maxsize=64)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's default font at ``size`` pixels per em (its bitmap font without FreeType)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, OSError):  # a Pillow built without FreeType
+        return ImageFont.load_default()
 
 
-_GLYPHS: dict[str, np.ndarray] = {char: _glyph(rows) for char, rows in _FONT_ROWS.items()}
+def line_height(size: int) -> int:
+    """Height in pixels of one line of text at ``size``: ascender to descender."""
+    face = font(size)
+    if isinstance(face, ImageFont.FreeTypeFont):
+        ascent, descent = face.getmetrics()
+        return ascent + descent
+    return int(face.getbbox("Ag|")[3])
 
 
-def text_width(text: str, scale: int = 1) -> int:
-    """Width in pixels of ``text`` drawn at ``scale`` (without the trailing spacing)."""
-    return max(0, len(text) * _ADVANCE - 1) * scale
+def text_width(text: str, size: int) -> int:
+    """Width in pixels of ``text`` drawn at ``size``, from its origin to its last ink."""
+    return int(np.ceil(font(size).getbbox(text)[2])) if text else 0
 
 
-def _mask(text: str) -> np.ndarray:
-    """Ink mask (7, width) of ``text`` at scale 1."""
-    mask = np.zeros((GLYPH_HEIGHT, len(text) * _ADVANCE), dtype=bool)
-    for i, char in enumerate(text.upper()):
-        glyph = _GLYPHS.get(char, _GLYPHS["?"])
-        mask[:, i * _ADVANCE : i * _ADVANCE + GLYPH_WIDTH] = glyph
-    return mask
+def fit_font_size(lines: list[str], width: int, largest: int) -> int:
+    """Largest font size from ``largest`` down to :data:`MIN_FONT_SIZE` at which every line
+    is at most ``width`` pixels wide (:data:`MIN_FONT_SIZE` when none is)."""
+    size = max(largest, MIN_FONT_SIZE)
+    while size > MIN_FONT_SIZE and max(text_width(line, size) for line in lines) > width:
+        size -= 1
+    return size
+
+
+def fit_text(text: str, size: int, width: int) -> str:
+    """``text``, or its longest start followed by "…" that is at most ``width`` pixels wide."""
+    if text_width(text, size) <= width:
+        return text
+    keep = len(text)
+    while keep > 0 and text_width(text[:keep].rstrip() + _ELLIPSIS, size) > width:
+        keep -= 1
+    return text[:keep].rstrip() + _ELLIPSIS if keep else ""
 
 
 def draw_text(
@@ -101,23 +75,25 @@ def draw_text(
     x: int,
     y: int,
     *,
-    scale: int = 1,
+    size: int,
     color: tuple[int, int, int] = (255, 255, 255),
 ) -> None:
-    """Draw ``text`` into ``image`` (H, W, 3) uint8 in place, top-left corner at (x, y).
+    """Draw ``text`` into ``image`` (H, W, 3) uint8 in place, anti-aliased over what is there.
 
     Args:
         image: the RGB image to draw on; text outside it is clipped.
-        text: the string (see the module docstring for the character set).
-        x, y: pixel position of the top-left corner of the first glyph.
-        scale: integer magnification of the 5x7 glyphs.
+        text: the string; characters the font lacks are drawn as boxes.
+        x, y: pixel position of the line's top-left corner (the ascender line); the text
+            covers ``text_width(text, size)`` x ``line_height(size)`` pixels from there.
+        size: font size in pixels per em.
         color: RGB ink colour.
     """
-    mask = _mask(text).repeat(scale, axis=0).repeat(scale, axis=1)
     height, width = image.shape[:2]
     top, left = max(y, 0), max(x, 0)
-    bottom, right = min(y + mask.shape[0], height), min(x + mask.shape[1], width)
+    bottom = min(y + line_height(size), height)
+    right = min(x + text_width(text, size), width)
     if bottom <= top or right <= left:
         return
-    visible = mask[top - y : bottom - y, left - x : right - x]
-    image[top:bottom, left:right][visible] = color
+    region = Image.fromarray(image[top:bottom, left:right])
+    ImageDraw.Draw(region).text((x - left, y - top), text, fill=color, font=font(size))
+    image[top:bottom, left:right] = np.asarray(region)
