@@ -74,7 +74,8 @@ def train(
         typer.Option(
             "--from",
             help="Start from this trained model (registry name, checkpoint or run folder, "
-            "Hub id): tensors whose shape fits are reused, new classes get new rows.",
+            "Hub id): tensors whose shape fits are reused, new classes get new rows (default: "
+            "none, a new model).",
             show_default=False,
         ),
     ] = None,
@@ -82,7 +83,7 @@ def train(
         str | None,
         typer.Option(
             help="Trunk weights: a local torchvision/ImageNet weights file, or a GKAAN "
-            "checkpoint or registered model whose trunk is used.",
+            "checkpoint or registered model whose trunk is used (default: the recipe's).",
             show_default=False,
         ),
     ] = None,

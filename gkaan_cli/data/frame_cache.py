@@ -10,8 +10,8 @@ less disk) and reads ~1,000 frames/s on one busy core against ~10,000 for a memo
 CPU), while raw would need ~490 GB for UCF101.
 
 Features (``features/<name>.npy``, optional): the frozen backbone's conv maps of the same
-frames, center crop, backbone normalisation, float16, shape (N, C, h, w) (DESIGN.md
-section 4: head-only training needs no CNN).
+frames, center crop, backbone normalisation, float16, shape (N, C, h, w)
+(docs/protocol.md#frozen-backbone: head-only training needs no CNN).
 
 Every file is written to a temp file in the same folder and renamed into place
 (:func:`gkaan_cli.fileio.atomic_write_path`; temp names contain :data:`TEMP_MARK`), so a killed
