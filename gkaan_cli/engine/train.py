@@ -50,6 +50,7 @@ from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
 from ..progress import ProgressCallback, ProgressEvent
+from .calibrate import add_training_ood
 from .distributed import (
     AUTOCAST_DTYPES,
     DistContext,
@@ -586,6 +587,8 @@ def train(
                 _finish_epoch(run, record, report, logger)
         finally:
             logger.close()
+        if ctx.is_main:  # OOD statistics of the training set (docs/model.md#ood)
+            add_training_ood(out, prepared, features=run.features, device=ctx.device)
     best = out / "best"
     return TrainResult(
         out=out,
