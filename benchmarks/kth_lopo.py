@@ -8,17 +8,27 @@ fold then trains the heads with :func:`gkaan_cli.engine.train.train` on the othe
 and :func:`gkaan_cli.engine.evaluate.evaluate` scores the held-out videos (fused and per
 stream, docs/model.md#eq-19).
 
-The same recipe runs on two backbones, so the value of pretrained features is measured:
-``efficientnet_lite0`` with its ImageNet weights (the shipped model's backbone) and
-``resnet34`` with random weights (seeded, written to a weights file so that prepare, train
-and evaluate all use the same ones).
+The recipe runs on ``efficientnet_lite0`` with its ImageNet weights (the shipped model's
+backbone) and, with ``--backbones``, on ``resnet34`` with random weights (seeded, written to
+a weights file so that prepare, train and evaluate all use the same ones), so the value of
+pretrained features is measured. ``--motion none diff`` runs the recipe once per motion
+input (docs/model.md#motion) on the same folds and features.
+
+In the same folds, two more measurements on the cached features of the first run:
+
+- the baseline to beat: a logistic regression on clip-mean pooled features (the GP feature
+  averaged over the clip's frames), standardised on the training clips, L2 weight 1e-3;
+  video = mean of its clips' probabilities;
+- the out-of-distribution score of each held-out video (docs/model.md#ood) under the fold
+  model's statistics, which saw only the other persons: the in-distribution half of the OOD
+  measurement in weights/README.md.
 
 Usage::
 
     python benchmarks/kth_lopo.py [--data ../shared/data/kth-mini] [--work /tmp/kth-lopo]
-        [--backbones efficientnet_lite0 resnet34-random] [--sa-variant paper|reference]
-        [--fusion early|late] [--fuse probs|logits] [--dropout P] [--epochs N]
-        [--json results.json]
+        [--backbones efficientnet_lite0 resnet34-random] [--motion none diff]
+        [--sa-variant paper|reference] [--fusion early|late] [--fuse probs|logits]
+        [--dropout P] [--epochs N] [--json results.json]
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gkaan_cli.config import SamplingConfig
+from gkaan_cli.data.dataset import FeatureDataset
 from gkaan_cli.data.manifest import load_manifest
 from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, prepare
 from gkaan_cli.data.sources import SplitOptions
@@ -42,6 +53,7 @@ from gkaan_cli.engine.evaluate import EvalReport, evaluate
 from gkaan_cli.engine.recipes import TrainConfig, merge_overrides
 from gkaan_cli.engine.train import train
 from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.ood import clip_embedding
 
 PERSON = r"person(\d+)"
 #: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video.
@@ -100,7 +112,9 @@ def prepare_features(data: Path, out: Path, backbone: str, weights: bool | Path)
     return report.seconds
 
 
-def run_fold(data: Path, prepared: Path, run: Path, person: str, config: TrainConfig) -> EvalReport:
+def run_fold(
+    data: Path, prepared: Path, run: Path, person: str, config: TrainConfig
+) -> tuple[EvalReport, GKAAN]:
     """Train on every person but ``person``; evaluate on ``person``'s videos."""
     options = PrepareOptions(
         split=SplitOptions(split_by=PERSON, test_groups=(person,), val_fraction=0.0),
@@ -110,7 +124,50 @@ def run_fold(data: Path, prepared: Path, run: Path, person: str, config: TrainCo
     prepare(data, prepared, options)
     shutil.rmtree(run, ignore_errors=True)
     result = train(prepared, run, config)
-    return evaluate(GKAAN.from_pretrained(result.last), prepared, split="test")
+    model = GKAAN.from_pretrained(result.last)
+    return evaluate(model, prepared, split="test"), model
+
+
+def clip_means(prepared: Path, split: str, model: GKAAN) -> list[tuple[str, int, torch.Tensor]]:
+    """Per video of ``split``: (name, label index, (clips, C) clip-mean pooled features)."""
+    dataset = FeatureDataset(prepared, split, model.config, train=False)
+    rows: dict[int, list[torch.Tensor]] = {}
+    for index in range(len(dataset)):
+        maps, _, video = dataset[index]
+        rows.setdefault(video, []).append(clip_embedding(maps[None])[0])
+    return [
+        (Path(dataset.records[v].path).name, dataset.records[v].label_index, torch.stack(r))
+        for v, r in sorted(rows.items())
+    ]
+
+
+def logistic_baseline(
+    train_set: list[tuple[str, int, torch.Tensor]],
+    test_set: list[tuple[str, int, torch.Tensor]],
+    classes: int,
+    lam: float = 1e-3,
+) -> list[int]:
+    """Predicted class of each test video by logistic regression on clip-mean features."""
+    x = torch.cat([f for _, _, f in train_set])
+    y = torch.cat([torch.full((len(f),), label) for _, label, f in train_set])
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x.shape[1], classes)
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+    xs = (x - mean) / std
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(linear(xs), y)
+        loss = loss + lam * linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return [
+            int(torch.softmax(linear((f - mean) / std), 1).mean(0).argmax()) for _, _, f in test_set
+        ]
 
 
 def _weights_of(prepared: Path) -> bool | Path:
@@ -118,10 +175,13 @@ def _weights_of(prepared: Path) -> bool | Path:
     return True if value == "True" else Path(str(value))
 
 
-def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, Any]:
-    """All folds of one backbone run; accuracies pooled over the held-out videos."""
-    backbone, imagenet = RUNS[name]
-    prepared = work / f"{name}-prep"
+def lopo(
+    data: Path, work: Path, name: str, config: TrainConfig, *, extras: bool = False
+) -> dict[str, Any]:
+    """All folds of one run; accuracies pooled over the held-out videos. With ``extras``, also
+    the logistic-regression baseline and the held-out videos' OOD scores."""
+    backbone, imagenet = RUNS[_run_of(name)]
+    prepared = work / f"{_run_of(name)}-prep"
     weights: bool | Path = True if imagenet else random_weights(work, config.seed)
     prepare_seconds = prepare_features(data, prepared, backbone, weights)
     manifest = load_manifest(prepared)
@@ -129,11 +189,22 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
     streams = ("fused", *config.model_config_for(list(manifest.classes)).streams)
     correct = dict.fromkeys(streams, 0)
     per_class: dict[str, list[int]] = {}
+    baseline: dict[str, list[int]] = {}
+    ood_scores: dict[str, float] = {}
     folds = []
     started = time.perf_counter()
     for person in persons:
         fold_start = time.perf_counter()
-        report = run_fold(data, prepared, work / f"{name}-runs" / person, person, config)
+        report, model = run_fold(data, prepared, work / f"{name}-runs" / person, person, config)
+        if extras:
+            train_set, test_set = (clip_means(prepared, s, model) for s in ("train", "test"))
+            guesses = logistic_baseline(train_set, test_set, len(manifest.classes))
+            for (video, label, feats), guess in zip(test_set, guesses, strict=True):
+                counts = baseline.setdefault(manifest.classes[label], [0, 0])
+                counts[0] += int(guess == label)
+                counts[1] += 1
+                if model.ood is not None:
+                    ood_scores[video] = model.ood.video_score(feats)
         videos = report.video["fused"].count
         for stream in streams:
             correct[stream] += round(report.video[stream].top1 * videos)
@@ -160,10 +231,17 @@ def lopo(data: Path, work: Path, name: str, config: TrainConfig) -> dict[str, An
         "accuracy": {s: correct[s] / total for s in streams},
         "per_class": {c: {"correct": k, "videos": n} for c, (k, n) in per_class.items()},
         "folds": folds,
+        "baseline_per_class": {c: {"correct": k, "videos": n} for c, (k, n) in baseline.items()},
+        "ood_scores": ood_scores,
         "prepare_seconds": prepare_seconds,
         "train_eval_seconds": time.perf_counter() - started,
         "recipe": config.model_dump(mode="json"),
     }
+
+
+def _run_of(name: str) -> str:
+    """The backbone run of a result name ``<run>`` or ``<run>+motion-<kind>``."""
+    return name.split("+")[0]
 
 
 def render(results: dict[str, dict[str, Any]]) -> Table:
@@ -174,6 +252,18 @@ def render(results: dict[str, dict[str, Any]]) -> Table:
     for column in ("run", "videos", *streams, *classes, "prepare s", "folds s"):
         table.add_column(column, justify="right")
     for name, r in results.items():
+        if r["baseline_per_class"]:
+            rows = r["baseline_per_class"]
+            total = sum(v["correct"] for v in rows.values())
+            table.add_row(
+                "logistic regression, clip-mean features",
+                str(r["videos"]),
+                f"{100 * total / r['videos']:.1f}%",
+                *("-" for _ in streams[1:]),
+                *(f"{rows[c]['correct']}/{rows[c]['videos']}" for c in classes),
+                "",
+                "",
+            )
         table.add_row(
             name,
             str(r["videos"]),
@@ -189,7 +279,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/kth-mini"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/kth-lopo"))
-    parser.add_argument("--backbones", nargs="+", choices=sorted(RUNS), default=list(RUNS))
+    parser.add_argument(
+        "--backbones", nargs="+", choices=sorted(RUNS), default=["efficientnet_lite0"]
+    )
+    parser.add_argument("--motion", nargs="+", choices=("none", "diff"), default=["none"])
+    parser.add_argument("--motion-dim", type=int, default=128)
+    parser.add_argument("--motion-stride", type=int, default=1)
     parser.add_argument("--sa-variant", choices=("paper", "reference"), default="paper")
     parser.add_argument("--fusion", choices=("early", "late"), default="early")
     parser.add_argument("--fuse", choices=("probs", "logits"), default="probs")
@@ -199,20 +294,25 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
-    for name in args.backbones:
-        overrides = {
-            "model": {
-                "backbone": RUNS[name][0],
-                "sa_variant": args.sa_variant,
-                "fusion": args.fusion,
-                "fuse": args.fuse,
-                "dropout": args.dropout,
-            },
-            "epochs": args.epochs,
-            "eval_every": args.epochs,
-        }
-        config = TrainConfig.model_validate(merge_overrides(RECIPE, overrides))
-        results[name] = lopo(args.data, args.work, name, config)
+    for backbone in args.backbones:
+        for number, motion in enumerate(args.motion):
+            overrides = {
+                "model": {
+                    "backbone": RUNS[backbone][0],
+                    "sa_variant": args.sa_variant,
+                    "fusion": args.fusion,
+                    "fuse": args.fuse,
+                    "dropout": args.dropout,
+                    "motion": motion,
+                    "motion_dim": args.motion_dim,
+                    "motion_stride": args.motion_stride,
+                },
+                "epochs": args.epochs,
+                "eval_every": args.epochs,
+            }
+            config = TrainConfig.model_validate(merge_overrides(RECIPE, overrides))
+            name = backbone if motion == "none" else f"{backbone}+motion-{motion}"
+            results[name] = lopo(args.data, args.work, name, config, extras=number == 0)
     Console().print(render(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

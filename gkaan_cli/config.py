@@ -162,6 +162,12 @@ class GKAANConfig(_Strict):
     #: ``probs``: average softmax probabilities (paper); ``logits``: average logits, then
     #: softmax (reference code).
     fuse: Literal["probs", "logits"] = "probs"
+    #: Motion input of the SRUs (docs/model.md#motion): ``none`` is the paper's network;
+    #: ``diff`` appends W_m (R^GP_t - R^GP_{t-s}) to every stream's SRU input, with
+    #: ``motion_dim`` rows in W_m and ``s = motion_stride`` frames.
+    motion: Literal["none", "diff"] = "none"
+    motion_dim: int = Field(128, ge=1)
+    motion_stride: int = Field(1, ge=1)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__

@@ -270,7 +270,12 @@ def test_table_output_lists_each_file_with_its_top_labels(
     assert result.exit_code == 0
     assert "t.mp4" in result.stdout
     assert all(label in result.stdout for label in ("boxing", "running", "waving"))
-    assert result.stderr == ""
+    # stderr: only the model line before the first video and the throughput line after
+    model_line, summary = result.stderr.splitlines()
+    assert model_line == (
+        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; fp32)"
+    )
+    assert summary.startswith("1 video, 6 frames in ") and summary.endswith(" frames/s)")
 
 
 def test_table_shows_full_paths_only_when_two_files_share_a_name() -> None:
@@ -313,6 +318,9 @@ def test_bad_inputs_get_one_line_each_and_the_good_file_is_still_predicted(
     result = run_cli(*inputs, "--model", str(checkpoint), "-f", "json")
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
+    # besides the errors, stderr holds the model line and the throughput line, nothing else
+    assert lines.pop(-1).startswith("1 video, 6 frames in ")
+    assert lines.pop(2).startswith(f"model: {checkpoint} (3 classes")  # after input errors
     assert len(lines) == 4
     assert lines[0] == f"error: {missing}: no such file"
     assert lines[1] == f"error: {folder}: no video files in directory"

@@ -1,10 +1,17 @@
 """Machine-readable renderings of :class:`~gkaan_cli.engine.predict.VideoPrediction` lists.
 
-One record per video: the file, its top-k labels with probabilities, each stream's top-1 and,
-when asked, a timeline of its clips (start/end seconds and top labels). ``json`` is one array,
+One record per video: the file, its top-k labels with probabilities, each stream's top-1, its
+out-of-distribution verdict (``ood_score``, ``in_distribution``; null without one) and, when
+asked, a timeline of its clips (start/end seconds, top labels, verdict). ``json`` is one array,
 ``jsonl`` one record per line, ``csv`` one row per video (``level=video``) followed, with
 clips, by one row per clip (``level=clip``); the columns are the same for every row. The
 terminal table is the command's (:mod:`gkaan_cli.commands.predict`).
+
+Every JSON/JSONL record carries the ``model`` block (docs/predict.md#model-block), so each
+line read alone, filtered or concatenated with another run's still names its model. CSV rows
+carry the model's name and the SHA-256 of its weights in two columns (``model``,
+``model_sha256``): any CSV reader parses them, and the two pin the checkpoint, whose
+``config.json`` holds the rest.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ def prediction_record(
         "duration": round(prediction.info.duration, _DIGITS),
         "top_k": _labelled(prediction.top_k(top_k)),
         "streams": _stream_top1(labels, prediction.stream_probs),
+        "ood_score": _rounded(prediction.ood_score),
+        "in_distribution": prediction.in_distribution,
+        "model": prediction.model,
     }
     if clips:
         record["clips"] = [
@@ -53,18 +63,31 @@ def prediction_record(
                 "end": round(clip.end, _DIGITS),
                 "top_k": _labelled(rank_labels(labels, clip.probs, top_k)),
                 "streams": _stream_top1(labels, clip.stream_probs),
+                "ood_score": _rounded(clip.ood_score),
+                "in_distribution": clip.in_distribution,
             }
             for clip in prediction.clips
         ]
     return record
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, _DIGITS)
+
+
 def _csv_rows(record: dict[str, Any], top_k: int) -> list[list[Any]]:
+    model = record["model"] or {}
+    model_columns = [model.get("name", ""), model.get("sha256") or ""]
+
     def row(level: str, start: float, end: float, part: dict[str, Any]) -> list[Any]:
         ranked = [value for item in part["top_k"] for value in (item["label"], item["prob"])]
         ranked += [""] * (2 * top_k - len(ranked))
         streams = [v for item in part["streams"].values() for v in (item["label"], item["prob"])]
-        return [record["file"], level, start, end, *ranked, *streams]
+        verdict = [
+            "" if part["ood_score"] is None else part["ood_score"],
+            "" if part["in_distribution"] is None else str(part["in_distribution"]).lower(),
+        ]
+        return [record["file"], level, start, end, *ranked, *streams, *verdict, *model_columns]
 
     rows = [row("video", 0.0, record["duration"], record)]
     rows += [row("clip", c["start"], c["end"], c) for c in record.get("clips", [])]
@@ -91,7 +114,20 @@ def format_predictions(
     streams = list(records[0]["streams"]) if records else []
     ranks = [f"{key}_{i}" for i in range(1, top_k + 1) for key in ("label", "prob")]
     stream_columns = [f"{name}_{key}" for name in streams for key in ("label", "prob")]
-    writer.writerow(["file", "level", "start", "end", *ranks, *stream_columns])
+    writer.writerow(
+        [
+            "file",
+            "level",
+            "start",
+            "end",
+            *ranks,
+            *stream_columns,
+            "ood_score",
+            "in_distribution",
+            "model",
+            "model_sha256",
+        ]
+    )
     for record in records:
         writer.writerows(_csv_rows(record, top_k))
     return buffer.getvalue()

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from torch import Tensor
 
 from ..config import Device, Precision, SamplingConfig
 from ..errors import BadVideoError, UsageError
+from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
+from ..model.ood import clip_embedding
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
@@ -51,13 +53,17 @@ _DEVICES: tuple[str, ...] = get_args(Device)
 
 @dataclass(frozen=True)
 class ClipPrediction:
-    """One clip's prediction: its time span, frame indices, fused and per-stream probabilities."""
+    """One clip's prediction: its time span, frame indices, fused and per-stream probabilities,
+    and its out-of-distribution verdict (``None`` when the model has no OOD statistics or the
+    verdict is switched off; docs/model.md#ood)."""
 
     start: float
     end: float
     frames: tuple[int, ...]
     probs: np.ndarray
     stream_probs: dict[str, np.ndarray]
+    ood_score: float | None = None
+    in_distribution: bool | None = None
 
 
 @dataclass
@@ -66,6 +72,10 @@ class VideoPrediction:
 
     ``attention`` holds one map per processed frame (``"sa"``/``"la"`` -> (F, h, w)) when
     asked for, with the frames' indices and times in ``attention_frames``/``attention_times``.
+    ``model`` is the model block (:func:`~gkaan_cli.model.describe.describe_model`) of the
+    model that made it; ``ood_score``/``in_distribution`` its out-of-distribution verdict
+    (``None`` without one, docs/model.md#ood); ``processed_frames`` the frames decoded and
+    run through the backbone.
     """
 
     path: str
@@ -77,6 +87,10 @@ class VideoPrediction:
     attention: dict[str, np.ndarray]
     attention_frames: np.ndarray
     attention_times: np.ndarray
+    model: dict[str, Any] | None = None
+    ood_score: float | None = None
+    in_distribution: bool | None = None
+    processed_frames: int = 0
 
     def top_k(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, most probable first."""
@@ -181,6 +195,10 @@ class Predictor:
         batch_size: frames per backbone batch (frames are batched across clips).
         threads: torch intra-op threads (``torch.set_num_threads``); None leaves it.
         sampling: clip sampling; None uses the checkpoint's ``config.sampling``.
+        ood: give each video and clip an out-of-distribution verdict when the model has OOD
+            statistics (docs/model.md#ood).
+        ood_threshold: scores above this are out of distribution; 1.0 is the limit
+            calibrated on the training data, larger flags fewer videos.
 
     Raises:
         UsageError: an unavailable device, fp16 on CPU, or a batch size below 1.
@@ -195,6 +213,8 @@ class Predictor:
         batch_size: int = 32,
         threads: int | None = None,
         sampling: SamplingConfig | None = None,
+        ood: bool = True,
+        ood_threshold: float = 1.0,
     ) -> None:
         self.device = _resolve_device(device)
         if precision not in _PRECISIONS:
@@ -203,6 +223,8 @@ class Predictor:
             raise UsageError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        if not ood_threshold > 0:
+            raise UsageError(f"the OOD threshold must be positive, got {ood_threshold}")
         if threads is not None:
             if threads < 1:
                 raise UsageError(f"threads must be at least 1, got {threads}")
@@ -215,6 +237,15 @@ class Predictor:
         self.sampling = sampling if sampling is not None else model.config.sampling
         self.labels = [self.config.label(i) for i in range(self.config.num_classes)]
         self.transform = ClipTransform(self.config.preprocess, train=False)
+        #: The OOD statistics in use (None: no verdict) and the threshold on their scores.
+        self.ood = model.ood if ood else None
+        self.ood_threshold = ood_threshold
+        #: The model block every prediction carries (name, sha256, classes, device...).
+        info = describe_model(model, device=str(self.device), precision=precision)
+        self.model_info = info | {
+            "sampling": self.sampling.model_dump(mode="json"),
+            "ood": None if self.ood is None else info["ood"] | {"threshold": ood_threshold},
+        }
 
     def predict_many(
         self,
@@ -278,7 +309,7 @@ class Predictor:
         missing = run.missing_frames()
         if missing:
             raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
-        return run.result(str(path), info, self.labels)
+        return run.result(str(path), info, self.labels, self.model_info, processed=done)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         dtype = AUTOCAST_DTYPES.get(self.precision)
@@ -311,6 +342,7 @@ class _VideoRun:
         self.next_clip = 0
         self.received = -1
         self.clip_probs: list[Tensor] = []
+        self.clip_embeddings: list[Tensor] = []
         self.clip_stream_probs: list[dict[str, Tensor]] = []
         self.attention: dict[str, dict[int, Tensor]] = {}
 
@@ -336,6 +368,8 @@ class _VideoRun:
         clips = self.clips[first:stop]
         stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
         output = self.predictor.model.forward_heads(stacked)
+        if self.predictor.ood is not None:
+            self.clip_embeddings.extend(clip_embedding(stacked))
         self.clip_probs.extend(output.probs.float().cpu())
         streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
         self.clip_stream_probs.extend(
@@ -356,12 +390,27 @@ class _VideoRun:
         """Frames some clip needs that decoding never delivered."""
         return sorted({i for c in self.clips[self.next_clip :] for i in c.frames} - set(self.maps))
 
-    def result(self, path: str, info: VideoInfo, labels: list[str]) -> VideoPrediction:
+    def result(
+        self,
+        path: str,
+        info: VideoInfo,
+        labels: list[str],
+        model_info: dict[str, Any],
+        *,
+        processed: int,
+    ) -> VideoPrediction:
         probs = torch.stack(self.clip_probs)
         if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
             raise BadVideoError(path, "the model gave non-finite probabilities (NaN/Inf)")
         names = list(self.clip_stream_probs[0])
         stream_probs = {n: torch.stack([c[n] for c in self.clip_stream_probs]) for n in names}
+        ood, threshold = self.predictor.ood, self.predictor.ood_threshold
+        clip_scores: list[float | None] = [None] * len(self.clips)
+        video_score: float | None = None
+        if ood is not None:
+            embeddings = torch.stack(self.clip_embeddings)
+            clip_scores = ood.clip_scores(embeddings).tolist()
+            video_score = ood.video_score(embeddings)
         clips = [
             ClipPrediction(
                 start=clip.start,
@@ -369,6 +418,8 @@ class _VideoRun:
                 frames=clip.frames,
                 probs=probs[number].numpy(),
                 stream_probs={n: stream_probs[n][number].numpy() for n in names},
+                ood_score=clip_scores[number],
+                in_distribution=_verdict(clip_scores[number], threshold),
             )
             for number, clip in enumerate(c.retimed(self.times) for c in self.clips)  # VFR
         ]
@@ -386,4 +437,13 @@ class _VideoRun:
             },
             attention_frames=np.asarray(frames, dtype=np.int64),
             attention_times=np.asarray([self.times[i] for i in frames], dtype=np.float64),
+            model=model_info,
+            ood_score=video_score,
+            in_distribution=_verdict(video_score, threshold),
+            processed_frames=processed,
         )
+
+
+def _verdict(score: float | None, threshold: float) -> bool | None:
+    """In distribution when the score is at most the threshold; None without a score."""
+    return None if score is None else bool(score <= threshold)

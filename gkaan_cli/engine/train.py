@@ -51,6 +51,7 @@ from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.sampling import frames_needed
+from .calibrate import add_training_ood
 from .distributed import (
     AUTOCAST_DTYPES,
     DistContext,
@@ -716,6 +717,9 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     ``result`` may be extended in place.
     """
     _fuse_on_val(run, result)
+    # OOD statistics of the training set (docs/model.md#ood), last: they are written into
+    # the final best/ and last/ checkpoints
+    add_training_ood(run.out, run.data, features=run.features, device=run.ctx.device)
 
 
 def _fuse_on_val(run: _Run, result: TrainResult) -> None:

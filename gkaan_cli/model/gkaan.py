@@ -17,10 +17,19 @@ from ..errors import BadCheckpointError
 from .attention import GlobalPooling, LearnedAttention, StatisticAttention
 from .backbones import build_backbone
 from .checkpoint import WEIGHTS_FILE, read_checkpoint, write_checkpoint
+from .ood import OOD_PREFIX, OODStats
 from .sru import SRU
 from .weights_file import state_dict_mismatch
 
-__all__ = ["GKAAN", "GKAANOutput"]
+__all__ = ["GKAAN", "GKAANOutput", "temporal_difference"]
+
+
+def temporal_difference(x: Tensor, stride: int) -> Tensor:
+    """(B, T, ...) -> ``x_t - x_{t-stride}``, zero for ``t < stride`` (docs/model.md#eq-motion)."""
+    out = torch.zeros_like(x)
+    if stride < x.shape[1]:
+        out[:, stride:] = x[:, stride:] - x[:, :-stride]
+    return out
 
 
 @dataclass
@@ -69,9 +78,14 @@ class GKAAN(nn.Module):
         )
         width = {"gp": channels, "sa": channels, "la": channels}
         width |= {"gs": 2 * channels, "gl": 2 * channels}  # fusion layer: [R_GP, R_att]
+        # Motion input (docs/model.md#motion): W_m, appended to every stream's SRU input.
+        self.motion = (
+            nn.Linear(channels, config.motion_dim, bias=False) if config.motion != "none" else None
+        )
+        extra = config.motion_dim if self.motion is not None else 0
         self.srus = nn.ModuleDict(
             {
-                s: SRU(width[s], config.sru_hidden, config.sru_layers, config.dropout)
+                s: SRU(width[s] + extra, config.sru_hidden, config.sru_layers, config.dropout)
                 for s in streams
             }
         )
@@ -80,6 +94,11 @@ class GKAAN(nn.Module):
         )
         weights = torch.tensor(config.stream_weights[: len(streams)], dtype=torch.float32)
         self.register_buffer("stream_weights", weights / weights.sum(), persistent=False)
+        #: Out-of-distribution statistics (docs/model.md#ood), when the checkpoint has them.
+        self.ood: OODStats | None = None
+        #: The spec and the folder :meth:`from_pretrained` loaded (None when built in memory).
+        self.source: str | None = None
+        self.checkpoint_path: Path | None = None
 
     def extract_maps(self, frames: Tensor) -> Tensor:
         """Backbone only: frames (N, 3, H, W) -> conv maps (N, C, h, w)."""
@@ -106,9 +125,16 @@ class GKAAN(nn.Module):
             pooled["gs"] = torch.cat([pooled["gp"], pooled["sa"]], dim=1)
         if "la" in pooled:
             pooled["gl"] = torch.cat([pooled["gp"], pooled["la"]], dim=1)
+        motion = None
+        if self.motion is not None:  # docs/model.md#eq-motion
+            gp = pooled["gp"].reshape(b, t, -1)
+            motion = self.motion(temporal_difference(gp, self.config.motion_stride))
         logits = {}
         for name in self.config.streams:
-            states = self.srus[name](pooled[name].reshape(b, t, -1))
+            inputs = pooled[name].reshape(b, t, -1)
+            if motion is not None:
+                inputs = torch.cat([inputs, motion], dim=2)
+            states = self.srus[name](inputs)
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
         stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         weights = self.stream_weights.to(maps.dtype)
@@ -149,6 +175,14 @@ class GKAAN(nn.Module):
         directory = resolve_checkpoint(spec, revision=revision)
         config, tensors = read_checkpoint(directory)
         model = cls(config)
+        ood = {k: v for k, v in tensors.items() if k.startswith(OOD_PREFIX)}
+        if ood:  # optional: older checkpoints have none and give no verdict
+            try:
+                model.ood = OODStats.from_state(
+                    ood, prefix=OOD_PREFIX, channels=config.feature_channels
+                )
+            except ValueError as error:
+                raise BadCheckpointError(directory / WEIGHTS_FILE, str(error)) from error
         expected = model.state_dict()
         problem = state_dict_mismatch(expected, tensors)
         if problem is not None:
@@ -157,4 +191,6 @@ class GKAAN(nn.Module):
             if value.is_floating_point():
                 tensors[key] = value.to(expected[key].dtype)
         model.load_state_dict(tensors, strict=True)
+        model.source = f"{spec}@{revision}" if revision else str(spec)
+        model.checkpoint_path = directory
         return model.eval()
