@@ -186,7 +186,12 @@ def predict(
         ),
     ] = 1.0,
     no_ood: Annotated[
-        bool, typer.Option("--no-ood", help="No out-of-distribution verdict.")
+        bool,
+        typer.Option(
+            "--no-ood",
+            help="No out-of-distribution verdict (default: a verdict when the model has "
+            "OOD statistics).",
+        ),
     ] = False,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.

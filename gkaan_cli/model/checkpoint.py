@@ -44,7 +44,7 @@ __all__ = [
 
 #: Integer tensors a state dict may hold (BatchNorm's step counter); every other tensor
 #: must be floating point.
-INTEGER_TENSOR_SUFFIXES = ("num_batches_tracked",)
+INTEGER_TENSOR_SUFFIXES = ("num_batches_tracked", "ood.k")
 #: Keys of a ``state.pt`` written by ``gkaan train`` (engine/train.py).
 TRAINING_STATE_KEYS = (
     "model",
