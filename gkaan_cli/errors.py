@@ -23,6 +23,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingWeightsError",
     "OutputError",
+    "TrainingError",
     "UnknownModelError",
     "UsageError",
     "validation_problems",
@@ -89,6 +90,10 @@ class OutputError(GkaanError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class TrainingError(GkaanError):
+    """A training run that cannot go on (e.g. its loss became NaN or infinite)."""
 
 
 class UsageError(GkaanError):

@@ -240,3 +240,32 @@ def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
     assert GKAAN.from_pretrained(tmp_path / "run" / "last").config.num_classes == 2
     leftovers = [p.name for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
     assert leftovers == []
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_good_checkpoints(
+    colour_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gkaan_cli.engine.train as train_module
+    from gkaan_cli.errors import TrainingError
+
+    real_loss = train_module.gkaan_loss
+    diverged = {"now": False}
+
+    def loss_that_diverges(*args: Any, **kwargs: Any) -> Any:
+        parts = real_loss(*args, **kwargs)
+        return parts._replace(total=parts.total * float("nan")) if diverged["now"] else parts
+
+    monkeypatch.setattr(train_module, "gkaan_loss", loss_that_diverges)
+    config = _config(epochs=3)
+    run = tmp_path / "run"
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        diverged["now"] = True  # every step after the first epoch gives a NaN loss
+
+    with pytest.raises(TrainingError, match="nan at epoch 2, batch 1"):
+        train(colour_source, run, config, on_epoch=on_epoch)
+    assert len(_records(run)) == 1  # only the good epoch was recorded
+    for name in ("best", "last"):  # loaded strictly: finite weights, from epoch 1
+        model = GKAAN.from_pretrained(run / name)
+        weights = [t for t in model.state_dict().values() if t.is_floating_point()]
+        assert all(torch.isfinite(t).all() for t in weights)

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from ..config import GKAANConfig, SamplingConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import Manifest, load_manifest
-from ..errors import UsageError
+from ..errors import TrainingError, UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
 from ..model.checkpoint import read_training_state, write_checkpoint
@@ -566,6 +566,7 @@ class _Run:
                     ):
                         output = self.forward(x)
                         parts = gkaan_loss(output, y, self.model_config)
+                    self._check_finite(parts.total, index)
                     self.scaler.scale(parts.total * (len(y) / len(target))).backward()
                 n = len(y)
                 correct = (output.probs.argmax(dim=1) == y).sum().item()
@@ -602,6 +603,17 @@ class _Run:
             },
             "time": {"train_seconds": seconds, "clips_per_s": total[5] / seconds},
         }
+
+    def _check_finite(self, loss: Tensor, index: int) -> None:
+        """Stop the run when the loss is NaN/Inf: the checkpoints keep the last good epoch."""
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            kept = f"epoch {self.epoch}" if self.epoch else "nothing (no epoch finished)"
+            raise TrainingError(
+                f"{self.out}: the loss became {value} at epoch {self.epoch + 1}, batch "
+                f"{index + 1}; training stopped, last/ and best/ keep {kept} "
+                "(try a lower --lr, or --precision fp32)"
+            )
 
     def evaluate(self) -> EvalReport | None:
         """Scores on the val (or test) split; the report on rank 0, ``None`` elsewhere."""
