@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +13,15 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: The classes of ../shared/data/kth-mini, in sorted (label index) order.
 KTH_CLASSES = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
+#: A tiny end-to-end model: random ResNet-18 on 64x64 frames, clips of 4 frames.
+TINY_MODEL: dict[str, Any] = {
+    "backbone": "resnet18",
+    "sru_layers": 1,
+    "sru_hidden": 16,
+    "la_hidden": 8,
+    "preprocess": {"resize": (64, 64), "crop": 56},
+    "sampling": {"mode": "dense", "clip_len": 4, "stride": 4, "max_clips": 2},
+}
 
 
 @pytest.fixture(scope="session")

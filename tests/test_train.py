@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from gkaan_cli.engine.evaluate import evaluate
 from gkaan_cli.engine.recipes import TrainConfig, load_train_config
@@ -23,15 +24,6 @@ from gkaan_cli.errors import UsageError
 from gkaan_cli.model.gkaan import GKAAN
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
-#: A tiny end-to-end model: random ResNet-18 on 64x64 frames, clips of 4 frames.
-TINY_MODEL: dict[str, Any] = {
-    "backbone": "resnet18",
-    "sru_layers": 1,
-    "sru_hidden": 16,
-    "la_hidden": 8,
-    "preprocess": {"resize": (64, 64), "crop": 56},
-    "sampling": {"mode": "dense", "clip_len": 4, "stride": 4, "max_clips": 2},
-}
 
 
 def _solid_video(path: Path, colour: tuple[int, int, int], seed: int, frames: int = 10) -> None:

@@ -281,19 +281,13 @@ def predict(
     if fmt == "table":
         if predictions and output is None:
             width = max(24, stdout.width // 3) if stdout.is_terminal else None
-            print_table(
-                predictions_table(
-                    predictions, top_k=top_k, path_width=width, verdicts=_verdicts(predictions)
-                )
-            )
+            print_table(predictions_table(predictions, top_k=top_k, path_width=width))
             if clips:
                 for prediction in predictions:
                     print_table(clips_timeline(prediction))
         elif output is not None:
             tables: list[RenderableType] = (
-                [predictions_table(predictions, top_k=top_k, verdicts=_verdicts(predictions))]
-                if predictions
-                else []
+                [predictions_table(predictions, top_k=top_k)] if predictions else []
             )
             tables += [clips_timeline(p) for p in predictions] if clips else []
             atomic_write_text(output, "".join(table_text(t) for t in tables))
@@ -332,10 +326,14 @@ def predictions_table(
 
     Files are shown by name (full paths when two names clash), cut from the left to
     ``path_width`` characters when given; structured outputs always carry the full path.
-    ``verdicts`` (one per prediction, ``None`` for none) adds a "verdict" column, e.g.
-    ``unknown (closest: boxing)``. Cells wrap, they are never cut.
+    ``verdicts`` (one per prediction, ``None`` for none; default: each prediction's
+    :func:`verdict`) adds a "verdict" column when one is not empty, e.g.
+    ``unknown (closest: boxing 56%)``. Cells wrap, they are never cut.
     """
     from ..engine.predict import rank_labels
+
+    if verdicts is None:
+        verdicts = _verdicts(predictions)
 
     streams = list(predictions[0].stream_probs) if predictions else []
     table = Table(title="gkaan predict")
