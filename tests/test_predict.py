@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict, predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
+from gkaan_cli.engine.distributed import resolve_precision
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
@@ -103,7 +104,9 @@ def test_predictions_equal_a_naive_per_clip_pipeline(
     video = make_video("same.mp4", num_frames=17, size=(80, 60))
     sampling = SamplingConfig(clip_len=5, stride=3, max_clips=20)
     expected = naive_predict(load(checkpoint), video, sampling)
-    result = Predictor(load(checkpoint), device="cpu", batch_size=4, sampling=sampling)
+    result = Predictor(
+        load(checkpoint), device="cpu", precision="fp32", batch_size=4, sampling=sampling
+    )
     prediction = result.predict_video(video, keep_attention=True)
     np.testing.assert_allclose(prediction.probs, expected["probs"], atol=1e-5)
     np.testing.assert_allclose(
@@ -160,10 +163,26 @@ def test_bf16_autocast_on_cpu_stays_close_to_fp32(
     checkpoint: Path, make_video: Callable[..., Path]
 ) -> None:
     video = make_video("bf16.mp4", num_frames=8)
-    fp32 = Predictor(load(checkpoint), device="cpu").predict_video(video)
+    fp32 = Predictor(load(checkpoint), device="cpu", precision="fp32").predict_video(video)
     bf16 = Predictor(load(checkpoint), device="cpu", precision="bf16").predict_video(video)
     assert bf16.probs.dtype == np.float32
     np.testing.assert_allclose(bf16.probs, fp32.probs, atol=0.05)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_hardware_runs_it_natively(
+    checkpoint: Path, make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    import gkaan_cli.engine.distributed as distributed
+
+    monkeypatch.setattr(distributed, "native_bf16", lambda device: native)
+    predictor = Predictor(load(checkpoint), device="cpu")  # auto is the default
+    expected = "bf16" if native else "fp32"
+    assert predictor.precision == expected
+    assert predictor.model_info["precision"] == expected  # the model block says which
+    prediction = predictor.predict_video(make_video("auto.mp4", num_frames=8))
+    assert prediction.model is not None and prediction.model["precision"] == expected
+    assert prediction.probs.dtype == np.float32  # heads and fusion stay in fp32
 
 
 def test_fp16_on_cpu_and_an_unknown_device_are_usage_errors(checkpoint: Path) -> None:
@@ -273,7 +292,8 @@ def test_table_output_lists_each_file_with_its_top_labels(
     # stderr: only the model line before the first video and the throughput line after
     model_line, summary = result.stderr.splitlines()
     assert model_line == (
-        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; fp32)"
+        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; "
+        f"{resolve_precision('auto', torch.device('cpu'))})"
     )
     assert summary.startswith("1 video, 6 frames in ") and summary.endswith(" frames/s)")
 

@@ -25,7 +25,6 @@ from rich.progress import (
 )
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..config import Precision
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ __all__ = [
     "QuietOption",
     "ThreadsOption",
     "choice_callback",
-    "engine_precision",
     "load_model",
     "progress_bar",
     "shorten_path",
@@ -79,17 +77,12 @@ def choice_callback(choices: Sequence[str]) -> Callable[[str | None], str | None
     return check
 
 
-#: ``--precision`` values; ``auto`` is the library's default (fp32 today).
+#: ``--precision`` values; ``auto`` is the library's default.
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
 _PRECISION_HELP = (
-    "auto (the default precision, fp32 today), fp32, bf16 (autocast, CPU or CUDA) "
-    "or fp16 (autocast, CUDA only)."
+    "auto (bf16 for the backbone where the hardware runs it natively, else fp32; in train "
+    "the recipe's), fp32, bf16 (autocast, CPU or CUDA) or fp16 (autocast, CUDA only)."
 )
-
-
-def engine_precision(choice: PrecisionChoice) -> Precision:
-    """The library precision for a ``--precision`` value (``auto`` -> fp32 for now)."""
-    return "fp32" if choice == "auto" else choice
 
 
 ModelOption = Annotated[

@@ -27,7 +27,6 @@ from .common import (
     PrecisionOption,
     QuietOption,
     ThreadsOption,
-    engine_precision,
     load_model,
     progress_bar,
     shorten_path,
@@ -244,7 +243,7 @@ def predict(
     predictor = Predictor(
         net,
         device=device,
-        precision=engine_precision(precision),
+        precision=precision,
         batch_size=batch_size,
         threads=threads,
         sampling=sampling,

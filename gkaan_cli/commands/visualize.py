@@ -21,7 +21,6 @@ from .common import (
     PrecisionOption,
     QuietOption,
     ThreadsOption,
-    engine_precision,
     load_model,
     progress_bar,
     stdout,
@@ -95,9 +94,7 @@ def visualize(
 
     probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
-    predictor = Predictor(
-        net, device=device, precision=engine_precision(precision), threads=threads
-    )
+    predictor = Predictor(net, device=device, precision=precision, threads=threads)
     with progress_bar(enabled=not quiet) as on_progress:
         prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
         render.render_overlay_video(

@@ -25,7 +25,9 @@ __all__ = [
     "all_gather",
     "all_reduce_sum",
     "distributed_context",
+    "native_bf16",
     "resolve_device",
+    "resolve_precision",
 ]
 
 T = TypeVar("T")
@@ -33,6 +35,26 @@ T = TypeVar("T")
 #: torch dtype of each reduced precision name (``bf16``, ``fp16``) for ``torch.autocast``;
 #: any other name (``fp32``, ``none``) runs without autocast.
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matrix products natively: a CPU with avx512_bf16 or AMX,
+    a CUDA GPU with bf16 support. Elsewhere bf16 would be emulated (slower than fp32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = torch.cpu
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` where the hardware runs it natively, else ``fp32``; other names
+    are returned as they are (docs/predict.md#determinism)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 @dataclass(frozen=True)

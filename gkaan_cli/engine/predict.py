@@ -34,7 +34,7 @@ from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
-from .distributed import AUTOCAST_DTYPES, resolve_device
+from .distributed import AUTOCAST_DTYPES, resolve_device, resolve_precision
 from .inputs import expand_inputs
 
 __all__ = [
@@ -191,7 +191,10 @@ class Predictor:
         model: the network; put in eval mode and moved to ``device``, its backbone in
             channels_last memory format (faster convolutions on CPU and GPU).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
+        precision: ``auto`` (bf16 where the hardware runs it natively, else fp32), ``fp32``,
+            ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only). The reduced precision
+            applies to the backbone only; attention, SRUs, heads, the fusion and the OOD
+            score run in fp32 on its maps (docs/predict.md#determinism).
         batch_size: frames per backbone batch (frames are batched across clips).
         threads: torch intra-op threads (``torch.set_num_threads``); None leaves it.
         sampling: clip sampling; None uses the checkpoint's ``config.sampling``.
@@ -209,7 +212,7 @@ class Predictor:
         model: GKAAN,
         *,
         device: Device | str = "auto",
-        precision: Precision | str = "fp32",
+        precision: Precision | str = "auto",
         batch_size: int = 32,
         threads: int | None = None,
         sampling: SamplingConfig | None = None,
@@ -217,6 +220,7 @@ class Predictor:
         ood_threshold: float = 1.0,
     ) -> None:
         self.device = _resolve_device(device)
+        precision = resolve_precision(precision, self.device)
         if precision not in _PRECISIONS:
             raise UsageError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and self.device.type != "cuda":
@@ -300,7 +304,7 @@ class Predictor:
             batch_size=self.batch_size,
         )
         done = 0
-        with torch.inference_mode(), self._autocast(), producer:
+        with torch.inference_mode(), producer:
             for batch in producer:
                 run.add_frames(batch)
                 done += len(batch.indices)
@@ -311,7 +315,8 @@ class Predictor:
             raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
         return run.result(str(path), info, self.labels, self.model_info, processed=done)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """The backbone's autocast context for :attr:`precision` (none for fp32)."""
         dtype = AUTOCAST_DTYPES.get(self.precision)
         if dtype is None:
             return contextlib.nullcontext()
@@ -350,9 +355,10 @@ class _VideoRun:
         """Run a frame batch through the backbone, then every clip whose frames are all in."""
         images = torch.from_numpy(batch.images).to(self.predictor.device, non_blocking=True)
         frames = self.predictor.transform(images)
-        maps = self.predictor.model.extract_maps(
-            frames.contiguous(memory_format=torch.channels_last)
-        )
+        with self.predictor.autocast():  # reduced precision for the backbone only
+            maps = self.predictor.model.extract_maps(
+                frames.contiguous(memory_format=torch.channels_last)
+            )
         for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
             self.maps[index] = maps[row]
             self.times[index] = time
@@ -367,6 +373,7 @@ class _VideoRun:
     def _run_clips(self, first: int, stop: int) -> None:
         clips = self.clips[first:stop]
         stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
+        stacked = stacked.float()  # heads, attention softmax and fusion in fp32
         output = self.predictor.model.forward_heads(stacked)
         if self.predictor.ood is not None:
             self.clip_embeddings.extend(clip_embedding(stacked))
