@@ -87,7 +87,7 @@ def naive(model: GKAAN, path: Path) -> float:
 
 def rss_child(checkpoint: Path, video: Path) -> None:
     """Predict ``video`` in this (fresh) process and print JSON with peak RSS and seconds."""
-    predictor = Predictor(GKAAN.from_pretrained(checkpoint), device="cpu")
+    predictor = Predictor(GKAAN.from_pretrained(checkpoint), device="cpu", precision="fp32")
     start = time.perf_counter()
     prediction = predictor.predict_video(video)
     print(
@@ -126,7 +126,7 @@ def main() -> None:
         work = Path(tmp)
         checkpoint = model.save_pretrained(work / "model")
         info = probe_video(SOURCE)
-        predictor = Predictor(model, device="cpu", batch_size=args.batch_size)
+        predictor = Predictor(model, device="cpu", precision="fp32", batch_size=args.batch_size)
         predictor.predict_video(SOURCE)  # warm-up
         start = time.perf_counter()
         prediction = predictor.predict_video(SOURCE)
