@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict, predictions_table, verdict
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
-from gkaan_cli.engine.distributed import resolve_precision
 from gkaan_cli.engine.outputs import format_predictions
 from gkaan_cli.engine.predict import Predictor
 from gkaan_cli.errors import BadCheckpointError
@@ -146,8 +145,7 @@ def test_every_output_format_names_the_model(plain: Path, make_video: Callable[.
     assert block["sha256"] == sha256_file(plain / "model.safetensors")
     assert block["classes"] == ["boxing", "running", "waving"] and block["num_classes"] == 3
     assert block["backbone"] == "resnet18" and block["sampling"]["clip_len"] == 4
-    auto = resolve_precision("auto", torch.device("cpu"))  # the default: bf16 where native
-    assert (block["device"], block["precision"]) == ("cpu", auto)
+    assert (block["device"], block["precision"]) == ("cpu", "fp32")
     (line,) = format_predictions([prediction], "jsonl").splitlines()
     assert json.loads(line)["model"] == block
     header, row = format_predictions([prediction], "csv").splitlines()

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict, predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
-from gkaan_cli.engine.distributed import resolve_precision
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
@@ -176,7 +175,7 @@ def test_auto_precision_is_bf16_only_where_the_hardware_runs_it_natively(
     import gkaan_cli.engine.distributed as distributed
 
     monkeypatch.setattr(distributed, "native_bf16", lambda device: native)
-    predictor = Predictor(load(checkpoint), device="cpu")  # auto is the default
+    predictor = Predictor(load(checkpoint), device="cpu", precision="auto")
     expected = "bf16" if native else "fp32"
     assert predictor.precision == expected
     assert predictor.model_info["precision"] == expected  # the model block says which
@@ -292,8 +291,7 @@ def test_table_output_lists_each_file_with_its_top_labels(
     # stderr: only the model line before the first video and the throughput line after
     model_line, summary = result.stderr.splitlines()
     assert model_line == (
-        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; "
-        f"{resolve_precision('auto', torch.device('cpu'))})"
+        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; fp32)"
     )
     assert summary.startswith("1 video, 6 frames in ") and summary.endswith(" frames/s)")
 

@@ -77,7 +77,7 @@ def choice_callback(choices: Sequence[str]) -> Callable[[str | None], str | None
     return check
 
 
-#: ``--precision`` values; ``auto`` is the library's default.
+#: ``--precision`` values.
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
 _PRECISION_HELP = (
     "auto (bf16 for the backbone where the hardware runs it natively, else fp32; in train "

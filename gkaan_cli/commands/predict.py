@@ -123,7 +123,7 @@ def predict(
         typer.Option("--clips", help="Add each clip's time span and top labels (a timeline)."),
     ] = False,
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = "fp32",
     threads: ThreadsOption = None,
     batch_size: Annotated[
         int,

@@ -71,7 +71,7 @@ def visualize(
         typer.Option(help="Stretch each map to full range (frame) or all maps alike (global)."),
     ] = "frame",
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = "fp32",
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:

@@ -212,7 +212,7 @@ class Predictor:
         model: GKAAN,
         *,
         device: Device | str = "auto",
-        precision: Precision | str = "auto",
+        precision: Precision | str = "fp32",
         batch_size: int = 32,
         threads: int | None = None,
         sampling: SamplingConfig | None = None,
