@@ -605,11 +605,12 @@ def test_special_files_in_a_predict_folder_are_reported_not_skipped(
     from gkaan_cli.engine.predict import expand_inputs
 
     paths, errors = expand_inputs([str(specials["fifo"].parent)])
-    assert {p.name for p in paths} == {f"{name}.mp4" for name in specials}
-    assert errors == []
-    for path in paths:
+    assert paths == []  # each reported at once, before any model loads, never opened
+    assert {Path(e.path).name for e in errors} == {f"{name}.mp4" for name in specials}
+    assert all("not a regular file" in str(e) for e in errors)
+    for error in errors:
         with pytest.raises(BadVideoError, match="not a regular file"):
-            probe_video(path)
+            probe_video(error.path)
 
 
 def test_csv_source_with_a_fifo_row_fails_that_row_only(

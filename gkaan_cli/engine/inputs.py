@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import BadVideoError
+from ..fileio import regular_file_problem
 from ..video.formats import has_video_extension
 
 __all__ = ["expand_inputs"]
@@ -20,7 +21,9 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
     """Expand files, directories (recursively, video extensions) and glob patterns.
 
     A file named explicitly is kept whatever its extension (the reader judges it); a missing
-    path, a pattern matching no video, or a directory without videos is an error entry.
+    path, a pattern matching no video, a directory without videos, or something that is not a
+    regular file (a FIFO, a device, a dangling link: judged without opening it, so nothing
+    blocks) is an error entry, found before any model is loaded.
 
     Returns:
         (video paths in input order without duplicates, one error per unusable input).
@@ -48,7 +51,14 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[Path], list[BadVideoError
             videos = []
             errors.append(BadVideoError(path, "no such file"))
         found.update(dict.fromkeys(videos))
-    return list(found), errors
+    regular = []
+    for path in found:
+        problem = regular_file_problem(path)
+        if problem is None:
+            regular.append(path)
+        else:
+            errors.append(BadVideoError(path, problem))
+    return regular, errors
 
 
 def _videos_under(directory: Path) -> list[Path]:
