@@ -24,6 +24,8 @@ __all__ = [
 
 BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
+#: Clip sampling modes (the values of ``SamplingConfig.mode``).
+SamplingMode = Literal["dense", "segments", "uniform"]
 
 #: Channels C of each backbone's final conv map (C x 7 x 7 at 224 x 224).
 BACKBONE_CHANNELS: dict[str, int] = {
@@ -112,7 +114,7 @@ class SamplingConfig(_Strict):
     - ``uniform``: ``num_clips`` clips of ``clip_len`` consecutive frames spread evenly.
     """
 
-    mode: Literal["dense", "segments", "uniform"] = "dense"
+    mode: SamplingMode = "dense"
     clip_len: int = Field(30, ge=1, le=MAX_CLIP_FRAMES)
     stride: int = Field(15, ge=1, le=MAX_STRIDE)
     max_clips: int = Field(20, ge=1, le=MAX_CLIPS)
@@ -166,8 +168,8 @@ class GKAANConfig(_Strict):
     #: ``diff`` appends W_m (R^GP_t - R^GP_{t-s}) to every stream's SRU input, with
     #: ``motion_dim`` rows in W_m and ``s = motion_stride`` frames.
     motion: Literal["none", "diff"] = "none"
-    motion_dim: int = Field(128, ge=1)
-    motion_stride: int = Field(1, ge=1)
+    motion_dim: int = Field(128, ge=1, le=MAX_HIDDEN)
+    motion_stride: int = Field(1, ge=1, le=MAX_CLIP_FRAMES)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__
@@ -206,8 +208,6 @@ class GKAANConfig(_Strict):
 
 # Option values shared by the library and the command line (each list defined here once).
 
-#: Clip sampling modes (the values of ``SamplingConfig.mode``).
-SamplingMode = Literal["dense", "segments", "uniform"]
 #: Inference precision: fp32, or autocast to bf16 (CPU or CUDA) / fp16 (CUDA only).
 Precision = Literal["fp32", "bf16", "fp16"]
 #: Compute devices of :class:`~gkaan_cli.engine.predict.Predictor`.

@@ -43,7 +43,6 @@ __all__ = [
     "check_output_path",
     "cleanup_stale_temps",
     "display_path",
-    "is_regular_file",
     "locked_output",
     "make_temp_dir",
     "regular_file_problem",
@@ -114,11 +113,6 @@ def regular_file_problem(path: str | Path) -> str | None:
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None
-
-
-def is_regular_file(path: str | Path) -> bool:
-    """Whether ``path`` is a readable regular file once links are resolved."""
-    return regular_file_problem(path) is None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -67,12 +67,19 @@ def training_ood(
 def add_training_ood(
     run: str | Path, prepared_dir: str | Path, *, features: bool, device: torch.device | str
 ) -> None:
-    """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics."""
+    """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics.
+
+    On cached maps (``features``) the embeddings do not depend on the trained weights, so
+    the training split is embedded once for both checkpoints.
+    """
+    shared: OODStats | None = None
     for name in ("last", "best"):
         folder = Path(run) / name
         if not folder.is_dir():
             continue
         model = GKAAN.from_pretrained(folder)
-        model.ood = training_ood(model, prepared_dir, features=features, device=device)
+        if shared is None or not features:
+            shared = training_ood(model, prepared_dir, features=features, device=device)
+        model.ood = shared
         if model.ood is not None:
             model.save_pretrained(folder)

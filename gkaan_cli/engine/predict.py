@@ -416,8 +416,8 @@ class _VideoRun:
         video_score: float | None = None
         if ood is not None:
             embeddings = torch.stack(self.clip_embeddings)
-            clip_scores = ood.clip_scores(embeddings).tolist()
-            video_score = ood.video_score(embeddings)
+            clips_relative, video_score = ood.scores(embeddings)  # one pass over the bank
+            clip_scores = clips_relative.tolist()
         clips = [
             ClipPrediction(
                 start=clip.start,

@@ -95,15 +95,19 @@ class OODStats(nn.Module):
             float(found["limit_clip"]),
         )
 
+    def scores(self, embeddings: Tensor) -> tuple[Tensor, float]:
+        """(n, C) embeddings of one video's clips -> ((n,) clip scores relative to the clip
+        limit, the video's score relative to the video limit); > 1 means unknown."""
+        raw = _raw_scores(self.bank, embeddings.to(self.bank.device), int(self.k))
+        return raw / self.limit_clip.float(), float(raw.mean() / self.limit_video.float())
+
     def clip_scores(self, embeddings: Tensor) -> Tensor:
         """(B, C) clip embeddings -> (B,) scores relative to the clip limit (> 1: unknown)."""
-        raw = _raw_scores(self.bank, embeddings.to(self.bank.device), int(self.k))
-        return raw / self.limit_clip.float()
+        return self.scores(embeddings)[0]
 
     def video_score(self, embeddings: Tensor) -> float:
         """(n, C) embeddings of one video's clips -> its score relative to the video limit."""
-        raw = _raw_scores(self.bank, embeddings.to(self.bank.device), int(self.k))
-        return float(raw.mean() / self.limit_video.float())
+        return self.scores(embeddings)[1]
 
 
 def fit_ood(
