@@ -24,7 +24,7 @@ from .heatmap import Normalize, blend, map_entropy, normalize_maps, overlay, ups
 from .text import draw_text, fit_font_size, fit_text, line_height, text_width
 
 __all__ = [
-    "STREAM_TITLES",
+    "PANEL_TITLES",
     "OverlayLayout",
     "nearest_map_indices",
     "overlay_layout",
@@ -34,8 +34,9 @@ __all__ = [
     "save_maps",
 ]
 
-#: Panel titles of the attention streams, in drawing order.
-STREAM_TITLES = {"sa": "SA (statistic attention)", "la": "LA (learned attention)"}
+#: Overlay panel titles of the attention maps (SA, LA), in drawing order; stream names in
+#: tables are config.STREAM_TITLES.
+PANEL_TITLES = {"sa": "SA (statistic attention)", "la": "LA (learned attention)"}
 #: Panel heights of the overlay video: large sources are scaled down, tiny ones up.
 VIDEO_PANEL_HEIGHTS = (240, 360)
 #: Widest and narrowest panel (pixels, even): three panels stay within H.264's limits.
@@ -81,10 +82,10 @@ def panel_size(width: int, height: int, heights: tuple[int, int]) -> tuple[int, 
 
 
 def _streams(prediction: VideoPrediction) -> list[str]:
-    """Attention streams to draw: those with maps, in the order of :data:`STREAM_TITLES`."""
+    """Attention streams to draw: those with maps, in the order of :data:`PANEL_TITLES`."""
     if len(prediction.attention_frames) == 0:
         return []
-    return [name for name in STREAM_TITLES if name in prediction.attention]
+    return [name for name in PANEL_TITLES if name in prediction.attention]
 
 
 def _caption(prediction: VideoPrediction) -> list[str]:
@@ -99,7 +100,7 @@ def _caption(prediction: VideoPrediction) -> list[str]:
 
 def _titles(streams: tuple[str, ...]) -> list[str]:
     """Titles of the overlay panels: the input, then each stream."""
-    return ["input", *(STREAM_TITLES[name] for name in streams)]
+    return ["input", *(PANEL_TITLES[name] for name in streams)]
 
 
 def _text_margin(font_size: int) -> int:
