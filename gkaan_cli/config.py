@@ -133,6 +133,18 @@ class SamplingConfig(_Strict):
             )
         return self
 
+    def describe(self) -> str:
+        """The sampling in words, e.g. ``dense: 30 consecutive frames every 15 frames, at
+        most 20 clips per video`` (model cards, training summaries and messages)."""
+        if self.mode == "dense":
+            return (
+                f"dense: {self.clip_len} consecutive frames every {self.stride} frames, "
+                f"at most {self.max_clips} clips per video"
+            )
+        if self.mode == "segments":
+            return f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+        return f"uniform: {self.num_clips} clips of {self.clip_len} consecutive frames"
+
     @property
     def frames_per_clip(self) -> int:
         if self.mode == "segments":

@@ -58,6 +58,9 @@ LOCK_NAME = ".gkaan.lock"
 STALE_AGE_S = 600.0
 #: Bytes read at a time when hashing a file.
 _HASH_CHUNK = 1 << 20
+#: Digests of files hashed in this process, by identity and change times (sha256_file).
+_HASHED: dict[tuple[int, ...], str] = {}
+_HASHED_MAX = 256
 #: Tries at a fresh random temp name before giving up (a clash needs 2**32 luck each time).
 _NAME_TRIES = 16
 #: ``.<name>.[<pid>-]<8 hex>.tmp[<suffix>]``: the names :func:`_create_temp` and
@@ -277,10 +280,17 @@ def sha256_file(path: str | Path) -> str:
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS if test(mode)), "not a file")
             raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        # the same file unchanged since it was hashed in this process (a write changes
+        # ctime, which nobody can set back): one read per command, however many checks
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        if key in _HASHED:
+            os.close(fd)
+            return _HASHED[key]
         os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")
     except BaseException:
@@ -290,7 +300,10 @@ def sha256_file(path: str | Path) -> str:
     with handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    if len(_HASHED) >= _HASHED_MAX:
+        _HASHED.clear()
+    _HASHED[key] = digest.hexdigest()
+    return _HASHED[key]
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

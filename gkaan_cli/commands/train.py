@@ -252,13 +252,7 @@ def train(
 def _print_start(config: TrainConfig, start: RunStart) -> None:
     """The run's settings in a few lines (only what applies), on stderr."""
     model = start.model
-    sampling = model.sampling
-    if sampling.mode == "segments":
-        clips = f"segments {sampling.num_segments} x {sampling.frames_per_segment}"
-    elif sampling.mode == "dense":
-        clips = f"dense {sampling.clip_len} frames every {sampling.stride}, <= {sampling.max_clips}"
-    else:
-        clips = f"uniform {sampling.num_clips} x {sampling.clip_len}"
+    clips = model.sampling.describe()
     videos = ", ".join(f"{n} {split}" for split, n in start.videos.items() if n)
     how = "heads on cached maps, frozen trunk" if start.inputs == "features" else "end to end"
     lines = [

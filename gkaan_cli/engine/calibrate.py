@@ -73,13 +73,15 @@ def add_training_ood(
     the training split is embedded once for both checkpoints.
     """
     shared: OODStats | None = None
+    computed = False
     for name in ("last", "best"):
         folder = Path(run) / name
         if not folder.is_dir():
             continue
         model = GKAAN.from_pretrained(folder)
-        if shared is None or not features:
+        if not (computed and features):
             shared = training_ood(model, prepared_dir, features=features, device=device)
+            computed = True
         model.ood = shared
         if model.ood is not None:
             model.save_pretrained(folder)

@@ -167,19 +167,11 @@ def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> 
         needed = frames_needed(record.frames, sampling, train=record.split == "train")
         if not set(needed) <= set(record.cached_frames):
             raise UsageError(
-                f"{data}: prepared for {_sampling_text(manifest.settings.sampling)} sampling; "
-                f"this run samples {_sampling_text(sampling)} and {record.id} lacks its frames: "
+                f"{data}: prepared for {manifest.settings.sampling.describe()} sampling; "
+                f"this run samples {sampling.describe()} and {record.id} lacks its frames: "
                 f"prepare with `gkaan prepare SOURCE OUT {_prepare_flags(sampling)}` (or train "
                 "from the video folder), or pass --sampling to train as prepared"
             )
-
-
-def _sampling_text(sampling: SamplingConfig) -> str:
-    if sampling.mode == "segments":
-        return f"segments {sampling.num_segments} x {sampling.frames_per_segment}"
-    if sampling.mode == "dense":
-        return f"dense {sampling.clip_len}/{sampling.stride} (max {sampling.max_clips} clips)"
-    return f"uniform {sampling.num_clips} x {sampling.clip_len}"
 
 
 def _prepare_flags(sampling: SamplingConfig) -> str:

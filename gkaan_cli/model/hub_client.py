@@ -227,7 +227,7 @@ def model_card(
         ("Attention", f"SA {cfg.sa_variant}, LA {cfg.la_variant} (hidden {cfg.la_hidden})"),
         ("Temporal model", f"SRU, {cfg.sru_layers} layers x {cfg.sru_hidden}"),
         ("Input", f"frames resized to {pre.resize[1]}x{pre.resize[0]}, centre crop {pre.crop}"),
-        ("Sampling", _describe_sampling(cfg)),
+        ("Sampling", cfg.sampling.describe()),
         ("Sampling seed", str(sampling.seed)),
     ]
     lines = [
@@ -272,18 +272,6 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
-
-
-def _describe_sampling(cfg: GKAANConfig) -> str:
-    s = cfg.sampling
-    if s.mode == "dense":
-        return (
-            f"dense: {s.clip_len} consecutive frames every {s.stride} frames, "
-            f"at most {s.max_clips} clips per video"
-        )
-    if s.mode == "segments":
-        return f"segments: {s.num_segments} segments x {s.frames_per_segment} frames"
-    return f"uniform: {s.num_clips} clips of {s.clip_len} consecutive frames"
 
 
 def _metric_rows(metrics: Mapping[str, Any]) -> dict[str, str]:
