@@ -93,6 +93,26 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     assert report.video["fused"].top1 == 1.0
 
 
+def test_best_breaks_a_saturated_val_top1_by_the_lower_val_nll(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    """A small val split reaches 100% early; best/ must not stay at that first, half-trained
+    epoch while later epochs are as accurate and more confident on the val videos."""
+    config = _config(
+        frozen_backbone=True,
+        pretrained=True,
+        model={**TINY_MODEL, "backbone": "efficientnet_lite0"},
+        lr=1e-2,
+        epochs=4,
+    )
+    result = train(colour_source, tmp_path / "run", config)
+    evals = [record["eval"] for record in result.history]
+    keys = [(e["video_top1"], -e["video_nll"]) for e in evals]
+    assert result.best_epoch == 1 + max(range(len(keys)), key=lambda i: (keys[i], -i))
+    assert sum(e["video_top1"] == 1.0 for e in evals) >= 2  # the tie the NLL must break
+    assert result.best_epoch > 1 + [e["video_top1"] for e in evals].index(1.0)
+
+
 def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     colour_source: Path, tmp_path: Path
 ) -> None:

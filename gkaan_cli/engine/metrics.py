@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: Probabilities are clipped here before the log of the NLL.
+_MIN_PROB = 1e-12
+
 __all__ = [
     "AccuracyScores",
     "attention_peakedness",
@@ -24,12 +27,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AccuracyScores:
-    """Top-1, top-5 and mean class accuracy (fractions in [0, 1]) over ``count`` samples."""
+    """Top-1, top-5 and mean class accuracy (fractions in [0, 1]) over ``count`` samples, and
+    ``nll``: the mean negative log-probability of the true class (nats; lower is better)."""
 
     top1: float
     top5: float
     mean_class: float
     count: int
+    nll: float = 0.0
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -67,13 +72,15 @@ def mean_class_accuracy(matrix: np.ndarray) -> float:
 
 
 def score(probs: np.ndarray, labels: np.ndarray) -> AccuracyScores:
-    """Top-1, top-5 and mean class accuracy of (N, K) ``probs`` against (N,) ``labels``."""
+    """Top-1, top-5, mean class accuracy and NLL of (N, K) ``probs`` against (N,) ``labels``."""
     matrix = confusion_matrix(probs.argmax(axis=1), labels, probs.shape[1])
+    true_probs = probs[np.arange(len(labels)), labels] if len(labels) else np.ones(1)
     return AccuracyScores(
         top1=top_k_accuracy(probs, labels, 1),
         top5=top_k_accuracy(probs, labels, 5),
         mean_class=mean_class_accuracy(matrix),
         count=len(labels),
+        nll=float(-np.log(np.clip(true_probs, _MIN_PROB, None)).mean()),
     )
 
 

@@ -364,6 +364,7 @@ def _eval_record(report: EvalReport) -> dict[str, Any]:
         "video_top1": fused.top1,
         "video_top5": fused.top5,
         "mean_class": fused.mean_class,
+        "video_nll": fused.nll,
         "streams": {name: s.top1 for name, s in report.video.items() if name != "fused"},
     }
 
@@ -460,6 +461,8 @@ class _Run:
         self.step = 0
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
+        #: (val top-1, -val NLL) of ``best/``: what a later epoch must beat.
+        self.best_key: tuple[float, float] | None = None
         self.history: list[dict[str, Any]] = []
 
     def start_info(self, data: Path, prepared_now: bool, resumed: int | None) -> RunStart:
@@ -494,6 +497,7 @@ class _Run:
             "scaler": self.scaler.state_dict(),
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
+            "best_key": self.best_key,
             "history": self.history,
             "rng": all_gather(self.ctx, _rng_state()),
             "config": self.config.model_dump(mode="json"),
@@ -506,6 +510,10 @@ class _Run:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        key = state.get("best_key")  # absent in states written before 0.2
+        if key is None and self.best_metric is not None:
+            key = (self.best_metric, -float("inf"))
+        self.best_key = tuple(key) if key is not None else None
         self.history = state["history"]
         rngs = state["rng"]
         if len(rngs) == self.ctx.world_size:
@@ -764,17 +772,18 @@ def _finish_epoch(
 ) -> bool:
     """Record the epoch; rank 0 writes ``last/``, ``best/`` when chosen, state, metrics.
 
-    ``best/`` follows the val split's fused video top-1 (strictly better; ties keep the
-    earlier epoch); without a val split it is the last epoch (docs/protocol.md#model-selection).
-    Returns whether ``best/`` was written this epoch.
+    ``best/`` follows the val split's fused video top-1, ties broken by the lower fused video
+    NLL (a small val split saturates at 100% within a few epochs, long before the model has
+    finished learning); without a val split it is the last epoch
+    (docs/protocol.md#model-selection). Returns whether ``best/`` was written this epoch.
     """
     run.history.append(record)
     if run.selection == SELECT_VAL:
-        improved = report is not None and (
-            run.best_metric is None or report.video["fused"].top1 > run.best_metric
-        )
-        if improved and report is not None:
-            run.best_metric, run.best_epoch = report.video["fused"].top1, run.epoch
+        fused = report.video["fused"] if report is not None else None
+        key = (fused.top1, -fused.nll) if fused is not None else None
+        improved = key is not None and (run.best_key is None or key > run.best_key)
+        if improved and fused is not None:
+            run.best_metric, run.best_epoch, run.best_key = fused.top1, run.epoch, key
     else:  # choosing on the test split would bias its accuracy: take the last epoch
         improved = True
         run.best_epoch = run.epoch
