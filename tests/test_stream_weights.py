@@ -35,3 +35,16 @@ def test_equal_weights_are_kept_when_nothing_is_better() -> None:
     choice = choose_stream_weights(probs, labels, videos, STREAMS, (1.0, 1.0, 1.0))
     assert choice.name == "config"
     assert choice.weights == (1.0, 1.0, 1.0)
+
+
+def test_a_more_confident_stream_does_not_replace_equal_weights_on_a_tie() -> None:
+    """Every candidate right on val: the most confident stream is no reason to drop the others."""
+    labels = np.arange(3)
+    videos = np.arange(3)
+    probs = {
+        "gs": _probs(True, labels, confidence=0.99),
+        "gl": _probs(True, labels, confidence=0.6),
+        "gp": _probs(True, labels, confidence=0.6),
+    }
+    choice = choose_stream_weights(probs, labels, videos, STREAMS, (1.0, 1.0, 1.0))
+    assert choice.name == "config" and choice.weights == (1.0, 1.0, 1.0)

@@ -139,6 +139,7 @@ OWN_TRUNK = "kth-lite0"
 OWN_RECIPE: dict[str, Any] = {
     "model": {
         "backbone": "efficientnet_lite0",
+        "sa_variant": "reference",  # chosen by validation: docs/protocol.md#own-recipe
         "sru_layers": 2,
         "sru_hidden": 256,
         "dropout": 0.5,

@@ -59,9 +59,13 @@ def choose_stream_weights(
 ) -> StreamChoice:
     """The candidate weighting with the best val video top-1.
 
-    Candidates, in order of preference on ties: the config's weights, weights proportional to
-    each stream's own val video top-1, and each stream alone. Ties on top-1 are broken by the
-    mean probability of the true class, then by that order.
+    Candidates: the config's weights, weights proportional to each stream's own val video
+    top-1, and each stream alone. The config's weights stay unless another candidate has a
+    strictly higher val video top-1: on a val split where every candidate is right (common
+    when val holds the training people's own videos) the most confident stream is not
+    evidence, and picking it overfits (on ps7-arms it chose GS, the stream that was wrong on
+    the unseen person). Among strictly better candidates the highest top-1 wins, ties broken
+    by the mean probability of the true class, then by the order above.
 
     Args:
         probs: each stream -> (N, K) clip probabilities on the val split.
@@ -82,6 +86,8 @@ def choose_stream_weights(
     }
     order = list(candidates)
     best = max(order, key=lambda name: (*scored[name], -order.index(name)))
+    if scored[best][0] <= scored["config"][0]:
+        best = "config"
     return StreamChoice(
         weights=candidates[best],
         name=best,
