@@ -5,7 +5,7 @@ Prints, in one run with the default model: top-1 agreement of auto with fp32 ove
 precision ``auto`` chose, and end-to-end frames/s of each with their ratio (the speed-up).
 Each precision runs over the same videos in the same process, so the ratio is fair.
 
-    python benchmarks/bench_precision.py [--threads N] [--json out.json]
+    python benchmarks/bench_precision.py [--threads N] [--device cuda] [--json out.json]
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     paths, _ = expand_inputs([str(args.data)])
     model = GKAAN.from_pretrained(resolve_checkpoint(None))
-    fp32 = Predictor(model, precision="fp32", threads=args.threads)
-    auto = Predictor(model, precision="auto", threads=args.threads)
+    fp32 = Predictor(model, device=args.device, precision="fp32", threads=args.threads)
+    auto = Predictor(model, device=args.device, precision="auto", threads=args.threads)
     run(auto, paths[:1])  # warm-up (oneDNN kernels)
     reference, fp32_s, frames = run(fp32, paths)
     candidate, auto_s, _ = run(auto, paths)
@@ -54,6 +55,7 @@ def main() -> None:
     result = {
         "videos": len(paths),
         "frames": frames,
+        "device": str(auto.device),
         "auto_precision": auto.precision,
         "top1_agreement": sum(agree) / len(agree),
         "disagreements": [str(p) for p, ok in zip(paths, agree, strict=True) if not ok],

@@ -2,7 +2,9 @@
 
 Exit codes: 0 every input predicted, 1 some input failed (one ``error: <file>: <reason>``
 line each on stderr, the others still predicted), 2 usage error. Options and input paths are
-checked before torch is imported, so a mistyped name is reported at once.
+checked before torch is imported, so a mistyped name is reported at once. Under ``torchrun``
+each process predicts its share and rank 0 alone prints and writes the merged results
+(docs/predict.md#distributed).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from rich.text import Text
 
 from ..config import STREAM_TITLES, OutputFormat, SamplingMode
 from ..errors import UsageError
-from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
     ModelOption,
@@ -203,30 +204,34 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
 
     from ..engine.inputs import expand_inputs
+    from ..engine.shard import launch_rank
     from ..fileio import check_output_path
 
-    paths, failures = expand_inputs(inputs)
-    if output is not None:  # before any work; never over an input (e.g. -o x.mp4)
+    paths, failures = expand_inputs(inputs)  # the same list in every torchrun process
+    main = launch_rank() == 0  # rank 0 checks and writes the outputs, and reports once
+    if main and output is not None:  # before any work; never over an input (e.g. -o x.mp4)
         check_output_path(output, inputs=paths)
-    if save_video is not None:
+    if main and save_video is not None:
         check_output_path(save_video, kind="dir")
-    if report is not None:
+    if main and report is not None:
         check_output_path(report, inputs=paths)
-    for failure in failures:
+    for failure in failures if main else []:
         _error(str(failure))
     if not paths:
         raise typer.Exit(1)  # nothing to predict: the model is never loaded
     render = _overlay_renderer() if save_video is not None else None
 
     from ..config import SamplingConfig
+    from ..engine.distributed import distributed_context
     from ..engine.outputs import format_predictions
-    from ..engine.predict import Predictor, VideoPrediction
+    from ..engine.predict import Predictor
+    from ..engine.shard import SHARD_TIMEOUT, predict_sharded, rank_device
     from ..fileio import atomic_write_text
     from ..model.describe import model_summary
 
     net = load_model(model)
     classes = net.config.num_classes
-    if top_k is not None and top_k > classes:
+    if main and top_k is not None and top_k > classes:
         stderr.print(f"note: the model has {classes} classes: --top-k {top_k} shows {classes}")
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {
@@ -240,33 +245,32 @@ def predict(
         if value is not None
     }
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
-    predictor = Predictor(
-        net,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        threads=threads,
-        sampling=sampling,
-        ood=not no_ood,
-        ood_threshold=ood_threshold,
-    )
-    if not quiet:
-        stderr.print(model_summary(predictor.model_info))
-    predictions: list[VideoPrediction] = []
-    failed = len(failures)
-    started = time.perf_counter()
-    with progress_bar(enabled=not quiet) as on_progress:
-        on_progress(ProgressEvent("videos", 0, len(paths)))
-        results = predictor.predict_many(
-            paths, keep_attention=render is not None, on_progress=on_progress
+    with distributed_context(device, timeout=SHARD_TIMEOUT) as ctx:  # one process: no-op
+        predictor = Predictor(
+            net,
+            device=rank_device(ctx, device),
+            precision=precision,
+            batch_size=batch_size,
+            threads=threads,
+            sampling=sampling,
+            ood=not no_ood,
+            ood_threshold=ood_threshold,
         )
-        for done, result in enumerate(results, start=1):
-            on_progress(ProgressEvent("videos", done, len(paths)))
-            if isinstance(result, VideoPrediction):
-                predictions.append(result)
-            else:
-                failed += 1
-                _error(str(result))
+        if main and not quiet:
+            stderr.print(model_summary(predictor.model_info))
+        started = time.perf_counter()
+        with progress_bar(enabled=main and not quiet) as on_progress:
+            run = predict_sharded(
+                predictor,
+                paths,
+                ctx,
+                keep_attention=render is not None,
+                on_progress=on_progress,
+                on_error=lambda error: _error(str(error)),
+            )
+    if not run.complete:
+        return  # another torchrun process: its errors are printed, rank 0 writes the rest
+    predictions, failed = run.predictions, run.failed + len(failures)
     if not quiet:
         stderr.print(_throughput(predictions, time.perf_counter() - started))
     overlays: dict[str, Path] = {}

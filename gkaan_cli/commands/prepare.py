@@ -1,4 +1,8 @@
-"""``gkaan prepare``: decode a dataset once into a manifest + frame cache (+ feature store)."""
+"""``gkaan prepare``: decode a dataset once into a manifest + frame cache (+ feature store).
+
+Under ``torchrun`` each process prepares its share of the videos into OUT and rank 0 writes
+the manifest and prints the report (docs/predict.md#distributed).
+"""
 
 from __future__ import annotations
 
@@ -140,7 +144,7 @@ def prepare(
     skips what is already prepared. Exit 0 when at least one video is prepared.
     """
     from ..data.prepare import FeatureOptions, PrepareOptions
-    from ..data.prepare import prepare as run_prepare
+    from ..engine.shard import launch_rank, prepare_sharded
     from ..errors import UsageError
 
     if out is not None and output is not None:
@@ -173,8 +177,10 @@ def prepare(
         else FeatureOptions(features, pretrained=_trunk_weights(weights)),
         workers=workers,
     )
-    with progress_bar(enabled=not quiet) as on_progress:
-        report = run_prepare(source, target, options, on_progress=on_progress)
+    with progress_bar(enabled=not quiet and launch_rank() == 0) as on_progress:
+        report = prepare_sharded(source, target, options, on_progress=on_progress)
+    if report is None:
+        return  # another torchrun process: rank 0 prints the report of the whole run
     stdout.print(render_report(report))
     raise typer.Exit(exit_code(report, strict=strict))
 

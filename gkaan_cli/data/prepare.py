@@ -15,10 +15,17 @@ and whose shards are complete and match the current settings is skipped. Shards 
 to temp files and renamed; the manifest is rewritten atomically at most every
 ``MANIFEST_INTERVAL_S`` seconds and when the run ends or is interrupted, so a killed run loses
 at most that much work and the next run completes the rest.
+
+Several processes (``torchrun``, docs/predict.md#distributed) share one run through a
+:class:`RankGroup`: each prepares every ``world_size``-th video from its rank into the same
+folder (shard names are unique per video), and rank 0, which alone holds the folder's lock and
+writes the manifest, gathers every process's records at the end, so the folder is the one a
+single process writes. A killed multi-process run keeps the progress rank 0 recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import multiprocessing
@@ -28,6 +35,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -36,7 +44,7 @@ from torch import nn
 
 from ..config import BackboneName, PreprocessConfig, SamplingConfig
 from ..errors import BadVideoError, UsageError
-from ..fileio import TEMP_MARK, locked_output, sha256_file
+from ..fileio import TEMP_MARK, PathLock, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import check_video_file, probe_video, read_frames
@@ -66,6 +74,7 @@ __all__ = [
     "FeatureOptions",
     "PrepareOptions",
     "PrepareReport",
+    "RankGroup",
     "prepare",
 ]
 
@@ -114,6 +123,29 @@ class PrepareOptions:
     features: FeatureOptions | None = None
     workers: int = 1
     max_videos: int | None = None
+
+
+@dataclass(frozen=True)
+class RankGroup:
+    """This process's place among several preparing one folder together (``torchrun``).
+
+    Attributes:
+        rank: this process prepares the videos ``rank, rank + world_size, ...`` of the run.
+        world_size: how many processes share the run.
+        gather: a collective: every process's value (picklable) on rank 0, in rank order;
+            ``None`` on the other ranks.
+        barrier: a collective that returns once every process called it.
+    """
+
+    rank: int
+    world_size: int
+    gather: Callable[[Any], list[Any] | None]
+    barrier: Callable[[], None]
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 holds the folder's lock and writes the manifest."""
+        return self.rank == 0
 
 
 @dataclass
@@ -307,7 +339,6 @@ def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRe
     return {v.id: v for v in old.videos} if same else {}
 
 
-@locked_output("out")  # a second prepare into the same folder is refused, not raced
 def prepare(
     source: str | Path,
     out: str | Path,
@@ -315,6 +346,7 @@ def prepare(
     *,
     on_progress: ProgressCallback | None = None,
     on_video: Callable[[VideoRecord, str], None] | None = None,
+    ranks: RankGroup | None = None,
 ) -> PrepareReport:
     """Prepare ``source`` into ``out``: manifest, frame cache and optional feature store.
 
@@ -325,12 +357,29 @@ def prepare(
         on_progress: called with ``ProgressEvent("prepare", videos_done, videos_total,
             rates)`` at the start and after each video.
         on_video: called with each finished record and its outcome (ok/failed/skipped).
+        ranks: this process's share of a multi-process run (``None``: one process). The
+            report of rank 0 covers every process's videos; another rank's only its own.
 
     Raises:
         UsageError: bad source, split options or backbone name.
         MissingWeightsError: features with pretrained weights that are not available.
     """
+    # a second prepare into the same folder is refused, not raced; one lock for all ranks
+    main = ranks is None or ranks.is_main
+    with PathLock(out) if main else contextlib.nullcontext():
+        return _prepare(source, Path(out), options, on_progress, on_video, ranks)
+
+
+def _prepare(
+    source: str | Path,
+    out: Path,
+    options: PrepareOptions | None,
+    on_progress: ProgressCallback | None,
+    on_video: Callable[[VideoRecord, str], None] | None,
+    ranks: RankGroup | None,
+) -> PrepareReport:
     started = time.perf_counter()
+    main = ranks is None or ranks.is_main
     options = options if options is not None else PrepareOptions()
     features = options.features
     if features is not None:
@@ -343,10 +392,10 @@ def prepare(
         raise UsageError(f"workers must be >= 1, got {options.workers}")
     src = discover(source, video_root=options.video_root, split_id=options.split_id)
     entries, plan = assign_splits(src.entries, options.split)
-    out = Path(out)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
         folder.mkdir(parents=True, exist_ok=True)
-    _remove_temp_files(out)
+    if main:
+        _remove_temp_files(out)
     settings = PrepareSettings(
         resize=options.resize,
         sampling=options.sampling,
@@ -355,6 +404,8 @@ def prepare(
         pretrained=None if features is None else str(features.pretrained),
     )
     previous = _previous_records(out, settings)
+    if ranks is not None:
+        ranks.barrier()  # temp files gone and the old manifest read before any rank writes
     label_index = {label: i for i, label in enumerate(src.classes)}
     order = [src.video_id(e) for e in entries]
     records: dict[str, VideoRecord] = {}
@@ -388,6 +439,9 @@ def prepare(
         )
     if options.max_videos is not None:
         jobs = jobs[: options.max_videos]
+    if ranks is not None:
+        jobs = jobs[ranks.rank :: ranks.world_size]
+    finished: list[tuple[VideoRecord, str]] = []
     report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
     report.excluded = len(records)
     report.failures.extend(src.warnings)  # unreadable folders, classes without a readable video
@@ -411,27 +465,59 @@ def prepare(
             on_progress(ProgressEvent("prepare", 0, len(jobs)))
         for done, (record, outcome) in enumerate(_run(jobs, options.workers), start=1):
             records[record.id] = record
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "failed":
-                report.failures.append((record.path, record.reason or ""))
-            elif outcome == "ok":
-                report.prepared_frames += record.frames or 0
+            finished.append((record, outcome))
+            _tally(report, record, outcome)
             if on_video is not None:
                 on_video(record, outcome)
             report.seconds = time.perf_counter() - started
             if on_progress is not None:
                 rates = f"{report.videos_per_s:.2f} videos/s {report.frames_per_s:.0f} frames/s"
                 on_progress(ProgressEvent("prepare", done, len(jobs), rates))
-            if time.monotonic() - last_write >= MANIFEST_INTERVAL_S:
+            if main and time.monotonic() - last_write >= MANIFEST_INTERVAL_S:
                 write_manifest(manifest(), out)
                 last_write = time.monotonic()
     finally:
         torch.set_num_threads(threads)
+        if ranks is not None:
+            _merge_ranks(ranks, finished, records, report, order)
         final = manifest()
-        write_manifest(final, out)
+        if main:
+            write_manifest(final, out)
     _summarise(report, final, len(src.entries) - len(records))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _tally(report: PrepareReport, record: VideoRecord, outcome: str) -> None:
+    """Count one finished video in ``report`` (its outcome, failure reason, frames)."""
+    setattr(report, outcome, getattr(report, outcome) + 1)
+    if outcome == "failed":
+        report.failures.append((record.path, record.reason or ""))
+    elif outcome == "ok":
+        report.prepared_frames += record.frames or 0
+
+
+def _merge_ranks(
+    ranks: RankGroup,
+    finished: list[tuple[VideoRecord, str]],
+    records: dict[str, VideoRecord],
+    report: PrepareReport,
+    order: list[str],
+) -> None:
+    """Rank 0: add every other rank's finished videos to ``records`` and ``report``, failures
+    in source order as one process lists them."""
+    gathered = ranks.gather(finished)
+    if gathered is None:
+        return
+    known = len(report.failures) - sum(outcome == "failed" for _, outcome in finished)
+    for other in gathered[1:]:
+        for record, outcome in other:
+            records[record.id] = record
+            _tally(report, record, outcome)
+    position = {records[v].path: i for i, v in enumerate(order) if v in records}
+    report.failures[known:] = sorted(
+        report.failures[known:], key=lambda failure: position.get(failure[0], len(position))
+    )
 
 
 def _init_worker() -> None:

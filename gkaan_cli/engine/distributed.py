@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -24,7 +25,9 @@ __all__ = [
     "DistContext",
     "all_gather",
     "all_reduce_sum",
+    "barrier",
     "distributed_context",
+    "gather_to_main",
     "native_bf16",
     "resolve_device",
     "resolve_precision",
@@ -90,8 +93,12 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
 
 
 @contextmanager
-def distributed_context(device: str) -> Iterator[DistContext]:
-    """Join the ``torchrun`` process group for the duration (when launched by torchrun)."""
+def distributed_context(device: str, *, timeout: timedelta | None = None) -> Iterator[DistContext]:
+    """Join the ``torchrun`` process group for the duration (when launched by torchrun).
+
+    ``timeout``: how long a collective waits for the slowest process (default: torch's,
+    10 minutes with nccl); a sharded predict or prepare waits for the largest share.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         yield DistContext(0, 1, resolve_device(device))
@@ -102,7 +109,8 @@ def distributed_context(device: str) -> Iterator[DistContext]:
         torch.cuda.set_device(resolved)
     owned = not dist.is_initialized()
     if owned:
-        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+        backend = "nccl" if resolved.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timeout)
     try:
         yield DistContext(dist.get_rank(), dist.get_world_size(), resolved)
     finally:
@@ -126,3 +134,18 @@ def all_gather(ctx: DistContext, value: T) -> list[T]:
     gathered: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(gathered, value)
     return gathered
+
+
+def gather_to_main(ctx: DistContext, value: T) -> list[T] | None:
+    """Every process's ``value`` (picklable) on rank 0, in rank order; None on other ranks."""
+    if not ctx.active:
+        return [value]
+    gathered: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered
+
+
+def barrier(ctx: DistContext) -> None:
+    """Wait until every process got here (nothing to wait for in one process)."""
+    if ctx.active:
+        dist.barrier()
