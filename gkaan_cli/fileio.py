@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import hashlib
-import inspect
 import os
 import re
 import secrets
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Literal, ParamSpec, TypeVar
 
 from .errors import OutputError, UsageError
 
@@ -43,7 +41,6 @@ __all__ = [
     "check_output_path",
     "cleanup_stale_temps",
     "display_path",
-    "locked_output",
     "make_temp_dir",
     "regular_file_problem",
     "same_file",
@@ -433,20 +430,3 @@ class PathLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def locked_output(argument: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorator: hold a :class:`PathLock` on the folder passed as ``argument`` during the call."""
-
-    def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        signature = inspect.signature(function)
-
-        @functools.wraps(function)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            folder: Any = signature.bind(*args, **kwargs).arguments[argument]
-            with PathLock(folder):
-                return function(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
