@@ -26,7 +26,7 @@ import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import Literal
 
 from .errors import OutputError, UsageError
 
@@ -69,9 +69,6 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class NotRegularFileError(OSError):
