@@ -264,7 +264,7 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
         f"{config.epochs} epochs, seed {config.seed}",
     ]
     if start.selection == "val":
-        lines.append("best/: the epoch with the best val video top-1 (fused)")
+        lines.append("best/: the epoch with the best val video top-1 (fused; ties: lower val NLL)")
     else:
         shown = (
             f"{start.eval_split} scores shown, never used to choose; " if start.eval_split else ""
