@@ -170,6 +170,10 @@ def test_fit_ood_calibrates_limits_on_held_out_groups() -> None:
     assert stats.video_score(-centre.expand(3, 16)) > 1  # far from every training clip
     with pytest.raises(ValueError, match="two training videos"):
         fit_ood(embeddings[:3], torch.zeros(3))
+    with pytest.raises(ValueError, match="two groups"):  # no groups: no calibration
+        fit_ood(embeddings, videos)
+    with pytest.raises(ValueError, match="two groups"):
+        fit_ood(embeddings, videos, torch.zeros(12))
 
 
 def test_clip_embedding_is_the_time_mean_gp_feature() -> None:

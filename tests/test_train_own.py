@@ -61,7 +61,11 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
     assert DEFAULT_RECIPE == "own"
     assert "epoch 1/1" in result.output and "clips/s" in result.output
     assert f"saved to {run / 'best'}" in result.output
+    # each video its own group: a verdict calibrated on near-duplicates would call new
+    # people "unknown", so the run says why there is none
+    assert "no out-of-distribution verdict" in result.output
     model = GKAAN.from_pretrained(run / "best")
+    assert model.ood is None
     assert model.config.backbone == "efficientnet_lite0"
     assert model.config.class_names == ["left", "right"]
     trunk = GKAAN.from_pretrained(OWN_TRUNK).backbone.state_dict()
@@ -139,3 +143,20 @@ def test_a_gkaan_checkpoint_serves_as_backbone_weights(tmp_path: Path) -> None:
     assert all(torch.equal(trunk[key], expected[key]) for key in expected)
     with pytest.raises(Exception, match="resnet18"):
         build_backbone("resnet34", pretrained=tmp_path / "ckpt")
+
+
+def test_training_with_groups_calibrates_an_ood_verdict(
+    make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GKAAN_CACHE", str(tmp_path / "cache"))
+    for label in ("left", "right"):
+        for person in range(3):
+            make_video(f"mine/{label}/p{person}_{label}.mp4", num_frames=30, size=(32, 32))
+    run = tmp_path / "runs" / "grouped"
+    options = ["--split-by", r"p(\d)_", "--val-fraction", "0", "--epochs", "1"]
+    result = runner.invoke(app, ["train", str(tmp_path / "mine"), "--out", str(run), *options])
+    assert result.exit_code == 0, result.output
+    assert "no out-of-distribution verdict" not in result.output
+    model = GKAAN.from_pretrained(run / "best")
+    assert model.ood is not None and float(model.ood.limit_video) > 0  # never x / 0
+    assert model.ood.bank.shape[1] == 1280  # Lite0 GP embeddings of the training clips

@@ -308,7 +308,9 @@ def _duration(seconds: float) -> str:
 
 
 def _final_line(result: TrainResult, seconds: float) -> str:
-    """Where ``best/`` is and how it was chosen."""
+    """Where ``best/`` is and how it was chosen (and why there is no OOD verdict, if not)."""
+    from ..model.ood import NO_GROUPS
+
     if result.selection == "val" and result.best is not None:
         metric = f"val {100 * (result.best_metric or 0.0):.1f}%"
         chosen = f"best: epoch {result.best_epoch}, {metric}, saved to {result.best}"
@@ -326,7 +328,8 @@ def _final_line(result: TrainResult, seconds: float) -> str:
         )
     else:
         chosen = f"no best/ yet (no evaluation); last/ at {result.last}"
-    return f"{chosen}  ({_duration(seconds)})"
+    ood = "" if result.ood else f"\n{NO_GROUPS}"
+    return f"{chosen}  ({_duration(seconds)}){ood}"
 
 
 def _summary(history: list[dict[str, Any]]) -> Table:

@@ -37,6 +37,7 @@ from ..video.formats import has_video_extension
 
 __all__ = [
     "SPLITS",
+    "VIDEO_GROUPS_RULE",
     "Source",
     "SourceEntry",
     "Split",
@@ -45,6 +46,9 @@ __all__ = [
     "assign_splits",
     "discover",
 ]
+
+#: The split rule without ``split_by``: no two videos are known to share a person.
+VIDEO_GROUPS_RULE = "each video its own group, stratified by class"
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
@@ -382,7 +386,7 @@ def assign_splits(
         rule = f"groups by regex {split_by}"
     else:
         group_of = {id(e): f"{e.label}/{e.path.stem}" for e in used}
-        rule = "each video its own group, stratified by class"
+        rule = VIDEO_GROUPS_RULE
 
     official: dict[str, set[str]] = defaultdict(set)
     for entry in used:

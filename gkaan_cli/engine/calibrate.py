@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.manifest import load_manifest
+from ..data.sources import VIDEO_GROUPS_RULE
 from ..model.gkaan import GKAAN
 from ..model.ood import OODStats, clip_embedding, fit_ood
 from .evaluate import make_dataset
@@ -39,7 +41,8 @@ def training_ood(
         batch_size: clips per batch.
 
     Returns:
-        The statistics, or None when the split has fewer than two videos.
+        The statistics, or None when the split has fewer than two videos or two groups
+        (:data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
     dataset = make_dataset(
         Path(prepared_dir), "train", model.config, features=features, train=False, seed=0
@@ -54,9 +57,12 @@ def training_ood(
         embeddings.append(clip_embedding(inputs).cpu())
         videos.append(video)
     video_index = torch.cat(videos)
-    group_names = [r.group or r.id for r in dataset.records]  # type: ignore[attr-defined]
-    ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
-    groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
+    group_names = [r.group for r in dataset.records]  # type: ignore[attr-defined]
+    groups = None
+    known = load_manifest(Path(prepared_dir)).split_rule != VIDEO_GROUPS_RULE
+    if known and None not in group_names:
+        ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
+        groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
     try:
         stats = fit_ood(torch.cat(embeddings), video_index, groups)
     except ValueError:
@@ -66,11 +72,12 @@ def training_ood(
 
 def add_training_ood(
     run: str | Path, prepared_dir: str | Path, *, features: bool, device: torch.device | str
-) -> None:
+) -> bool:
     """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics.
 
     On cached maps (``features``) the embeddings do not depend on the trained weights, so
-    the training split is embedded once for both checkpoints.
+    the training split is embedded once for both checkpoints. Returns whether they got
+    statistics (not without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
     shared: OODStats | None = None
     computed = False
@@ -85,3 +92,4 @@ def add_training_ood(
         model.ood = shared
         if model.ood is not None:
             model.save_pretrained(folder)
+    return shared is not None

@@ -144,6 +144,8 @@ class TrainResult:
         selection: how ``best/`` was chosen: ``"val"`` or ``"last"`` (no val split).
         stream_choice: the fusion weights chosen on the val split for ``best/``
             (:mod:`~gkaan_cli.engine.stream_weights`); ``None`` without val or one stream.
+        ood: the checkpoints carry out-of-distribution statistics (docs/model.md#ood); not
+            when the training videos have fewer than two groups.
     """
 
     out: Path
@@ -155,6 +157,7 @@ class TrainResult:
     best: Path | None
     selection: str = SELECT_VAL
     stream_choice: StreamChoice | None = None
+    ood: bool = False
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
@@ -731,7 +734,7 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     _fuse_on_val(run, result)
     # OOD statistics of the training set (docs/model.md#ood), last: they are written into
     # the final best/ and last/ checkpoints
-    add_training_ood(run.out, run.data, features=run.features, device=run.ctx.device)
+    result.ood = add_training_ood(run.out, run.data, features=run.features, device=run.ctx.device)
 
 
 def _fuse_on_val(run: _Run, result: TrainResult) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-__all__ = ["OOD_KEYS", "OOD_PREFIX", "OODStats", "clip_embedding", "fit_ood"]
+__all__ = ["NO_GROUPS", "OOD_KEYS", "OOD_PREFIX", "OODStats", "clip_embedding", "fit_ood"]
 
 #: Prefix of the OOD tensors in a checkpoint's state dict.
 OOD_PREFIX = "ood."
@@ -30,6 +30,12 @@ OOD_KEYS = ("bank", "k", "limit_video", "limit_clip")
 #: (docs/model.md#ood; chosen by leave-one-person-out on kth-mini, weights/README.md).
 DEFAULT_K = 5
 DEFAULT_MARGIN = 1.1
+_MIN_LIMIT = 1e-6
+#: Why a model trained without groups has no verdict (said at the end of ``gkaan train``).
+NO_GROUPS = (
+    "no out-of-distribution verdict: the training videos need at least two groups (e.g. "
+    "persons, --split-by) to calibrate it on new people"
+)
 
 
 def clip_embedding(maps: Tensor) -> Tensor:
@@ -124,18 +130,21 @@ def fit_ood(
         embeddings: (N, C) :func:`clip_embedding` of every training clip (test-time sampling).
         videos: (N,) the video each clip comes from.
         groups: (N,) the group (e.g. person) of each clip; a group's clips are scored against
-            the others only. None, or a single group: each video is its own group.
+            the others only. At least two groups are needed: videos of one person or one
+            recording session are near-duplicates of each other, so limits calibrated by
+            holding out single videos are far too tight and would call new people "unknown"
+            (on ps7-arms: every video of the unseen person, against none with person groups).
         k: neighbours averaged by the score.
         margin: the limits are ``margin`` x the largest held-out score.
 
     Raises:
-        ValueError: fewer than two videos (nothing to calibrate the limits with).
+        ValueError: fewer than two videos or two groups (nothing to calibrate the limits with).
     """
     videos = videos.long()
-    if groups is None or groups.unique().numel() < 2:
-        groups = videos
     if videos.unique().numel() < 2:
         raise ValueError("OOD statistics need at least two training videos")
+    if groups is None or groups.unique().numel() < 2:
+        raise ValueError(NO_GROUPS)
     embeddings = embeddings.float()
     clip_scores = torch.empty(len(embeddings))
     for group in groups.unique():
@@ -145,6 +154,7 @@ def fit_ood(
     return {
         "bank": embeddings.clone(),
         "k": torch.tensor(k, dtype=torch.int64),
-        "limit_video": video_scores.max() * margin,
-        "limit_clip": clip_scores.max() * margin,
+        # floored: identical training clips would give a zero limit (and scores x / 0)
+        "limit_video": (video_scores.max() * margin).clamp_min(_MIN_LIMIT),
+        "limit_clip": (clip_scores.max() * margin).clamp_min(_MIN_LIMIT),
     }
