@@ -22,24 +22,13 @@ import av.video.stream
 from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
+from .formats import STDIN, is_live_source
 from .reader import Frame, _fps, _times, _to_rgb
 
-__all__ = ["LIVE_SCHEMES", "STDIN", "LiveInfo", "LiveVideo", "is_live_source"]
+__all__ = ["DEFAULT_TIMEOUT", "LiveInfo", "LiveVideo"]
 
-#: URL schemes accepted as live sources.
-LIVE_SCHEMES = ("http", "https", "rtsp", "udp")
-#: The name of standard input as a source.
-STDIN = "-"
 #: Seconds to wait for the stream to open, and for data once it runs.
 DEFAULT_TIMEOUT = 10.0
-
-
-def is_live_source(text: str) -> bool:
-    """Whether ``text`` names a live source: exactly ``-`` or a URL with a live scheme."""
-    if text == STDIN:
-        return True
-    scheme, sep, _ = text.partition("://")
-    return bool(sep) and scheme.lower() in LIVE_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -57,7 +46,7 @@ class LiveVideo:
     """An open live source; :meth:`frames` decodes it until it ends, drops or is closed.
 
     Args:
-        source: ``-`` (standard input) or a URL (see :data:`LIVE_SCHEMES`).
+        source: ``-`` (standard input) or a URL (see :data:`~gkaan_cli.video.formats.LIVE_SCHEMES`).
         timeout: seconds to wait for the source to open and, later, for data.
 
     Raises:
