@@ -192,6 +192,42 @@ def predict(
             "OOD statistics).",
         ),
     ] = False,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Score sliding windows over the whole video and merge them into segments of "
+            "one action; implied for a live source (- for stdin, or an http(s)/rtsp/udp URL).",
+        ),
+    ] = False,
+    window: Annotated[
+        float | None,
+        typer.Option(
+            "--window",
+            help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
+            show_default=False,
+        ),
+    ] = None,
+    hop: Annotated[
+        float | None,
+        typer.Option(
+            "--hop",
+            help="Seconds between timeline windows (default: half the window).",
+            show_default=False,
+        ),
+    ] = None,
+    smooth: Annotated[
+        int,
+        typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling."),
+    ] = 1,
+    min_duration: Annotated[
+        float,
+        typer.Option(
+            "--min-duration",
+            min=0.0,
+            help="Timeline: segments shorter than this (seconds) join a neighbour.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -204,8 +240,17 @@ def predict(
 
     from ..engine.inputs import expand_inputs
     from ..fileio import check_output_path
+    from ..video.formats import is_live_source
+    from .timeline import TimelineOptions, check_timeline_inputs, predict_timelines
 
-    paths, failures = expand_inputs(inputs)
+    live = [item for item in inputs if is_live_source(item)]
+    timeline = timeline or bool(live)
+    if timeline:
+        check_timeline_inputs(inputs, save_video=save_video, clips=clips)
+    elif (window, hop, smooth, min_duration) != (None, None, 1, 0.0):
+        raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
+
+    paths, failures = expand_inputs([item for item in inputs if not is_live_source(item)])
     if output is not None:  # before any work; never over an input (e.g. -o x.mp4)
         check_output_path(output, inputs=paths)
     if save_video is not None:
@@ -214,7 +259,7 @@ def predict(
         check_output_path(report, inputs=paths)
     for failure in failures:
         _error(str(failure))
-    if not paths:
+    if not paths and not live:
         raise typer.Exit(1)  # nothing to predict: the model is never loaded
     render = _overlay_renderer() if save_video is not None else None
 
@@ -252,8 +297,22 @@ def predict(
     )
     if not quiet:
         stderr.print(model_summary(predictor.model_info))
-    predictions: list[VideoPrediction] = []
     failed = len(failures)
+    if timeline:
+        failed += predict_timelines(
+            predictor,
+            live or paths,
+            TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration),
+            fmt=fmt,
+            output=output,
+            report=report,
+            top_k=top_k,
+            quiet=quiet,
+        )
+        if failed:
+            raise typer.Exit(1)
+        return
+    predictions: list[VideoPrediction] = []
     started = time.perf_counter()
     with progress_bar(enabled=not quiet) as on_progress:
         on_progress(ProgressEvent("videos", 0, len(paths)))

@@ -1,0 +1,322 @@
+"""The timeline of a long video or a live stream: windows, segments, outputs and live sources
+(docs/predict.md#timeline)."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import http.server
+import io
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gkaan_cli import GKAAN, GKAANConfig, Predictor
+from gkaan_cli.cli import app
+from gkaan_cli.config import PreprocessConfig, SamplingConfig
+from gkaan_cli.engine.outputs import format_timelines, timeline_record
+from gkaan_cli.engine.predict import _Batch
+from gkaan_cli.engine.timeline import (
+    Segment,
+    TimelineSpec,
+    WindowPrediction,
+    _TimelineRun,
+    merge_segments,
+    timeline_spec,
+)
+from gkaan_cli.errors import UsageError
+from gkaan_cli.video.formats import is_live_source
+from gkaan_cli.video.reader import read_frames
+from gkaan_cli.video.transforms import ClipTransform
+
+runner = CliRunner()
+LABELS = ["boxing", "running", "waving"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def window(index: int, label: int, prob: float = 0.8, *, hop: float = 0.5) -> WindowPrediction:
+    """Window ``index`` (1 s long, one every ``hop`` s) giving ``label`` probability ``prob``."""
+    probs = np.full(len(LABELS), (1 - prob) / (len(LABELS) - 1), np.float32)
+    probs[label] = prob
+    start = index * hop
+    return WindowPrediction(index, start, start + 1.0, 0, 0, probs, {"gp": probs})
+
+
+def windows(labels: list[int], prob: float = 0.8) -> list[WindowPrediction]:
+    return [window(i, label, prob) for i, label in enumerate(labels)]
+
+
+# --- merging windows into segments -------------------------------------------------------
+
+
+def test_consecutive_windows_with_one_label_make_one_segment() -> None:
+    segments = merge_segments(windows([0, 0, 0, 0]), LABELS)
+    assert segments == [Segment(0.0, 2.5, "boxing", pytest.approx(0.8), 0, 3)]
+
+
+def test_a_boundary_lies_halfway_between_the_window_centres() -> None:
+    # centres at 0.5, 1.0, 1.5, 2.0: the change between windows 1 and 2 is at 1.25 s
+    segments = merge_segments(windows([0, 0, 2, 2]), LABELS)
+    assert [(s.start, s.end, s.label) for s in segments] == [
+        (0.0, 1.25, "boxing"),
+        (1.25, 2.5, "waving"),
+    ]
+    assert [(s.first_window, s.last_window) for s in segments] == [(0, 1), (2, 3)]
+
+
+def test_a_segment_prob_is_the_mean_probability_of_its_label_over_its_windows() -> None:
+    parts = [window(0, 0, 0.9), window(1, 0, 0.5), window(2, 1, 0.7)]
+    first, second = merge_segments(parts, LABELS)
+    assert first.prob == pytest.approx(0.7)
+    assert second.prob == pytest.approx(0.7)
+
+
+def test_smoothing_removes_a_one_window_flicker() -> None:
+    flicker = windows([0, 0, 0, 1, 0, 0, 0], prob=0.6)
+    assert [s.label for s in merge_segments(flicker, LABELS)] == ["boxing", "running", "boxing"]
+    smoothed = merge_segments(flicker, LABELS, smooth=3)
+    assert [(s.label, s.start, s.end) for s in smoothed] == [("boxing", 0.0, 4.0)]
+
+
+def test_smoothing_averages_the_windows_around_each_window() -> None:
+    parts = [window(0, 0, 0.9), window(1, 1, 0.6), window(2, 1, 0.6)]
+    # window 0 with smooth=2 averages windows 0 and 1: boxing (0.9 + 0.2) / 2 = 0.55 wins
+    segments = merge_segments(parts, LABELS, smooth=2)
+    assert [s.label for s in segments] == ["boxing", "running"]
+    assert segments[0].prob == pytest.approx((0.9 + 0.2) / 2)
+
+
+def test_min_duration_gives_a_short_segment_to_its_more_probable_neighbour() -> None:
+    # boxing 0-3, a 0.5 s "running", then waving; the short one looks more like waving
+    parts = windows([0] * 5) + [window(5, 1, 0.5)] + [window(i, 2) for i in range(6, 11)]
+    parts[5] = WindowPrediction(5, 2.5, 3.5, 0, 0, np.array([0.1, 0.5, 0.4], np.float32), {})
+    assert [s.label for s in merge_segments(parts, LABELS)] == ["boxing", "running", "waving"]
+    merged = merge_segments(parts, LABELS, min_duration=1.0)
+    assert [(s.label, s.start, s.end) for s in merged] == [
+        ("boxing", 0.0, 2.75),
+        ("waving", 2.75, 6.0),
+    ]
+
+
+def test_min_duration_leaves_long_segments_and_a_single_one_alone() -> None:
+    parts = windows([0, 0, 0, 0, 2, 2, 2, 2])
+    assert merge_segments(parts, LABELS, min_duration=1.0) == merge_segments(parts, LABELS)
+    only = merge_segments(windows([1, 1]), LABELS, min_duration=60.0)
+    assert [(s.label, s.start, s.end) for s in only] == [("running", 0.0, 1.5)]
+
+
+def test_no_windows_make_no_segments() -> None:
+    assert merge_segments([], LABELS) == []
+
+
+@pytest.mark.parametrize(("smooth", "min_duration"), [(0, 0.0), (1, -1.0)])
+def test_smoothing_below_one_or_a_negative_min_duration_is_a_usage_error(
+    smooth: int, min_duration: float
+) -> None:
+    with pytest.raises(UsageError):
+        merge_segments(windows([0]), LABELS, smooth=smooth, min_duration=min_duration)
+
+
+# --- windows in frames ---------------------------------------------------------------------
+
+
+def test_default_window_is_the_model_clip_and_the_hop_half_of_it() -> None:
+    spec = timeline_spec(SamplingConfig(clip_len=30), 25.0)
+    assert spec == TimelineSpec(window=30, hop=15, fps=25.0)
+    assert (spec.window_seconds, spec.hop_seconds) == (1.2, 0.6)
+
+
+def test_window_and_hop_seconds_round_to_whole_frames() -> None:
+    spec = timeline_spec(SamplingConfig(clip_len=30), 25.0, window=2.41, hop=0.9)
+    assert (spec.window, spec.hop) == (60, 22)
+
+
+@pytest.mark.parametrize(("window", "hop"), [(1.0, None), (0.0, None), (None, 0.0), (2.0, -1.0)])
+def test_a_window_shorter_than_a_clip_or_a_nonpositive_hop_is_a_usage_error(
+    window: float | None, hop: float | None
+) -> None:
+    with pytest.raises(UsageError):
+        timeline_spec(SamplingConfig(clip_len=30), 25.0, window=window, hop=hop)
+
+
+def test_only_dash_and_stream_urls_are_live_sources() -> None:
+    for live in ("-", "http://127.0.0.1:8000/a.ts", "HTTPS://h/x", "rtsp://cam/1", "udp://@:1234"):
+        assert is_live_source(live)
+    for path in ("--", "clip.mp4", "./-", "file:///tmp/x.mp4", "http:/x", "fifo.mp4"):
+        assert not is_live_source(path)
+
+
+# --- the streaming run with a tiny model ---------------------------------------------------
+
+
+def tiny_config() -> GKAANConfig:
+    return GKAANConfig(
+        num_classes=3,
+        class_names=LABELS,
+        backbone="resnet18",
+        sru_hidden=16,
+        sru_layers=1,
+        la_hidden=8,
+        sampling=SamplingConfig(clip_len=4, stride=2, max_clips=3),
+        preprocess=PreprocessConfig(resize=(64, 64), crop=56),
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return GKAAN(tiny_config()).save_pretrained(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint: Path) -> Predictor:
+    return Predictor(GKAAN.from_pretrained(checkpoint), batch_size=5)
+
+
+def clip_probs(predictor: Predictor, path: Path, frames: list[int]) -> np.ndarray:
+    """Reference: decode one clip on its own and run the whole model on it."""
+    height, width = predictor.config.preprocess.resize
+    images = [f.image for f in read_frames(path, size=(width, height), indices=frames)]
+    clip = ClipTransform(predictor.config.preprocess, train=False)(
+        torch.from_numpy(np.stack(images))
+    )
+    with torch.inference_mode():
+        return predictor.model(clip[None]).probs[0].numpy()
+
+
+def test_a_window_over_the_whole_video_is_the_video_prediction(
+    predictor: Predictor, make_video
+) -> None:
+    video = make_video("a.mp4", num_frames=30)
+    timeline = predictor.predict_timeline(video, window=30 / 25)
+    assert len(timeline.windows) == 1
+    np.testing.assert_allclose(timeline.windows[0].probs, predictor.predict_video(video).probs)
+
+
+def test_overlapping_windows_run_each_frame_through_the_backbone_once(
+    predictor: Predictor, make_video
+) -> None:
+    video = make_video("a.mp4", num_frames=41)
+    timeline = predictor.predict_timeline(video)  # windows of 4 frames every 2
+    assert timeline.processed_frames == 40  # frame 40 is in no full window
+    assert [(w.first_frame, w.last_frame) for w in timeline.windows] == [
+        (k, k + 3) for k in range(0, 37, 2)
+    ]
+    assert [(w.start, w.end) for w in timeline.windows[:2]] == [
+        pytest.approx((0.0, 0.16)),
+        pytest.approx((0.08, 0.24)),
+    ]
+    for w in timeline.windows[::6]:
+        expected = clip_probs(predictor, video, list(range(w.first_frame, w.last_frame + 1)))
+        np.testing.assert_allclose(w.probs, expected, atol=1e-5)
+    assert timeline.segments[0].start == 0.0
+    assert timeline.segments[-1].end == pytest.approx(timeline.windows[-1].end)
+
+
+def test_a_window_longer_than_a_clip_averages_its_clips(predictor: Predictor, make_video) -> None:
+    video = make_video("a.mp4", num_frames=20)
+    timeline = predictor.predict_timeline(video, window=8 / 25, hop=8 / 25)
+    first = timeline.windows[0]  # clips 0-3, 2-5, 4-7 (the model's dense sampling)
+    expected = np.mean([clip_probs(predictor, video, list(range(s, s + 4))) for s in (0, 2, 4)], 0)
+    np.testing.assert_allclose(first.probs, expected, atol=1e-5)
+    assert len(timeline.windows) == 2
+
+
+def test_a_hop_longer_than_the_window_skips_the_frames_between_windows(
+    predictor: Predictor, make_video
+) -> None:
+    video = make_video("a.mp4", num_frames=50)
+    timeline = predictor.predict_timeline(video, hop=0.4)  # 4-frame windows every 10 frames
+    assert [w.first_frame for w in timeline.windows] == [0, 10, 20, 30, 40]
+    assert timeline.processed_frames == 20
+
+
+def test_a_video_shorter_than_a_window_is_one_window_like_predict_video(
+    predictor: Predictor, make_video
+) -> None:
+    video = make_video("a.mp4", num_frames=3)
+    timeline = predictor.predict_timeline(video)
+    assert len(timeline.windows) == 1 and len(timeline.segments) == 1
+    np.testing.assert_allclose(timeline.windows[0].probs, predictor.predict_video(video).probs)
+
+
+def test_maps_in_memory_stay_within_one_window_and_a_batch(predictor: Predictor) -> None:
+    spec = TimelineSpec(window=8, hop=4, fps=25.0)
+    run = _TimelineRun(predictor, spec, 400)
+    images = np.zeros((5, 64, 64, 3), np.uint8)
+    most = 0
+    with torch.inference_mode():
+        for first in range(0, 400, 5):
+            indices = list(range(first, first + 5))
+            run.add_frames(_Batch(indices, [i / 25 for i in indices], images))
+            most = max(most, len(run.maps))
+            assert len(run.clips) <= 8
+    assert run.next_window == (400 - 8) // 4 + 1
+    assert most <= spec.window + 5
+
+
+# --- outputs and the command ---------------------------------------------------------------
+
+
+def test_json_and_csv_carry_windows_segments_and_the_model(
+    predictor: Predictor, make_video
+) -> None:
+    timeline = predictor.predict_timeline(make_video("a.mp4", num_frames=20), smooth=3)
+    record = json.loads(format_timelines([timeline], "json", top_k=2))[0]
+    assert record == json.loads(json.dumps(timeline_record(timeline, top_k=2)))
+    assert record["timeline"] == {
+        "window": 0.16,
+        "hop": 0.08,
+        "window_frames": 4,
+        "hop_frames": 2,
+        "smooth": 3,
+        "min_duration": 0.0,
+    }
+    assert len(record["windows"]) == 9 and len(record["windows"][0]["top_k"]) == 2
+    assert record["segments"][0]["start"] == 0.0
+    assert record["model"]["classes"] == LABELS
+    lines = format_timelines([timeline, timeline], "jsonl").splitlines()
+    assert [json.loads(line)["file"] for line in lines] == [timeline.path] * 2
+    rows = list(csv.DictReader(io.StringIO(format_timelines([timeline], "csv", top_k=2))))
+    levels = [row["level"] for row in rows]
+    assert levels == ["segment"] * len(timeline.segments) + ["window"] * 9
+    assert rows[0]["label_1"] == timeline.segments[0].label
+    assert rows[-1]["gs_label"] in LABELS and rows[-1]["model"] == record["model"]["name"]
+
+
+def test_predict_timeline_command_prints_the_segments(checkpoint: Path, make_video) -> None:
+    video = make_video("a.mp4", num_frames=20)
+    args = ["predict", str(video), "--model", str(checkpoint), "--timeline", "-q"]
+    result = runner.invoke(app, [*args, "--smooth", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"segments of {video} (9 windows of 0.16 s every 0.08 s)" in result.stdout
+    result = runner.invoke(app, [*args, "-f", "json", "--window", "0.32", "--hop", "0.32"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)[0]["windows"]) == 2
+
+
+@pytest.mark.parametrize(
+    "extra", [["--window", "2"], ["--timeline", "--clips"], ["--timeline", "--save-video", "o"]]
+)
+def test_timeline_options_that_do_not_fit_are_usage_errors(
+    checkpoint: Path, make_video, extra: list[str]
+) -> None:
+    video = make_video("a.mp4", num_frames=8)
+    result = runner.invoke(app, ["predict", str(video), "--model", str(checkpoint), *extra])
+    assert result.exit_code == 2
+
+
+def test_a_live_source_must_be_the_only_input(checkpoint: Path, make_video) -> None:
+    video = make_video("a.mp4", num_frames=8)
+    result = runner.invoke(app, ["predict", "-", str(video), "--model", str(checkpoint)])
+    assert result.exit_code == 2
+    assert "only input" in result.output
