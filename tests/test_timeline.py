@@ -320,3 +320,156 @@ def test_a_live_source_must_be_the_only_input(checkpoint: Path, make_video) -> N
     result = runner.invoke(app, ["predict", "-", str(video), "--model", str(checkpoint)])
     assert result.exit_code == 2
     assert "only input" in result.output
+
+
+# --- real clips: boundaries with the default model, live sources ---------------------------
+
+
+def concat_clips(out: Path, pieces: list[tuple[Path, float, float]], fps: int = 25) -> Path:
+    """Decode each (video, start s, end s) piece with PyAV and re-encode them, in order, into
+    one 160 x 120 MPEG-4 AVI at ``fps`` (a container that also streams through a pipe)."""
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = 4_000_000  # near lossless at KTH's 160 x 120
+        stream.width, stream.height = 160, 120  # every KTH video
+        for path, start, end in pieces:
+            first, stop = round(start * fps), round(end * fps)
+            for frame in read_frames(path, size=(160, 120), indices=range(first, stop)):
+                image = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+                container.mux(stream.encode(image))
+        container.mux(stream.encode())
+    return out
+
+
+#: 6 s pieces the default model labels right all through (checked window by window).
+PIECES = (
+    ("boxing", "boxing/person02_boxing_d4_uncomp.avi", 2.0),
+    ("walking", "walking/person16_walking_d3_uncomp.avi", 18.0),
+    ("handwaving", "handwaving/person01_handwaving_d2_uncomp.avi", 2.0),
+)
+PIECE_SECONDS = 6.0
+
+
+def test_segments_of_concatenated_clips_find_the_classes_and_the_cuts(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    kth = data_dir / "kth-mini"
+    pieces = [(kth / name, start, start + PIECE_SECONDS) for _, name, start in PIECES]
+    video = concat_clips(tmp_path / "three.avi", pieces)
+    predictor = Predictor(GKAAN.from_pretrained("kth-lite0"), precision="auto")
+    timeline = predictor.predict_timeline(video, min_duration=2.0)
+    window = timeline.spec.window_seconds
+    assert [s.label for s in timeline.segments] == [label for label, _, _ in PIECES]
+    cuts = [PIECE_SECONDS, 2 * PIECE_SECONDS]
+    boundaries = [s.start for s in timeline.segments[1:]]
+    assert all(abs(b - c) <= window for b, c in zip(boundaries, cuts, strict=True)), boundaries
+    assert timeline.segments[0].start == 0.0
+    assert timeline.segments[-1].end >= 3 * PIECE_SECONDS - timeline.spec.hop_seconds - 1e-6
+
+
+@pytest.fixture(scope="module")
+def real_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s of a real KTH video re-encoded to MPEG-4 AVI (skips without ../shared/data)."""
+    from conftest import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real videos not found at {SHARED_DATA} (present in CI)")
+    source = SHARED_DATA / "kth-mini" / "boxing" / "person02_boxing_d4_uncomp.avi"
+    return concat_clips(tmp_path_factory.mktemp("live") / "boxing.avi", [(source, 0.0, 4.0)])
+
+
+def gkaan(*args: str, stdin: Path) -> subprocess.CompletedProcess[str]:
+    with stdin.open("rb") as source:
+        return subprocess.run(
+            [sys.executable, "-m", "gkaan_cli", *args],
+            stdin=source,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            check=False,
+        )
+
+
+def test_stdin_prints_a_line_per_window_and_the_segments_of_file_mode(
+    checkpoint: Path, real_clip: Path
+) -> None:
+    model = ["--model", str(checkpoint)]
+    stream = gkaan("predict", "-", *model, "--smooth", "3", "-f", "json", stdin=real_clip)
+    assert stream.returncode == 0, stream.stderr
+    live = json.loads(stream.stdout)[0]
+    result = runner.invoke(
+        app, ["predict", str(real_clip), *model, "--timeline", "--smooth", "3", "-f", "json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    file = json.loads(result.stdout)[0]
+    assert live["file"] == "-" and live["num_frames"] == file["num_frames"] == 100
+    assert [s["label"] for s in live["segments"]] == [s["label"] for s in file["segments"]]
+    for a, b in zip(live["segments"], file["segments"], strict=True):
+        assert (a["start"], a["end"]) == pytest.approx((b["start"], b["end"]))
+        assert a["prob"] == pytest.approx(b["prob"], abs=1e-4)
+    assert len(live["windows"]) == len(file["windows"]) == 49
+    lines = [line for line in stream.stderr.splitlines() if line.endswith("%")]
+    assert len(lines) == 49  # json on stdout: the per-window lines go to stderr
+    for line, window in zip(lines, file["windows"], strict=True):
+        top = window["top_k"][0]
+        assert line.split() == [
+            f"{window['start']:.2f}-{window['end']:.2f}",
+            "s",
+            top["label"],
+            f"{top['prob']:.1%}",
+        ]
+
+
+def test_stdin_table_prints_the_window_lines_then_the_segments(
+    checkpoint: Path, real_clip: Path
+) -> None:
+    stream = gkaan("predict", "-", "--model", str(checkpoint), "--hop", "0.4", stdin=real_clip)
+    assert stream.returncode == 0, stream.stderr
+    out = stream.stdout.splitlines()
+    assert out[0].split()[:2] == ["0.00-0.16", "s"]
+    assert sum(line.endswith("%") for line in out) == 10  # windows every 10 frames
+    assert any(line.startswith("segments of - (10 windows of 0.16 s") for line in out)
+    assert "live: - (160x120, 25 fps, mpeg4)" in stream.stderr
+
+
+@pytest.fixture
+def http_url(real_clip: Path) -> Iterator[str]:
+    """``real_clip`` served over HTTP on 127.0.0.1."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(real_clip.parent)
+    )
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{real_clip.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_stream_gives_the_windows_of_the_file(
+    predictor: Predictor, real_clip: Path, http_url: str
+) -> None:
+    live = predictor.stream_timeline(http_url, window=0.32, hop=0.2)
+    seen = [window.index for window in live]
+    live.close()
+    streamed = live.result(min_duration=0.5)
+    file = predictor.predict_timeline(real_clip, window=0.32, hop=0.2, min_duration=0.5)
+    assert seen == list(range(len(file.windows))) and live.dropped is None
+    for a, b in zip(streamed.windows, file.windows, strict=True):
+        assert (a.start, a.end, a.first_frame) == (b.start, b.end, b.first_frame)
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
+    assert [(s.label, s.start, s.end) for s in streamed.segments] == [
+        (s.label, s.start, s.end) for s in file.segments
+    ]
+
+
+def test_an_unreachable_stream_is_one_error_line(checkpoint: Path) -> None:
+    result = runner.invoke(
+        app, ["predict", "http://127.0.0.1:9/none.avi", "--model", str(checkpoint), "-q"]
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "http://127.0.0.1:9/none.avi" in errors[0]
