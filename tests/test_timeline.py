@@ -8,6 +8,7 @@ import functools
 import http.server
 import io
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -432,6 +433,29 @@ def test_stdin_table_prints_the_window_lines_then_the_segments(
     assert sum(line.endswith("%") for line in out) == 10  # windows every 10 frames
     assert any(line.startswith("segments of - (10 windows of 0.16 s") for line in out)
     assert "live: - (160x120, 25 fps, mpeg4)" in stream.stderr
+
+
+def test_ctrl_c_on_a_live_source_prints_the_segments_so_far(
+    checkpoint: Path, real_clip: Path
+) -> None:
+    data = real_clip.read_bytes()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gkaan_cli", "predict", "-", "--model", str(checkpoint)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(data[: len(data) // 2])  # the stream stays open: a camera
+    process.stdin.flush()
+    first = process.stdout.readline().decode()
+    assert first.split()[:2] == ["0.00-0.16", "s"]
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "segments of - (" in out.decode()
+    assert "interrupted after" in err.decode() and "Traceback" not in err.decode()
 
 
 @pytest.fixture

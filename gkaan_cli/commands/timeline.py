@@ -178,8 +178,9 @@ def segments_table(timeline: TimelinePrediction) -> Group:
             f"{segment.prob:.1%}",
             str(segment.last_window - segment.first_window + 1),
         )
+    count = len(timeline.windows)
     title = (
-        f"segments of {timeline.path} ({len(timeline.windows)} windows of "
+        f"segments of {timeline.path} ({count} window{'' if count == 1 else 's'} of "
         f"{spec.window_seconds:.2f} s every {spec.hop_seconds:.2f} s)"
     )
     return Group(Text(title), table)
