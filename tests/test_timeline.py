@@ -305,6 +305,19 @@ def test_predict_timeline_command_prints_the_segments(checkpoint: Path, make_vid
     assert len(json.loads(result.stdout)[0]["windows"]) == 2
 
 
+def test_timeline_report_draws_the_segments(checkpoint: Path, make_video, tmp_path: Path) -> None:
+    video = make_video("a.mp4", num_frames=20)
+    page = tmp_path / "report.html"
+    args = ["predict", str(video), "--model", str(checkpoint), "--timeline", "-q"]
+    result = runner.invoke(app, [*args, "-f", "json", "--report", str(page)])
+    assert result.exit_code == 0, result.output
+    segments = json.loads(result.stdout)[0]["segments"]
+    html = page.read_text()
+    assert "<h3>Windows and segments</h3>" in html
+    for segment in segments:
+        assert f"<title>{segment['label']} {segment['start']:.2f}-{segment['end']:.2f} s" in html
+
+
 @pytest.mark.parametrize(
     "extra", [["--window", "2"], ["--timeline", "--clips"], ["--timeline", "--save-video", "o"]]
 )
