@@ -503,6 +503,38 @@ def test_an_http_stream_gives_the_windows_of_the_file(
     ]
 
 
+def test_a_stream_that_drops_gives_one_error_line_then_the_segments_so_far(
+    checkpoint: Path, real_clip: Path
+) -> None:
+    data = real_clip.read_bytes()
+
+    class HalfThenClose(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # announces the whole file, sends half, hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HalfThenClose)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+    try:
+        result = runner.invoke(app, ["predict", url, "--model", str(checkpoint), "-q"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"{url}: the stream dropped after" in errors[0]
+    windows = [line for line in result.stdout.splitlines() if line.endswith("%")]
+    assert 10 < len(windows) < 49  # about half of the 49 windows of the whole clip
+    assert f"segments of {url} ({len(windows)} windows" in result.stdout
+
+
 def test_an_unreachable_stream_is_one_error_line(checkpoint: Path) -> None:
     result = runner.invoke(
         app, ["predict", "http://127.0.0.1:9/none.avi", "--model", str(checkpoint), "-q"]

@@ -270,7 +270,7 @@ class _TimelineRun:
     received: int = -1
     processed: int = 0
     #: The video or stream, as named in errors.
-    predictor_source: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         #: Each window's clips relative to its first frame (the sampling of a video that long).
@@ -346,7 +346,7 @@ class _TimelineRun:
             del self.maps[index], self.times[index]
         return windows
 
-    def finish(self, source: str, decoded: int | None = None) -> list[WindowPrediction]:
+    def finish(self, decoded: int | None = None) -> list[WindowPrediction]:
         """The last windows at the end of the video or stream: a video shorter than one
         window is one window scored as ``predict_video`` scores it.
 
@@ -354,18 +354,21 @@ class _TimelineRun:
             BadVideoError: decoding stopped before a frame a window needs.
         """
         if self.last_window is not None and self.next_window <= self.last_window:
-            missing = self.next_window * self.spec.hop + self.reach
-            raise BadVideoError(source, f"decoding stopped early (frame {missing} not decoded)")
+            frames = {i for c in self.window_clips(self.next_window) for i in c}
+            raise self._stopped_early(min(i for i in frames if i > self.received))
         if self.next_window > 0 or self.received < 0:
             return []
         count = self.num_frames if self.num_frames is not None else decoded or self.received + 1
         clips = [c.frames for c in sample_clips(count, self.predictor.sampling, fps=1.0)]
         absent = sorted({i for c in clips for i in c} - set(self.maps))
         if absent:
-            raise BadVideoError(source, f"decoding stopped early (frame {absent[0]} not decoded)")
+            raise self._stopped_early(absent[0])
         self._run_clips(sorted(set(clips)))
         self.next_window = 1
         return [self._window(0, clips)]
+
+    def _stopped_early(self, frame: int) -> BadVideoError:
+        return BadVideoError(self.source, f"decoding stopped early (frame {frame} not decoded)")
 
     def _run_clips(self, clips: list[tuple[int, ...]]) -> None:
         if not clips:
@@ -391,9 +394,7 @@ class _TimelineRun:
         results = [self.clips[c] for c in clips]
         probs = torch.stack([r.probs for r in results])
         if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
-            raise BadVideoError(
-                self.predictor_source, "the model gave non-finite probabilities (NaN/Inf)"
-            )
+            raise BadVideoError(self.source, "the model gave non-finite probabilities (NaN/Inf)")
         score: float | None = None
         ood = self.predictor.ood
         if ood is not None:
@@ -431,7 +432,7 @@ def predict_timeline(
     path = Path(path)
     info = probe_video(path)
     spec = timeline_spec(predictor.sampling, info.fps, window=window, hop=hop)
-    run = _TimelineRun(predictor, spec, info.num_frames, predictor_source=str(path))
+    run = _TimelineRun(predictor, spec, info.num_frames, source=str(path))
     needed = [i for i in range(info.num_frames) if run.needed(i)]
     height, width = predictor.config.preprocess.resize
     producer = _FrameProducer(
@@ -446,7 +447,7 @@ def predict_timeline(
                     on_window(scored)
             if on_progress is not None:
                 on_progress(ProgressEvent("frames", run.processed, len(needed)))
-        windows += run.finish(str(path))
+        windows += run.finish()
     return TimelinePrediction(
         path=str(path),
         info=info,
@@ -518,7 +519,7 @@ class LiveTimeline:
             self.video.close()
             raise
         self.windows: list[WindowPrediction] = []
-        self._run = _TimelineRun(predictor, self.spec, None, predictor_source=source)
+        self._run = _TimelineRun(predictor, self.spec, None, source=source)
         self._producer: _LiveProducer | None = None
 
     def __iter__(self) -> Iterator[WindowPrediction]:
@@ -539,7 +540,7 @@ class LiveTimeline:
                     self.windows.append(window)
                     yield window
         with torch.inference_mode():
-            scored = self._run.finish(self.video.source, self.video.decoded)
+            scored = self._run.finish(self.video.decoded)
         for window in scored:
             self.windows.append(window)
             yield window
