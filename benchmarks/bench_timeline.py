@@ -30,6 +30,7 @@ from bench_predict import SOURCE, loop_video
 
 from gkaan_cli.config import MAX_CLIPS, SamplingConfig
 from gkaan_cli.engine.predict import Predictor
+from gkaan_cli.engine.timeline import predict_timeline
 from gkaan_cli.model.gkaan import GKAAN
 
 
@@ -37,7 +38,7 @@ def rss_child(video: Path, precision: str) -> None:
     """Run the timeline of ``video`` in this (fresh) process; print JSON: peak RSS, seconds."""
     predictor = Predictor(GKAAN.from_pretrained("kth-lite0"), device="cpu", precision=precision)
     start = time.perf_counter()
-    timeline = predictor.predict_timeline(video)
+    timeline = predict_timeline(predictor, video)
     print(
         json.dumps(
             {
@@ -75,7 +76,7 @@ def main() -> None:
         prediction = predictor.predict_video(video)
         predict_rate = prediction.processed_frames / (time.perf_counter() - start)
         start = time.perf_counter()
-        timeline = predictor.predict_timeline(video)
+        timeline = predict_timeline(predictor, video)
         timeline_rate = timeline.processed_frames / (time.perf_counter() - start)
         print(
             f"input: {prediction.info.num_frames} frames; predict {len(prediction.clips)} clips, "

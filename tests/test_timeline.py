@@ -32,6 +32,8 @@ from gkaan_cli.engine.timeline import (
     WindowPrediction,
     _TimelineRun,
     merge_segments,
+    predict_timeline,
+    stream_timeline,
     timeline_spec,
 )
 from gkaan_cli.errors import UsageError
@@ -198,7 +200,7 @@ def test_a_window_over_the_whole_video_is_the_video_prediction(
     predictor: Predictor, make_video
 ) -> None:
     video = make_video("a.mp4", num_frames=30)
-    timeline = predictor.predict_timeline(video, window=30 / 25)
+    timeline = predict_timeline(predictor, video, window=30 / 25)
     assert len(timeline.windows) == 1
     np.testing.assert_allclose(timeline.windows[0].probs, predictor.predict_video(video).probs)
 
@@ -207,7 +209,7 @@ def test_overlapping_windows_run_each_frame_through_the_backbone_once(
     predictor: Predictor, make_video
 ) -> None:
     video = make_video("a.mp4", num_frames=41)
-    timeline = predictor.predict_timeline(video)  # windows of 4 frames every 2
+    timeline = predict_timeline(predictor, video)  # windows of 4 frames every 2
     assert timeline.processed_frames == 40  # frame 40 is in no full window
     assert [(w.first_frame, w.last_frame) for w in timeline.windows] == [
         (k, k + 3) for k in range(0, 37, 2)
@@ -225,7 +227,7 @@ def test_overlapping_windows_run_each_frame_through_the_backbone_once(
 
 def test_a_window_longer_than_a_clip_averages_its_clips(predictor: Predictor, make_video) -> None:
     video = make_video("a.mp4", num_frames=20)
-    timeline = predictor.predict_timeline(video, window=8 / 25, hop=8 / 25)
+    timeline = predict_timeline(predictor, video, window=8 / 25, hop=8 / 25)
     first = timeline.windows[0]  # clips 0-3, 2-5, 4-7 (the model's dense sampling)
     expected = np.mean([clip_probs(predictor, video, list(range(s, s + 4))) for s in (0, 2, 4)], 0)
     np.testing.assert_allclose(first.probs, expected, atol=1e-5)
@@ -236,7 +238,7 @@ def test_a_hop_longer_than_the_window_skips_the_frames_between_windows(
     predictor: Predictor, make_video
 ) -> None:
     video = make_video("a.mp4", num_frames=50)
-    timeline = predictor.predict_timeline(video, hop=0.4)  # 4-frame windows every 10 frames
+    timeline = predict_timeline(predictor, video, hop=0.4)  # 4-frame windows every 10 frames
     assert [w.first_frame for w in timeline.windows] == [0, 10, 20, 30, 40]
     assert timeline.processed_frames == 20
 
@@ -245,7 +247,7 @@ def test_a_video_shorter_than_a_window_is_one_window_like_predict_video(
     predictor: Predictor, make_video
 ) -> None:
     video = make_video("a.mp4", num_frames=3)
-    timeline = predictor.predict_timeline(video)
+    timeline = predict_timeline(predictor, video)
     assert len(timeline.windows) == 1 and len(timeline.segments) == 1
     np.testing.assert_allclose(timeline.windows[0].probs, predictor.predict_video(video).probs)
 
@@ -271,7 +273,7 @@ def test_maps_in_memory_stay_within_one_window_and_a_batch(predictor: Predictor)
 def test_json_and_csv_carry_windows_segments_and_the_model(
     predictor: Predictor, make_video
 ) -> None:
-    timeline = predictor.predict_timeline(make_video("a.mp4", num_frames=20), smooth=3)
+    timeline = predict_timeline(predictor, make_video("a.mp4", num_frames=20), smooth=3)
     record = json.loads(format_timelines([timeline], "json", top_k=2))[0]
     assert record == json.loads(json.dumps(timeline_record(timeline, top_k=2)))
     assert record["timeline"] == {
@@ -372,7 +374,7 @@ def test_segments_of_concatenated_clips_find_the_classes_and_the_cuts(
     pieces = [(kth / name, start, start + PIECE_SECONDS) for _, name, start in PIECES]
     video = concat_clips(tmp_path / "three.avi", pieces)
     predictor = Predictor(GKAAN.from_pretrained("kth-lite0"), precision="auto")
-    timeline = predictor.predict_timeline(video, min_duration=2.0)
+    timeline = predict_timeline(predictor, video, min_duration=2.0)
     window = timeline.spec.window_seconds
     assert [s.label for s in timeline.segments] == [label for label, _, _ in PIECES]
     cuts = [PIECE_SECONDS, 2 * PIECE_SECONDS]
@@ -489,11 +491,11 @@ def http_url(real_clip: Path) -> Iterator[str]:
 def test_an_http_stream_gives_the_windows_of_the_file(
     predictor: Predictor, real_clip: Path, http_url: str
 ) -> None:
-    live = predictor.stream_timeline(http_url, window=0.32, hop=0.2)
+    live = stream_timeline(predictor, http_url, window=0.32, hop=0.2)
     seen = [window.index for window in live]
     live.close()
     streamed = live.result(min_duration=0.5)
-    file = predictor.predict_timeline(real_clip, window=0.32, hop=0.2, min_duration=0.5)
+    file = predict_timeline(predictor, real_clip, window=0.32, hop=0.2, min_duration=0.5)
     assert seen == list(range(len(file.windows))) and live.dropped is None
     for a, b in zip(streamed.windows, file.windows, strict=True):
         assert (a.start, a.end, a.first_frame) == (b.start, b.end, b.first_frame)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -36,9 +36,6 @@ from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
 from .distributed import AUTOCAST_DTYPES, resolve_device, resolve_precision
 from .inputs import expand_inputs
-
-if TYPE_CHECKING:
-    from .timeline import LiveTimeline, TimelinePrediction, WindowPrediction
 
 __all__ = [
     "ClipPrediction",
@@ -322,65 +319,6 @@ class Predictor:
         if missing:
             raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
         return run.result(str(path), info, self.labels, self.model_info, processed=done)
-
-    def predict_timeline(
-        self,
-        path: str | Path,
-        *,
-        window: float | None = None,
-        hop: float | None = None,
-        smooth: int = 1,
-        min_duration: float = 0.0,
-        on_window: Callable[[WindowPrediction], object] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> TimelinePrediction:
-        """Score sliding windows over a whole video and merge them into segments
-        (docs/predict.md#timeline).
-
-        Args:
-            path: the video file.
-            window: window length in seconds (default: the checkpoint's clip, e.g. 1.2 s).
-            hop: seconds between window starts (default: half the window).
-            smooth: windows averaged (centred) before labelling, 1 for none.
-            min_duration: segments shorter than this (seconds) join a neighbour.
-            on_window: called with each window as soon as it is scored.
-            on_progress: ``ProgressEvent("frames", done, total)`` after each batch.
-
-        Raises:
-            BadVideoError: the file is missing, not a video or decodes no frame.
-            UsageError: a window shorter than one clip, a hop or smoothing below one.
-        """
-        from .timeline import predict_timeline
-
-        return predict_timeline(
-            self,
-            path,
-            window=window,
-            hop=hop,
-            smooth=smooth,
-            min_duration=min_duration,
-            on_window=on_window,
-            on_progress=on_progress,
-        )
-
-    def stream_timeline(
-        self,
-        source: str,
-        *,
-        window: float | None = None,
-        hop: float | None = None,
-        timeout: float = 10.0,
-    ) -> LiveTimeline:
-        """Open a live source (``-`` for stdin, or an http(s)/rtsp/udp URL) for a timeline:
-        iterate the result for each window as it is scored, then call its ``result()``
-        (docs/predict.md#live).
-
-        Raises:
-            BadVideoError: the source cannot be opened or has no video stream.
-        """
-        from .timeline import LiveTimeline
-
-        return LiveTimeline(self, source, window=window, hop=hop, timeout=timeout)
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """The backbone's autocast context for :attr:`precision` (none for fp32)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,10 +33,7 @@ from ..progress import ProgressCallback, ProgressEvent
 from ..video.live import DEFAULT_TIMEOUT, LiveVideo
 from ..video.reader import Frame, VideoInfo, probe_video
 from ..video.sampling import sample_clips
-from .predict import _Batch, _FrameProducer, _verdict, rank_labels
-
-if TYPE_CHECKING:
-    from .predict import Predictor
+from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels
 
 __all__ = [
     "LiveTimeline",
@@ -46,6 +43,7 @@ __all__ = [
     "WindowPrediction",
     "merge_segments",
     "predict_timeline",
+    "stream_timeline",
     "timeline_spec",
 ]
 
@@ -427,7 +425,22 @@ def predict_timeline(
     on_window: Callable[[WindowPrediction], object] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TimelinePrediction:
-    """The timeline of one video file (:meth:`Predictor.predict_timeline`)."""
+    """Score sliding windows over a whole video file and merge them into segments.
+
+    Args:
+        predictor: the model, device, precision, batch size and sampling to use.
+        path: the video file.
+        window: window length in seconds (default: the checkpoint's clip, e.g. 1.2 s).
+        hop: seconds between window starts (default: half the window).
+        smooth: windows averaged (centred) before labelling, 1 for none.
+        min_duration: segments shorter than this (seconds) join a neighbour.
+        on_window: called with each window as soon as it is scored.
+        on_progress: ``ProgressEvent("frames", done, total)`` after each batch.
+
+    Raises:
+        BadVideoError: the file is missing, not a video or decodes no frame.
+        UsageError: a window shorter than one clip, a hop or smoothing below one.
+    """
     check_merge_options(smooth, min_duration)
     path = Path(path)
     info = probe_video(path)
@@ -491,9 +504,9 @@ class _LiveProducer(_FrameProducer):
 
 
 class LiveTimeline:
-    """A live source's timeline (:meth:`Predictor.stream_timeline`): iterate to get each window
-    as soon as it is scored; :meth:`result` gives the timeline so far at any point (after the
-    end of the stream, a drop, or an interrupt).
+    """A live source's timeline (:func:`stream_timeline`): iterate to get each window as soon
+    as it is scored; :meth:`result` gives the timeline so far at any point (after the end of
+    the stream, a drop, or an interrupt).
 
     Raises:
         BadVideoError: the source cannot be opened (at construction).
@@ -583,3 +596,22 @@ class LiveTimeline:
             processed_frames=self._run.processed,
             dropped=self.dropped,
         )
+
+
+def stream_timeline(
+    predictor: Predictor,
+    source: str,
+    *,
+    window: float | None = None,
+    hop: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> LiveTimeline:
+    """Open a live source (``-`` for stdin, or an http(s)/rtsp/udp URL) for a timeline:
+    iterate the result for each window as it is scored, then call its ``result()``
+    (docs/predict.md#live).
+
+    Raises:
+        BadVideoError: the source cannot be opened or has no video stream.
+        UsageError: a window shorter than one clip at the stream's rate, or a hop below one.
+    """
+    return LiveTimeline(predictor, source, window=window, hop=hop, timeout=timeout)
