@@ -254,16 +254,16 @@ def test_a_video_shorter_than_a_window_is_one_window_like_predict_video(
 
 def test_maps_in_memory_stay_within_one_window_and_a_batch(predictor: Predictor) -> None:
     spec = TimelineSpec(window=8, hop=4, fps=25.0)
-    run = _TimelineRun(predictor, spec, 400)
+    run = _TimelineRun(predictor, spec, 120)
     images = np.zeros((5, 64, 64, 3), np.uint8)
     most = 0
     with torch.inference_mode():
-        for first in range(0, 400, 5):
+        for first in range(0, 120, 5):
             indices = list(range(first, first + 5))
             run.add_frames(_Batch(indices, [i / 25 for i in indices], images))
             most = max(most, len(run.maps))
             assert len(run.clips) <= 8
-    assert run.next_window == (400 - 8) // 4 + 1
+    assert run.next_window == (120 - 8) // 4 + 1
     assert most <= spec.window + 5
 
 
