@@ -92,7 +92,8 @@ def predict(
         list[str],
         typer.Argument(
             metavar="INPUT",
-            help="Video files, folders (searched recursively) or glob patterns.",
+            help="Video files, folders (searched recursively) or glob patterns; or one live "
+            "source: - (stdin) or an http(s)/rtsp/udp URL.",
             show_default=False,
         ),
     ],
