@@ -5,6 +5,9 @@ line each on stderr, the others still predicted), 2 usage error. Options and inp
 checked before torch is imported, so a mistyped name is reported at once. Under ``torchrun``
 each process predicts its share and rank 0 alone prints and writes the merged results
 (docs/predict.md#distributed).
+``--timeline`` (and a live source: ``-`` or a URL) scores windows over whole videos and prints
+segments (docs/predict.md#timeline): one flushed line per window for a live source, then the
+segments so far at its end, on Ctrl-C (exit 130) or when it drops (exit 1).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import typer
 from rich.console import Console, Group, RenderableType
@@ -22,6 +26,7 @@ from rich.text import Text
 
 from ..config import STREAM_TITLES, OutputFormat, SamplingMode
 from ..errors import UsageError
+from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
     ModelOption,
@@ -36,19 +41,23 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.predict import VideoPrediction
+    from ..engine.predict import Predictor, VideoPrediction
+    from ..engine.timeline import TimelinePrediction, WindowPrediction
 
 #: ``render_overlay_video(video_path, prediction, out_path)`` from gkaan_cli.viz.render.
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
 __all__ = [
+    "TimelineOptions",
     "clips_timeline",
     "output_format",
     "predict",
     "predictions_table",
     "print_table",
+    "segments_table",
     "table_text",
     "verdict",
+    "window_line",
 ]
 
 Format = Literal["table", OutputFormat]
@@ -85,7 +94,8 @@ def predict(
         list[str],
         typer.Argument(
             metavar="INPUT",
-            help="Video files, folders (searched recursively) or glob patterns.",
+            help="Video files, folders (searched recursively) or glob patterns; or one live "
+            "source: - (stdin) or an http(s)/rtsp/udp URL.",
             show_default=False,
         ),
     ],
@@ -193,6 +203,43 @@ def predict(
             "OOD statistics).",
         ),
     ] = False,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Score sliding windows over the whole video and merge them into segments of "
+            "one action (default: off; implied for a live source: - for stdin, or an "
+            "http(s)/rtsp/udp URL).",
+        ),
+    ] = False,
+    window: Annotated[
+        float | None,
+        typer.Option(
+            "--window",
+            help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
+            show_default=False,
+        ),
+    ] = None,
+    hop: Annotated[
+        float | None,
+        typer.Option(
+            "--hop",
+            help="Seconds between timeline windows (default: half the window).",
+            show_default=False,
+        ),
+    ] = None,
+    smooth: Annotated[
+        int,
+        typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling."),
+    ] = 1,
+    min_duration: Annotated[
+        float,
+        typer.Option(
+            "--min-duration",
+            min=0.0,
+            help="Timeline: segments shorter than this (seconds) join a neighbour.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -202,6 +249,39 @@ def predict(
     fmt = output_format(fmt, output)
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--report {report}: the file name must end in .html")
+    from ..video.formats import is_live_source
+
+    if timeline or any(is_live_source(item) for item in inputs):  # docs/predict.md#timeline
+        options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+        _timeline_command(
+            inputs,
+            options,
+            model=model,
+            top_k=top_k,
+            fmt=fmt,
+            output=output,
+            report=report,
+            save_video=save_video,
+            clips=clips,
+            predictor_options={
+                "device": device,
+                "precision": precision,
+                "batch_size": batch_size,
+                "threads": threads,
+                "ood": not no_ood,
+                "ood_threshold": ood_threshold,
+            },
+            sampling_options={
+                "mode": sampling_mode,
+                "clip_len": clip_len,
+                "stride": stride,
+                "max_clips": max_clips,
+            },
+            quiet=quiet,
+        )
+        return
+    if (window, hop, smooth, min_duration) != (None, None, 1, 0.0):
+        raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
 
     from ..engine.inputs import expand_inputs
     from ..engine.shard import launch_rank
@@ -446,7 +526,9 @@ def _verdicts(predictions: Sequence[VideoPrediction]) -> list[str | None] | None
     return verdicts if any(verdicts) else None
 
 
-def _throughput(predictions: Sequence[VideoPrediction], seconds: float) -> str:
+def _throughput(
+    predictions: Sequence[VideoPrediction] | Sequence[TimelinePrediction], seconds: float
+) -> str:
     """``3 videos, 720 frames in 9.1 s (79.1 frames/s)``: frames decoded and classified."""
     frames = sum(p.processed_frames for p in predictions)
     rate = frames / seconds if seconds > 0 else 0.0
@@ -483,3 +565,263 @@ def _overlay_paths(predictions: list[VideoPrediction], folder: Path) -> list[Pat
         taken.add(name)
         targets.append(folder / name)
     return targets
+
+
+@dataclass(frozen=True)
+class TimelineOptions:
+    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
+    ``--min-duration`` options."""
+
+    window: float | None = None
+    hop: float | None = None
+    smooth: int = 1
+    min_duration: float = 0.0
+
+
+def _timeline_command(
+    inputs: Sequence[str],
+    options: TimelineOptions,
+    *,
+    model: str | None,
+    top_k: int | None,
+    fmt: Format,
+    output: Path | None,
+    report: Path | None,
+    save_video: Path | None,
+    clips: bool,
+    predictor_options: dict[str, Any],
+    sampling_options: dict[str, Any],
+    quiet: bool,
+) -> None:
+    """``predict --timeline``: the timeline of each file, or of the one live source; exit 1
+    when an input failed or the stream dropped (docs/predict.md#timeline)."""
+    from ..video.formats import is_live_source
+
+    live = [item for item in inputs if is_live_source(item)]
+    if live and len(inputs) > 1:
+        raise UsageError("a live source (- or a URL) must be the only input")
+    if save_video is not None:
+        raise UsageError("--save-video does not apply to --timeline")
+    if clips:
+        raise UsageError("--clips does not apply to --timeline (the windows are the timeline)")
+
+    from ..engine.inputs import expand_inputs
+    from ..fileio import check_output_path
+
+    paths, failures = expand_inputs([] if live else inputs)
+    for target in (output, report):
+        if target is not None:  # before any work; never over an input
+            check_output_path(target, inputs=paths)
+    for failure in failures:
+        _error(str(failure))
+    if not paths and not live:
+        raise typer.Exit(1)  # nothing to predict: the model is never loaded
+
+    from ..config import SamplingConfig
+    from ..engine.predict import Predictor
+    from ..model.describe import model_summary
+
+    net = load_model(model)
+    classes = net.config.num_classes
+    if top_k is not None and top_k > classes:
+        stderr.print(f"note: the model has {classes} classes: --top-k {top_k} shows {classes}")
+    top_k = min(top_k or _DEFAULT_TOP_K, classes)
+    overrides = {key: value for key, value in sampling_options.items() if value is not None}
+    sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    predictor = Predictor(net, sampling=sampling, **predictor_options)
+    if not quiet:
+        stderr.print(model_summary(predictor.model_info))
+    render = {"fmt": fmt, "output": output, "report": report, "top_k": top_k}
+    if live:
+        failed = _live_timeline(predictor, live[0], options, quiet=quiet, **render)
+    else:
+        failed = len(failures) + _file_timelines(predictor, paths, options, quiet=quiet, **render)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _file_timelines(
+    predictor: Predictor,
+    paths: Sequence[Path],
+    options: TimelineOptions,
+    *,
+    fmt: Format,
+    output: Path | None,
+    report: Path | None,
+    top_k: int,
+    quiet: bool,
+) -> int:
+    """Each file's timeline, rendered; returns the number of files that failed."""
+    from ..engine.timeline import predict_timeline
+    from ..errors import BadVideoError
+
+    timelines: list[TimelinePrediction] = []
+    failed = 0
+    started = time.perf_counter()
+    with progress_bar(enabled=not quiet) as on_progress:
+        on_progress(ProgressEvent("videos", 0, len(paths)))
+        for done, path in enumerate(paths, start=1):
+            try:
+                timelines.append(
+                    predict_timeline(
+                        predictor,
+                        path,
+                        window=options.window,
+                        hop=options.hop,
+                        smooth=options.smooth,
+                        min_duration=options.min_duration,
+                        on_progress=on_progress,
+                    )
+                )
+            except BadVideoError as error:
+                failed += 1
+                _error(str(error))
+            on_progress(ProgressEvent("videos", done, len(paths)))
+    if not quiet:
+        stderr.print(_throughput(timelines, time.perf_counter() - started))
+    _render_timelines(timelines, fmt=fmt, output=output, report=report, top_k=top_k)
+    return failed
+
+
+def _live_timeline(
+    predictor: Predictor,
+    source: str,
+    options: TimelineOptions,
+    *,
+    fmt: Format,
+    output: Path | None,
+    report: Path | None,
+    top_k: int,
+    quiet: bool,
+) -> int:
+    """The live source's timeline: one flushed line per window, then the segments so far;
+    returns 1 when the stream dropped. Ctrl-C renders the segments, then re-raises."""
+    from ..engine.timeline import stream_timeline
+
+    live = stream_timeline(predictor, source, window=options.window, hop=options.hop)
+    info, spec = live.video.info, live.spec
+    # the per-window lines are the result on stdout only when the table is
+    lines_to_stderr = fmt != "table" or output is not None
+    if not quiet:
+        stderr.print(
+            f"live: {source} ({info.width}x{info.height}, {info.fps:g} fps, {info.codec}); "
+            f"window {spec.window_seconds:.2f} s, hop {spec.hop_seconds:.2f} s; Ctrl-C stops"
+        )
+    interrupted = False
+    try:
+        for window in live:
+            if not (quiet and lines_to_stderr):
+                typer.echo(window_line(window, predictor.labels), err=lines_to_stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        live.close()
+    timeline = live.result(smooth=options.smooth, min_duration=options.min_duration)
+    if live.dropped is not None:
+        _error(
+            f"{source}: the stream dropped after {timeline.info.duration:.1f} s "
+            f"({live.dropped}); the segments so far follow"
+        )
+    elif interrupted and not quiet:
+        stderr.print(
+            f"interrupted after {timeline.info.duration:.1f} s; the segments so far follow"
+        )
+    _render_timelines([timeline], fmt=fmt, output=output, report=report, top_k=top_k)
+    if interrupted:
+        raise KeyboardInterrupt
+    return int(live.dropped is not None)
+
+
+def window_line(window: WindowPrediction, labels: Sequence[str]) -> str:
+    """One live line: ``  12.00-13.20 s  boxing 93.1%`` (``unknown, closest:`` when the window
+    is judged out of distribution)."""
+    label, prob = window.top_k(labels, 1)[0]
+    verdict = "unknown, closest: " if window.in_distribution is False else ""
+    return f"{window.start:8.2f}-{window.end:.2f} s  {verdict}{label} {prob:.1%}"
+
+
+def segments_table(timeline: TimelinePrediction) -> Group:
+    """One timeline as a ``segments of PATH (...)`` line and a table: each segment's span,
+    label, mean probability and windows."""
+    spec = timeline.spec
+    table = Table()
+    table.add_column("segment", justify="right")
+    table.add_column("span (s)", justify="right")
+    table.add_column("label", overflow="fold")
+    table.add_column("mean prob", justify="right")
+    table.add_column("windows", justify="right")
+    for number, segment in enumerate(timeline.segments, start=1):
+        table.add_row(
+            str(number),
+            f"{segment.start:.2f}-{segment.end:.2f}",
+            Text(segment.label),
+            f"{segment.prob:.1%}",
+            str(segment.last_window - segment.first_window + 1),
+        )
+    count = len(timeline.windows)
+    title = (
+        f"segments of {timeline.path} ({count} window{'' if count == 1 else 's'} of "
+        f"{spec.window_seconds:.2f} s every {spec.hop_seconds:.2f} s)"
+    )
+    return Group(Text(title), table)
+
+
+def _render_timelines(
+    timelines: Sequence[TimelinePrediction],
+    *,
+    fmt: Format,
+    output: Path | None,
+    report: Path | None,
+    top_k: int,
+) -> None:
+    from ..engine.outputs import format_timelines
+    from ..fileio import atomic_write_text
+
+    if fmt == "table":
+        tables = [segments_table(t) for t in timelines]
+        if output is None:
+            for table in tables:
+                print_table(table)
+        else:
+            atomic_write_text(output, "".join(table_text(t) for t in tables))
+            stderr.print(f"wrote {len(timelines)} timelines to {output}")
+    else:
+        text = format_timelines(timelines, fmt, top_k=top_k)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            atomic_write_text(output, text)
+            stderr.print(f"wrote {len(timelines)} timelines to {output}")
+    if report is not None:
+        _write_timeline_report(report, timelines, top_k=top_k)
+
+
+def _write_timeline_report(
+    path: Path, timelines: Sequence[TimelinePrediction], *, top_k: int
+) -> None:
+    """The ``--report`` page: per video the windows' class probabilities over time, the
+    segments drawn on the same timeline, and the top-k of the windows' mean."""
+    import numpy as np
+
+    from ..engine.outputs import timeline_record
+    from ..engine.predict import rank_labels
+    from ..fileio import atomic_write_text
+    from ..viz.report import report_html
+
+    records = []
+    for timeline in timelines:
+        record = timeline_record(timeline, top_k=len(timeline.labels))
+        mean = (
+            np.mean([w.probs for w in timeline.windows], axis=0)
+            if timeline.windows
+            else np.zeros(len(timeline.labels))
+        )
+        record["top_k"] = [
+            {"label": label, "prob": round(prob, 6)}
+            for label, prob in rank_labels(timeline.labels, mean, top_k)
+        ]
+        record["clips"] = record.pop("windows")
+        records.append(record)
+    model = timelines[0].model if timelines else None
+    atomic_write_text(path, report_html(records, model=model, title="gkaan timeline"))
+    stderr.print(f"wrote report to {path}")

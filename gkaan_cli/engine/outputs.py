@@ -12,6 +12,12 @@ line read alone, filtered or concatenated with another run's still names its mod
 carry the model's name and the SHA-256 of its weights in two columns (``model``,
 ``model_sha256``): any CSV reader parses them, and the two pin the checkpoint, whose
 ``config.json`` holds the rest.
+
+Timelines (:class:`~gkaan_cli.engine.timeline.TimelinePrediction`, docs/predict.md#timeline)
+have their own records (:func:`timeline_record`: the window settings, ``segments`` and
+``windows``) and the same three formats (:func:`format_timelines`); their CSV has the columns
+of the predictions' CSV, with ``level=segment`` rows (the label and its mean probability in
+``label_1``/``prob_1``) followed by ``level=window`` rows.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import OutputFormat
 from .predict import VideoPrediction, rank_labels
 
-__all__ = ["format_predictions", "prediction_record"]
+if TYPE_CHECKING:
+    from .timeline import TimelinePrediction
+
+__all__ = ["format_predictions", "format_timelines", "prediction_record", "timeline_record"]
 
 _DIGITS = 6
 
@@ -78,19 +87,12 @@ def _rounded(value: float | None) -> float | None:
 def _csv_rows(record: dict[str, Any], top_k: int) -> list[list[Any]]:
     model = record["model"] or {}
     model_columns = [model.get("name", ""), model.get("sha256") or ""]
-
-    def row(level: str, start: float, end: float, part: dict[str, Any]) -> list[Any]:
-        ranked = [value for item in part["top_k"] for value in (item["label"], item["prob"])]
-        ranked += [""] * (2 * top_k - len(ranked))
-        streams = [v for item in part["streams"].values() for v in (item["label"], item["prob"])]
-        verdict = [
-            "" if part["ood_score"] is None else part["ood_score"],
-            "" if part["in_distribution"] is None else str(part["in_distribution"]).lower(),
-        ]
-        return [record["file"], level, start, end, *ranked, *streams, *verdict, *model_columns]
-
-    rows = [row("video", 0.0, record["duration"], record)]
-    rows += [row("clip", c["start"], c["end"], c) for c in record.get("clips", [])]
+    video = record | {"start": 0.0, "end": record["duration"]}
+    rows = [_csv_part_row(record["file"], "video", video, top_k, model_columns)]
+    rows += [
+        _csv_part_row(record["file"], "clip", clip, top_k, model_columns)
+        for clip in record.get("clips", [])
+    ]
     return rows
 
 
@@ -112,22 +114,119 @@ def format_predictions(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     streams = list(records[0]["streams"]) if records else []
-    ranks = [f"{key}_{i}" for i in range(1, top_k + 1) for key in ("label", "prob")]
-    stream_columns = [f"{name}_{key}" for name in streams for key in ("label", "prob")]
-    writer.writerow(
-        [
-            "file",
-            "level",
-            "start",
-            "end",
-            *ranks,
-            *stream_columns,
-            "ood_score",
-            "in_distribution",
-            "model",
-            "model_sha256",
-        ]
-    )
+    writer.writerow(_csv_header(streams, top_k))
     for record in records:
         writer.writerows(_csv_rows(record, top_k))
     return buffer.getvalue()
+
+
+def _csv_header(streams: list[str], top_k: int) -> list[str]:
+    ranks = [f"{key}_{i}" for i in range(1, top_k + 1) for key in ("label", "prob")]
+    stream_columns = [f"{name}_{key}" for name in streams for key in ("label", "prob")]
+    return [
+        "file",
+        "level",
+        "start",
+        "end",
+        *ranks,
+        *stream_columns,
+        "ood_score",
+        "in_distribution",
+        "model",
+        "model_sha256",
+    ]
+
+
+def timeline_record(timeline: TimelinePrediction, *, top_k: int = 5) -> dict[str, Any]:
+    """A JSON-ready dict: file, video facts, window settings, ``segments``, ``windows``."""
+    labels = timeline.labels
+    spec = timeline.spec
+    return {
+        "file": timeline.path,
+        "num_frames": timeline.info.num_frames,
+        "fps": round(timeline.info.fps, _DIGITS),
+        "duration": round(timeline.info.duration, _DIGITS),
+        "timeline": {
+            "window": round(spec.window_seconds, _DIGITS),
+            "hop": round(spec.hop_seconds, _DIGITS),
+            "window_frames": spec.window,
+            "hop_frames": spec.hop,
+            "smooth": timeline.smooth,
+            "min_duration": timeline.min_duration,
+        },
+        "segments": [
+            {
+                "start": round(segment.start, _DIGITS),
+                "end": round(segment.end, _DIGITS),
+                "label": segment.label,
+                "prob": round(segment.prob, _DIGITS),
+            }
+            for segment in timeline.segments
+        ],
+        "windows": [
+            {
+                "start": round(window.start, _DIGITS),
+                "end": round(window.end, _DIGITS),
+                "top_k": _labelled(window.top_k(labels, top_k)),
+                "streams": _stream_top1(labels, window.stream_probs),
+                "ood_score": _rounded(window.ood_score),
+                "in_distribution": window.in_distribution,
+            }
+            for window in timeline.windows
+        ],
+        "dropped": timeline.dropped,
+        "model": timeline.model,
+    }
+
+
+def format_timelines(
+    timelines: Sequence[TimelinePrediction], fmt: OutputFormat, *, top_k: int = 5
+) -> str:
+    """Render timelines as ``json``, ``jsonl`` or ``csv`` text (ends with a newline)."""
+    records = [timeline_record(t, top_k=top_k) for t in timelines]
+    if fmt == "json":
+        return json.dumps(records, indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in records)
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    streams = list(timelines[0].windows[0].stream_probs) if records else []
+    writer.writerow(_csv_header(streams, top_k))
+    for record in records:
+        model = record["model"] or {}
+        model_columns = [model.get("name", ""), model.get("sha256") or ""]
+        blank_streams = [""] * (2 * len(streams))
+        for segment in record["segments"]:
+            ranked = [segment["label"], segment["prob"]] + [""] * (2 * top_k - 2)
+            span = [segment["start"], segment["end"]]
+            verdict = ["", ""]  # a segment has no verdict of its own: see its windows
+            writer.writerow(
+                [
+                    record["file"],
+                    "segment",
+                    *span,
+                    *ranked,
+                    *blank_streams,
+                    *verdict,
+                    *model_columns,
+                ]
+            )
+        for window in record["windows"]:
+            writer.writerow(_csv_part_row(record["file"], "window", window, top_k, model_columns))
+    return buffer.getvalue()
+
+
+def _csv_part_row(
+    file: str, level: str, part: dict[str, Any], top_k: int, model_columns: list[str]
+) -> list[Any]:
+    """One CSV row of a clip or window record (ranked labels, stream top-1s, verdict)."""
+    ranked = [value for item in part["top_k"] for value in (item["label"], item["prob"])]
+    ranked += [""] * (2 * top_k - len(ranked))
+    streams = [v for item in part["streams"].values() for v in (item["label"], item["prob"])]
+    verdict = [
+        "" if part["ood_score"] is None else part["ood_score"],
+        "" if part["in_distribution"] is None else str(part["in_distribution"]).lower(),
+    ]
+    return [file, level, part["start"], part["end"], *ranked, *streams, *verdict, *model_columns]

@@ -159,11 +159,16 @@ class _FrameProducer:
                 return True
         return False
 
+    def _frames(self) -> Iterable[Frame]:
+        """The frames to hand over (overridden for live sources, engine/timeline.py)."""
+        path, size, indices, _ = self._args
+        return read_frames(path, size=size, indices=indices)
+
     def _run(self) -> None:
-        path, size, indices, batch_size = self._args
+        batch_size = self._args[3]
         try:
             pending: list[Frame] = []
-            for frame in read_frames(path, size=size, indices=indices):
+            for frame in self._frames():
                 pending.append(frame)
                 if len(pending) == batch_size:
                     if not self._put(self._batch(pending)):

@@ -10,7 +10,7 @@ page works offline and from any folder that keeps the overlays beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -55,7 +55,9 @@ def timeline_svg(
     """An inline SVG line plot: the probability of each of ``labels`` in each clip, over time.
 
     Each clip is a point at the middle of its span, with a faint band for the span itself;
-    the x axis is the video's time in seconds, the y axis the probability (0 to 1).
+    the x axis is the video's time in seconds, the y axis the probability (0 to 1). A
+    timeline's record (windows as ``clips``, plus ``segments``) also gets its segments as
+    labelled bands along the top.
     """
     clips = record.get("clips") or []
     left, right, top, bottom = 40, 150, 10, 30
@@ -94,6 +96,7 @@ def timeline_svg(
                 f'<rect x="{start:.1f}" y="{top}" width="{max(end - start, 0.5):.1f}" '
                 f'height="{plot_h}" fill="#eef3f8"/>'
             )
+    parts += _segment_bands(record.get("segments") or [], labels, x, top)
     centres = [(float(c["start"]) + float(c["end"])) / 2 for c in clips]
     probs = [_label_probs(c) for c in clips]
     for rank, label in enumerate(labels):
@@ -115,6 +118,30 @@ def timeline_svg(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _segment_bands(
+    segments: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    x: Callable[[float], float],
+    top: float,
+) -> list[str]:
+    """A timeline's segments (``gkaan predict --timeline``) as a strip of labelled bands along
+    the top of the plot, each in its label's line colour (grey for a label not plotted)."""
+    parts = []
+    for segment in segments:
+        label = str(segment["label"])
+        colour = PALETTE[labels.index(label) % len(PALETTE)] if label in labels else "#999"
+        start, end = x(float(segment["start"])), x(float(segment["end"]))
+        width = max(end - start, 0.5)
+        parts.append(
+            f'<rect x="{start:.1f}" y="{top}" width="{width:.1f}" height="14" fill="{colour}" '
+            f'fill-opacity="0.35" stroke="#fff"><title>{escape(label)} '
+            f"{float(segment['start']):.2f}-{float(segment['end']):.2f} s</title></rect>"
+        )
+        if width > 7 * len(label):
+            parts.append(f'<text x="{start + 3:.1f}" y="{top + 11}">{escape(label)}</text>')
+    return parts
 
 
 def _model_section(model: Mapping[str, Any]) -> str:
@@ -154,7 +181,8 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         html.append(f"<table><tr><th>stream</th><th>top-1</th><th>prob</th></tr>{streams}</table>")
     if record.get("clips"):
         labels = [item["label"] for item in record["top_k"][:timeline_labels]]
-        html += ["<h3>Clips over time</h3>", timeline_svg(record, labels)]
+        heading = "Windows and segments" if "segments" in record else "Clips over time"
+        html += [f"<h3>{heading}</h3>", timeline_svg(record, labels)]
     if record.get("overlay"):
         source = escape(str(record["overlay"]), quote=True)
         html.append(
