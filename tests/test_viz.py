@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -17,18 +19,22 @@ from typer.testing import CliRunner
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.visualize import visualize
 from gkaan_cli.config import GKAANConfig, SamplingConfig
+from gkaan_cli.engine import timeline as timeline_module
 from gkaan_cli.engine.predict import Predictor, VideoPrediction
+from gkaan_cli.engine.timeline import Segment, WindowPrediction, merge_segments
 from gkaan_cli.errors import BadVideoError
 from gkaan_cli.model.gkaan import GKAAN
 from gkaan_cli.video.reader import probe_video
 from gkaan_cli.viz.colormap import TURBO, apply_colormap
 from gkaan_cli.viz.heatmap import map_entropy, normalize_maps, overlay, upsample_map
 from gkaan_cli.viz.render import (
+    OverlayLayout,
     nearest_map_indices,
     overlay_layout,
     render_grid,
     render_overlay_video,
     save_maps,
+    segment_at,
 )
 from gkaan_cli.viz.text import (
     MIN_FONT_SIZE,
@@ -439,3 +445,105 @@ def test_real_29_97_fps_avi_gives_a_matching_overlay(
     assert len(frames) == info.num_frames
     assert stream.average_rate == Fraction(30000, 1001)
     assert overlay_layout(prediction).panel == (480, 360)
+
+
+# ---- timeline: the caption follows the segment playing ------------------------------------
+
+
+def segment(start: float, end: float, label: str, prob: float = 0.5) -> Segment:
+    return Segment(start=start, end=end, label=label, prob=prob, first_window=0, last_window=0)
+
+
+def test_segment_at_gives_a_boundary_to_the_segment_it_starts_and_gaps_to_the_nearest() -> None:
+    contiguous = [segment(0.0, 1.0, "box"), segment(1.0, 2.0, "walk")]
+    assert segment_at(contiguous, 0.0).label == "box"
+    assert segment_at(contiguous, 0.999).label == "box"
+    assert segment_at(contiguous, 1.0).label == "walk"
+    assert segment_at(contiguous, -0.5).label == "box"  # before the first
+    assert segment_at(contiguous, 2.0).label == "walk"  # the unscored tail
+    assert segment_at(contiguous, 60.0).label == "walk"
+    gapped = [segment(0.0, 1.0, "box"), segment(2.0, 3.0, "wave")]
+    assert segment_at(gapped, 1.0).label == "box"
+    assert segment_at(gapped, 1.25).label == "box"
+    assert segment_at(gapped, 1.5).label == "box"  # half way: the earlier
+    assert segment_at(gapped, 1.75).label == "wave"
+    assert segment_at([segment(5.0, 6.0, "one")], 0.0).label == "one"
+    with pytest.raises(ValueError, match="no segments"):
+        segment_at([], 1.0)
+
+
+def caption_positions(frames: list[np.ndarray], layout: OverlayLayout) -> list[int]:
+    """Per decoded frame, the segment whose caption strip (``layout.background``) it shows."""
+    top = layout.line + layout.panel[1]
+    strips = [
+        layout.background(n)[top:].astype(np.int32) for n in range(len(layout.segment_captions))
+    ]
+    return [
+        int(np.argmin([np.abs(frame[top:].astype(np.int32) - s).mean() for s in strips]))
+        for frame in frames
+    ]
+
+
+def test_overlay_captions_each_frame_with_the_segment_playing(
+    make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = make_video("segments.mp4", num_frames=20)  # 25 fps: frame i at i * 0.04 s
+    prediction = hand_prediction(source, {"sa": one_hot_maps([(0, 0)])}, [0])
+    segments = [segment(0.0, 0.2, "box", 0.9), segment(0.2, 0.4, "walk", 0.8)]
+    segments.append(segment(0.5, 0.6, "wave", 0.7))  # a gap before it, the tail after it
+    layout = overlay_layout(prediction, segments)
+    assert layout.segment_captions == (
+        "box 90.0%  (segment 1/3, 0.00-0.20 s)",
+        "walk 80.0%  (segment 2/3, 0.20-0.40 s)",
+        "wave 70.0%  (segment 3/3, 0.50-0.60 s)",
+    )
+    assert layout.caption[0] == "video: box 70.0%"  # the whole video's label stays beside
+    stream, frames = decode(
+        render_overlay_video(source, prediction, tmp_path / "seg.mp4", segments=segments)
+    )
+    assert len(frames) == 20 and (stream.width, stream.height) == layout.size
+    assert caption_positions(frames, layout) == [0] * 5 + [1] * 7 + [2] * 8
+    with pytest.raises(ValueError, match="segments is empty"):
+        render_overlay_video(source, prediction, tmp_path / "none.mp4", segments=[])
+
+
+def test_visualize_timeline_captions_follow_the_segments_it_prints(
+    predicted: tuple[Path, VideoPrediction],
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The random tiny model gives one label throughout: reversing the probabilities of the
+    # second half of the windows gives the timeline a second segment.
+    merged: list[list[Segment]] = []
+
+    def two_halves(windows: list[WindowPrediction], labels: list[str], **options: Any) -> Any:
+        half = len(windows) // 2
+        flipped = [
+            replace(w, probs=w.probs[::-1].copy()) if w.index >= half else w for w in windows
+        ]
+        merged.append(merge_segments(flipped, labels, **options))
+        return merged[-1]
+
+    monkeypatch.setattr(timeline_module, "merge_segments", two_halves)
+    video, prediction = predicted  # 30 frames at 25 fps
+    out = tmp_path / "e2e.gkaan.mp4"
+    code, output = run_cli(
+        str(video), "--model", str(tiny_model_dir), "-o", str(out), "--timeline",
+        "--window", "0.32", "--hop", "0.16", "--smooth", "1",
+    )  # fmt: skip
+    assert code == 0, output
+    (segments,) = merged
+    assert len(segments) == 2 and segments[0].label != segments[1].label
+    for s in segments:
+        assert f"{s.start:.2f}-{s.end:.2f} s  {s.label} {s.prob:.1%}" in output
+    _, frames = decode(out)
+    assert len(frames) == probe_video(video).num_frames == 30
+    expected = [segments.index(segment_at(segments, i / 25)) for i in range(30)]
+    assert caption_positions(frames, overlay_layout(prediction, segments)) == expected
+    assert expected[0] == 0 and expected[-1] == 1
+
+
+def test_visualize_refuses_timeline_options_without_timeline(tmp_path: Path) -> None:
+    code, output = run_cli(str(tmp_path / "v.mp4"), "--window", "2")
+    assert code == 2 and "need --timeline" in output

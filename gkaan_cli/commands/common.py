@@ -2,7 +2,8 @@
 bar, model loading, the help layout (:class:`GkaanCommand`) and path shortening.
 
 The shared options (``--model``, ``--device``, ``--precision``, ``--threads``, ``--quiet``,
-``--output``) are declared here once; README's "Shared options" table lists them.
+``--output``, and the timeline's ``--window``, ``--hop``, ``--smooth``, ``--min-duration``) are
+declared here once; README's "Shared options" table lists them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -25,6 +27,7 @@ from rich.progress import (
 )
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from ..errors import UsageError
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
@@ -35,12 +38,17 @@ __all__ = [
     "DeviceOption",
     "GkaanCommand",
     "GkaanGroup",
+    "HopOption",
+    "MinDurationOption",
     "ModelOption",
     "OptionalDeviceOption",
     "PrecisionChoice",
     "PrecisionOption",
     "QuietOption",
+    "SmoothOption",
     "ThreadsOption",
+    "TimelineOptions",
+    "WindowOption",
     "choice_callback",
     "load_model",
     "progress_bar",
@@ -122,6 +130,52 @@ ThreadsOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
+
+#: The timeline's options (``predict --timeline``, ``visualize --timeline``;
+#: docs/predict.md#timeline), gathered in :class:`TimelineOptions`.
+WindowOption = Annotated[
+    float | None,
+    typer.Option(
+        "--window",
+        help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
+        show_default=False,
+    ),
+]
+HopOption = Annotated[
+    float | None,
+    typer.Option(
+        "--hop",
+        help="Seconds between timeline windows (default: half the window).",
+        show_default=False,
+    ),
+]
+SmoothOption = Annotated[
+    int, typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling.")
+]
+MinDurationOption = Annotated[
+    float,
+    typer.Option(
+        "--min-duration",
+        min=0.0,
+        help="Timeline: segments shorter than this (seconds) join a neighbour.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class TimelineOptions:
+    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
+    ``--min-duration`` options."""
+
+    window: float | None = None
+    hop: float | None = None
+    smooth: int = 1
+    min_duration: float = 0.0
+
+    def require_timeline(self, timeline: bool) -> None:
+        """Raise UsageError when an option differs from its default without ``--timeline``."""
+        if not timeline and self != TimelineOptions():
+            raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
 
 
 def _plain_params(params: list[Any]) -> list[Any]:

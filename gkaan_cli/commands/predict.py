@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
@@ -29,10 +28,15 @@ from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
+    HopOption,
+    MinDurationOption,
     ModelOption,
     PrecisionOption,
     QuietOption,
+    SmoothOption,
     ThreadsOption,
+    TimelineOptions,
+    WindowOption,
     load_model,
     progress_bar,
     shorten_path,
@@ -48,7 +52,6 @@ if TYPE_CHECKING:
 Renderer = Callable[[Path, "VideoPrediction", Path], object]
 
 __all__ = [
-    "TimelineOptions",
     "clips_timeline",
     "output_format",
     "predict",
@@ -212,34 +215,10 @@ def predict(
             "http(s)/rtsp/udp URL).",
         ),
     ] = False,
-    window: Annotated[
-        float | None,
-        typer.Option(
-            "--window",
-            help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
-            show_default=False,
-        ),
-    ] = None,
-    hop: Annotated[
-        float | None,
-        typer.Option(
-            "--hop",
-            help="Seconds between timeline windows (default: half the window).",
-            show_default=False,
-        ),
-    ] = None,
-    smooth: Annotated[
-        int,
-        typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling."),
-    ] = 1,
-    min_duration: Annotated[
-        float,
-        typer.Option(
-            "--min-duration",
-            min=0.0,
-            help="Timeline: segments shorter than this (seconds) join a neighbour.",
-        ),
-    ] = 0.0,
+    window: WindowOption = None,
+    hop: HopOption = None,
+    smooth: SmoothOption = 1,
+    min_duration: MinDurationOption = 0.0,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -251,8 +230,8 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
     from ..video.formats import is_live_source
 
+    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
     if timeline or any(is_live_source(item) for item in inputs):  # docs/predict.md#timeline
-        options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
         _timeline_command(
             inputs,
             options,
@@ -280,8 +259,7 @@ def predict(
             quiet=quiet,
         )
         return
-    if (window, hop, smooth, min_duration) != (None, None, 1, 0.0):
-        raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
+    options.require_timeline(timeline)
 
     from ..engine.inputs import expand_inputs
     from ..engine.shard import launch_rank
@@ -565,17 +543,6 @@ def _overlay_paths(predictions: list[VideoPrediction], folder: Path) -> list[Pat
         taken.add(name)
         targets.append(folder / name)
     return targets
-
-
-@dataclass(frozen=True)
-class TimelineOptions:
-    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
-    ``--min-duration`` options."""
-
-    window: float | None = None
-    hop: float | None = None
-    smooth: int = 1
-    min_duration: float = 0.0
 
 
 def _timeline_command(

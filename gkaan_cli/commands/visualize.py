@@ -2,8 +2,9 @@
 
 Writes ``<video stem>.gkaan.mp4`` (input | SA | LA panels, the paper's Fig. 1) in the current
 folder unless ``--output`` says otherwise; ``--grid`` adds a PNG contact sheet (Fig. 8) and
-``--save-maps`` the raw maps as ``.npz``. Bad inputs raise the typed errors that the CLI's
-error boundary prints as one line.
+``--save-maps`` the raw maps as ``.npz``; ``--timeline`` captions each frame with the label
+of the timeline segment playing (docs/predict.md#timeline) and prints the segments. Bad inputs
+raise the typed errors that the CLI's error boundary prints as one line.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
     DeviceOption,
+    HopOption,
+    MinDurationOption,
     ModelOption,
     PrecisionOption,
     QuietOption,
+    SmoothOption,
     ThreadsOption,
+    TimelineOptions,
+    WindowOption,
     load_model,
     progress_bar,
     stdout,
@@ -74,8 +80,23 @@ def visualize(
     precision: PrecisionOption = "fp32",
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline",
+            help="Caption each frame with the label of the timeline segment it falls in "
+            "(sliding windows over the whole video, as predict --timeline) and print the "
+            "segments (default: off).",
+        ),
+    ] = False,
+    window: WindowOption = None,
+    hop: HopOption = None,
+    smooth: SmoothOption = 1,
+    min_duration: MinDurationOption = 0.0,
 ) -> None:
     """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
+    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options.require_timeline(timeline)
     out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
     _check_suffix("--output", out, ".mp4")
     _check_suffix("--grid", grid, ".png")
@@ -89,19 +110,34 @@ def visualize(
             check_output_path(target, inputs=[video])
 
     from ..engine.predict import Predictor
+    from ..engine.timeline import predict_timeline, timeline_spec
     from ..video.reader import probe_video
     from ..viz import render
 
-    probe_video(video)  # a bad video is reported before the model is loaded
+    info = probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
     predictor = Predictor(net, device=device, precision=precision, threads=threads)
+    if timeline:  # a window shorter than a clip is refused before any work
+        timeline_spec(predictor.sampling, info.fps, window=options.window, hop=options.hop)
     with progress_bar(enabled=not quiet) as on_progress:
         prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
+        segments = None
+        if timeline:
+            segments = predict_timeline(
+                predictor,
+                video,
+                window=options.window,
+                hop=options.hop,
+                smooth=options.smooth,
+                min_duration=options.min_duration,
+                on_progress=on_progress,
+            ).segments
         render.render_overlay_video(
             video,
             prediction,
             out,
             normalize=normalize,
+            segments=segments,
             progress=lambda done, total: on_progress(ProgressEvent("render", done, total)),
         )
         if grid is not None:
@@ -110,6 +146,10 @@ def visualize(
         render.save_maps(prediction, save_maps)
     label, prob = prediction.top_k(1)[0]
     stdout.print(f"{video}: {label} ({prob:.1%})")
+    for segment in segments or ():
+        stdout.print(
+            f"  {segment.start:8.2f}-{segment.end:.2f} s  {segment.label} {segment.prob:.1%}"
+        )
     for kind, path in (("video", out), ("grid", grid), ("maps", save_maps)):
         if path is not None:
             stdout.print(f"  {kind:<5} {path}")

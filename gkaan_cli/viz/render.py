@@ -1,21 +1,25 @@
 """Render attention: an overlay video, a contact sheet PNG and the raw maps (paper Figs. 1, 8).
 
 The overlay video shows the source frames side by side with the SA and LA maps blended over
-them (only the panels the model has), above a caption with the predicted label. Every source
-frame is written, at the source rate, so the video lines up with the original; a frame the
-model did not process shows the map of the nearest processed frame. Frames are streamed in
-and out, so memory does not grow with the video's length.
+them (only the panels the model has), above a caption with the predicted label; given a
+timeline's segments, the caption's first line is the label of the segment playing
+(:func:`segment_at`; docs/predict.md#timeline). Every source frame is written, at the source
+rate, so the video lines up with the original; a frame the model did not process shows the
+map of the nearest processed frame. Frames are streamed in and out, so memory does not grow
+with the video's length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.predict import VideoPrediction, rank_labels
+from ..engine.timeline import Segment
 from ..fileio import atomic_write_bytes, atomic_write_path
 from ..video.reader import read_frames
 from ..video.writer import VideoWriter, encode_png
@@ -32,6 +36,7 @@ __all__ = [
     "render_grid",
     "render_overlay_video",
     "save_maps",
+    "segment_at",
 ]
 
 #: Overlay panel titles of the attention maps (SA, LA), in drawing order; stream names in
@@ -61,6 +66,33 @@ def nearest_map_indices(attention_frames: np.ndarray, frame_indices: np.ndarray)
     return np.where(take_before, before, after)
 
 
+def _segment_position(starts: Sequence[float], ends: Sequence[float], time: float) -> int:
+    """Position of :func:`segment_at`'s answer among segments with these starts and ends."""
+    if not starts:
+        raise ValueError("no segments to choose from")
+    here = max(0, bisect_right(starts, time) - 1)
+    if time < ends[here] or here == len(starts) - 1 or time < starts[here]:
+        return here
+    after = here + 1  # in a gap: the nearer segment, the earlier one half way
+    return here if time - ends[here] <= starts[after] - time else after
+
+
+def segment_at(segments: Sequence[Segment], time: float) -> Segment:
+    """The segment playing at ``time`` seconds: the one with ``start <= time < end`` (a
+    boundary belongs to the segment it starts), else the nearest one (before the first, after
+    the last, e.g. the unscored tail, or in a gap; half way between two, the earlier).
+
+    Args:
+        segments: a timeline's segments in time order (``TimelinePrediction.segments``).
+        time: seconds, as ``Frame.time``.
+
+    Raises:
+        ValueError: ``segments`` is empty.
+    """
+    starts, ends = [s.start for s in segments], [s.end for s in segments]
+    return segments[_segment_position(starts, ends, time)]
+
+
 def panel_size(width: int, height: int, heights: tuple[int, int]) -> tuple[int, int]:
     """(width, height) of a panel showing a ``width`` x ``height`` frame, both even.
 
@@ -88,14 +120,23 @@ def _streams(prediction: VideoPrediction) -> list[str]:
     return [name for name in PANEL_TITLES if name in prediction.attention]
 
 
-def _caption(prediction: VideoPrediction) -> list[str]:
-    """Caption lines: the predicted label and probability, then each stream's top-1."""
+def _caption(prediction: VideoPrediction, *, timeline: bool = False) -> list[str]:
+    """Caption lines: the predicted label and probability (``video: ...`` beside a timeline's
+    segment line), then each stream's top-1."""
     label, prob = prediction.top_k(1)[0]
     tops = {
         name: rank_labels(prediction.labels, p, 1)[0] for name, p in prediction.stream_probs.items()
     }
     streams = "  ".join(f"{name.upper()}: {top} {p:.0%}" for name, (top, p) in tops.items())
-    return [f"{label} {prob:.1%}", streams]
+    return [f"{'video: ' if timeline else ''}{label} {prob:.1%}", streams]
+
+
+def _segment_caption(segment: Segment, number: int, count: int) -> str:
+    """A segment's caption line: ``walk 81.2%  (segment 2/3, 4.00-8.00 s)``."""
+    return (
+        f"{segment.label} {segment.prob:.1%}  "
+        f"(segment {number}/{count}, {segment.start:.2f}-{segment.end:.2f} s)"
+    )
 
 
 def _titles(streams: tuple[str, ...]) -> list[str]:
@@ -122,12 +163,15 @@ class OverlayLayout:
         streams: the attention streams drawn after the input panel (``sa``, ``la``).
         caption: the caption lines.
         font_size: font size of titles and caption, in pixels per em.
+        segment_captions: with a timeline, one line per segment, drawn above ``caption``
+            while its segment plays; empty without one.
     """
 
     panel: tuple[int, int]
     streams: tuple[str, ...]
     caption: tuple[str, ...]
     font_size: int
+    segment_captions: tuple[str, ...] = ()
 
     @property
     def pad(self) -> int:
@@ -143,16 +187,23 @@ class OverlayLayout:
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole frame, both even."""
         width = _row_width(self.panel[0], 1 + len(self.streams))
-        height = self.line + self.panel[1] + len(self.caption) * self.line + self.pad
+        lines = len(self.caption) + bool(self.segment_captions)
+        height = self.line + self.panel[1] + lines * self.line + self.pad
         return width + width % 2, height + height % 2
 
     def panel_box(self, number: int) -> tuple[int, int, int, int]:
         """(x, y, width, height) of panel ``number`` (0 is the input, then the streams)."""
         return number * (self.panel[0] + _GAP), self.line, *self.panel
 
-    def background(self) -> np.ndarray:
-        """The frame without panels: titles and caption drawn on a dark background; text too
-        wide for its space is shortened with "…"."""
+    def background(self, segment: int | None = None) -> np.ndarray:
+        """The frame without panels: titles and caption drawn on a dark background, the
+        caption headed by line ``segment`` of :attr:`segment_captions` when there are some;
+        text too wide for its space is shortened with "…"."""
+        if (segment is None) != (not self.segment_captions):
+            raise ValueError("a segment is drawn exactly when the layout has segment captions")
+        caption = (
+            self.caption if segment is None else (self.segment_captions[segment], *self.caption)
+        )
         width, height = self.size
         image = np.full((height, width, 3), _BACKGROUND, np.uint8)
         pad, size = self.pad, self.font_size
@@ -160,29 +211,36 @@ class OverlayLayout:
             text = fit_text(title, size, self.panel[0] - 2 * pad)
             draw_text(image, text, self.panel_box(number)[0] + pad, pad // 2, size=size)
         top = self.line + self.panel[1] + pad // 2
-        for row, line in enumerate(self.caption):
+        for row, line in enumerate(caption):
             colour = (255, 220, 80) if row == 0 else (210, 210, 210)
             text = fit_text(line, size, width - 2 * pad)
             draw_text(image, text, pad, top + row * self.line, size=size, color=colour)
         return image
 
 
-def overlay_layout(prediction: VideoPrediction) -> OverlayLayout:
-    """The overlay video's layout for ``prediction``: panel size from the source, the
-    streams that have maps, and the largest font (up to a twelfth of the panel height) at
-    which the titles fit their panels and the caption fits the frame."""
+def overlay_layout(
+    prediction: VideoPrediction, segments: Sequence[Segment] | None = None
+) -> OverlayLayout:
+    """The overlay video's layout for ``prediction`` (and a timeline's ``segments``): panel
+    size from the source, the streams that have maps, and the largest font (up to a twelfth
+    of the panel height) at which the titles fit their panels and every caption line fits
+    the frame."""
     info = prediction.info
     streams = tuple(_streams(prediction))
     panel = panel_size(info.width, info.height, VIDEO_PANEL_HEIGHTS)
-    caption = tuple(_caption(prediction))
+    caption = tuple(_caption(prediction, timeline=segments is not None))
+    count = len(segments or ())
+    lines = tuple(_segment_caption(s, n, count) for n, s in enumerate(segments or (), start=1))
     largest = panel[1] // 12
     margins = 2 * _text_margin(largest)  # margins grow with the font: the largest's bound all
     width = _row_width(panel[0], 1 + len(streams))
     size = min(
-        fit_font_size(list(caption), width - margins, largest),
+        fit_font_size([*caption, *lines], width - margins, largest),
         fit_font_size(_titles(streams), panel[0] - margins, largest),
     )
-    return OverlayLayout(panel=panel, streams=streams, caption=caption, font_size=size)
+    return OverlayLayout(
+        panel=panel, streams=streams, caption=caption, font_size=size, segment_captions=lines
+    )
 
 
 class _ColourCache:
@@ -207,6 +265,7 @@ def render_overlay_video(
     out_path: str | Path,
     *,
     normalize: Normalize = "frame",
+    segments: Sequence[Segment] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write the attention overlay video: input | SA | LA panels and a caption (Fig. 1).
@@ -216,6 +275,9 @@ def render_overlay_video(
         prediction: ``Predictor.predict_video(..., keep_attention=True)`` of that video.
         out_path: the MP4 to write (H.264, yuv420p, faststart; written atomically).
         normalize: ``frame`` (each map stretched to [0, 1]) or ``global`` (all maps alike).
+        segments: a timeline's segments (``predict_timeline(...).segments``): each frame's
+            caption then starts with the label and mean probability of
+            :func:`segment_at` its time, above the whole video's label.
         progress: called as ``progress(frames_done, frames_total)`` after each frame.
 
     Returns:
@@ -223,18 +285,27 @@ def render_overlay_video(
 
     Raises:
         BadVideoError: the source cannot be decoded.
+        ValueError: ``segments`` is given but empty.
     """
+    if segments is not None and not segments:
+        raise ValueError("segments is empty: give a timeline's segments or None")
     info = prediction.info
-    layout = overlay_layout(prediction)
+    layout = overlay_layout(prediction, segments)
     width, height = layout.panel
     caches = [
         _ColourCache(prediction.attention[s], (height, width), normalize) for s in layout.streams
     ]
     boxes = [layout.panel_box(number) for number in range(1 + len(caches))]
-    background = layout.background()
+    starts, ends = [s.start for s in segments or ()], [s.end for s in segments or ()]
+    drawn = None if segments is None else 0  # the segment whose caption ``background`` has
+    background = layout.background(drawn)
     out_path = Path(out_path)
     with VideoWriter(out_path, fps=info.fps, size=layout.size) as writer:
         for frame in read_frames(video_path, size=layout.panel):
+            if segments is not None:  # one background at a time: segments play in order
+                position = _segment_position(starts, ends, frame.time)
+                if position != drawn:
+                    background, drawn = layout.background(position), position
             image = background.copy()
             panels = [frame.image]
             if caches:
