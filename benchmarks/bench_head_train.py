@@ -1,0 +1,58 @@
+"""Head-only training throughput on cached conv maps (``prepare --features``), run by hand.
+
+Trains the ``quick`` recipe's heads (EfficientNet-Lite0 maps, SRU 1x256, 16-frame clips,
+batch 8) for ``--epochs`` epochs on a prepared folder and prints the train clips/s of each
+epoch (the ``time.clips_per_s`` of ``metrics.jsonl``) and the load average. ``--profile``
+also runs the first epoch under cProfile and prints the top functions by cumulative time.
+
+    python -m gkaan_cli prepare ../shared/data/kth-mini /tmp/kth-prep --features efficientnet_lite0
+    python benchmarks/bench_head_train.py /tmp/kth-prep [--epochs 2] [--workers 0] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import tempfile
+from pathlib import Path
+
+from gkaan_cli.engine.recipes import load_train_config
+from gkaan_cli.engine.train import train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    overrides = {"epochs": args.epochs, "num_workers": args.workers, "eval_every": args.epochs}
+    config = load_train_config("quick", overrides=overrides)
+    load_before = os.getloadavg()[0]
+    profile = cProfile.Profile() if args.profile else None
+    with tempfile.TemporaryDirectory(prefix="gkaan-bench-") as tmp:
+        if profile is not None:
+            profile.enable()
+        train(args.data, Path(tmp) / "run", config)
+        if profile is not None:
+            profile.disable()
+        lines = (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
+    epochs = [json.loads(line) for line in lines]
+    result = {
+        "data": str(args.data),
+        "clips_per_epoch": [e["train"]["clips"] for e in epochs],
+        "train_clips_per_s": [round(e["time"]["clips_per_s"], 1) for e in epochs],
+        "workers": args.workers,
+        "load_average": [load_before, os.getloadavg()[0]],
+    }
+    print(json.dumps(result, indent=2))
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+
+
+if __name__ == "__main__":
+    main()
