@@ -1,9 +1,10 @@
 """Head-only training throughput on cached conv maps (``prepare --features``), run by hand.
 
-Trains the ``quick`` recipe's heads (EfficientNet-Lite0 maps, SRU 1x256, 16-frame clips,
-batch 8) for ``--epochs`` epochs on a prepared folder and prints the train clips/s of each
-epoch (the ``time.clips_per_s`` of ``metrics.jsonl``) and the load average. ``--profile``
-also runs the first epoch under cProfile and prints the top functions by cumulative time.
+Trains the ``quick`` recipe's heads (EfficientNet-Lite0 maps, SRU 1x256, batch 8, the
+prepared folder's clip sampling) for ``--epochs`` epochs on a prepared folder and prints the
+train clips/s of each epoch (the ``time.clips_per_s`` of ``metrics.jsonl``) and the load
+average. ``--profile`` also runs it under cProfile and prints the top functions by
+cumulative time.
 
     python -m gkaan_cli prepare ../shared/data/kth-mini /tmp/kth-prep --features efficientnet_lite0
     python benchmarks/bench_head_train.py /tmp/kth-prep [--epochs 2] [--workers 0] [--profile]
@@ -19,6 +20,7 @@ import pstats
 import tempfile
 from pathlib import Path
 
+from gkaan_cli.data.manifest import load_manifest
 from gkaan_cli.engine.recipes import load_train_config
 from gkaan_cli.engine.train import train
 
@@ -30,7 +32,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    overrides = {"epochs": args.epochs, "num_workers": args.workers, "eval_every": args.epochs}
+    sampling = load_manifest(args.data).settings.sampling.model_dump(mode="json")
+    overrides = {
+        "epochs": args.epochs,
+        "num_workers": args.workers,
+        "eval_every": args.epochs,
+        "model": {"sampling": sampling},  # the clips the cache holds
+    }
     config = load_train_config("quick", overrides=overrides)
     load_before = os.getloadavg()[0]
     profile = cProfile.Profile() if args.profile else None
