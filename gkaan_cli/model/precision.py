@@ -19,8 +19,9 @@ __all__ = [
 ]
 
 #: Leading stages (stem, then MBConv blocks) of the fused bf16 EfficientNet-Lite0 trunk kept
-#: in fp32 (benchmarks/bench_precision.py --fp32-blocks measures the trade-off).
-BF16_FP32_BLOCKS = 0
+#: in fp32: the stem and the first block (112x112, 32 channels, depthwise) drift most in bf16
+#: and cost little in fp32 (benchmarks/bench_precision.py --fp32-blocks measures the trade-off).
+BF16_FP32_BLOCKS = 2
 
 #: torch dtype of each reduced precision name (``bf16``, ``fp16``) for ``torch.autocast``;
 #: any other name (``fp32``, ``none``) runs without autocast.
