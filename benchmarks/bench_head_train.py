@@ -2,9 +2,9 @@
 
 Trains the ``quick`` recipe's heads (EfficientNet-Lite0 maps, SRU 1x256, batch 8, the
 prepared folder's clip sampling) for ``--epochs`` epochs on a prepared folder and prints the
-train clips/s of each epoch (the ``time.clips_per_s`` of ``metrics.jsonl``) and the load
-average. ``--profile`` also runs it under cProfile and prints the top functions by
-cumulative time.
+train clips/s of each epoch (the ``time.clips_per_s`` of ``metrics.jsonl``), the clips/s
+of reading the maps alone (DataLoader over the train split) and the load average.
+``--profile`` also runs it under cProfile and prints the top functions by cumulative time.
 
     python -m gkaan_cli prepare ../shared/data/kth-mini /tmp/kth-prep --features efficientnet_lite0
     python benchmarks/bench_head_train.py /tmp/kth-prep [--epochs 2] [--workers 0] [--profile]
@@ -18,11 +18,25 @@ import json
 import os
 import pstats
 import tempfile
+import time
 from pathlib import Path
 
+from torch.utils.data import DataLoader
+
+from gkaan_cli.data.dataset import FeatureDataset
 from gkaan_cli.data.manifest import load_manifest
 from gkaan_cli.engine.recipes import load_train_config
-from gkaan_cli.engine.train import train
+from gkaan_cli.engine.train import run_model_config, train
+
+
+def data_clips_per_s(data: Path, config: object, batch: int) -> float:
+    """Clips/s of reading the train split's cached maps through the DataLoader alone."""
+    model_config = run_model_config(config, load_manifest(data))  # type: ignore[arg-type]
+    dataset = FeatureDataset(data, "train", model_config, train=True)
+    collate = getattr(dataset, "collate", None)
+    start = time.perf_counter()
+    clips = sum(len(b[1]) for b in DataLoader(dataset, batch_size=batch, collate_fn=collate))
+    return clips / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -41,6 +55,7 @@ def main() -> None:
     }
     config = load_train_config("quick", overrides=overrides)
     load_before = os.getloadavg()[0]
+    data_rate = data_clips_per_s(args.data, config, config.batch_size)
     profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="gkaan-bench-") as tmp:
         if profile is not None:
@@ -54,6 +69,7 @@ def main() -> None:
         "data": str(args.data),
         "clips_per_epoch": [e["train"]["clips"] for e in epochs],
         "train_clips_per_s": [round(e["time"]["clips_per_s"], 1) for e in epochs],
+        "data_only_clips_per_s": round(data_rate, 1),
         "workers": args.workers,
         "load_average": [load_before, os.getloadavg()[0]],
     }
