@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.data.dataset import ClipDataset, FeatureDataset
-from gkaan_cli.data.prepare import PrepareOptions, prepare
+from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, prepare
 from gkaan_cli.errors import UsageError
 from gkaan_cli.video.sampling import sample_clips
 
@@ -116,3 +117,33 @@ def test_model_classes_must_match_the_prepared_classes(
         ClipDataset(out, "val", _config(DENSE), train=False)
     with pytest.raises(UsageError, match="holds no features"):
         FeatureDataset(out, "train", _config(DENSE), train=False)
+
+
+@pytest.mark.parametrize(("sampling", "train"), [(DENSE, False), (SEGMENTS, True)])
+def test_feature_batches_equal_the_items_one_by_one(
+    tmp_path: Path, make_video: Callable[..., Path], sampling: SamplingConfig, train: bool
+) -> None:
+    rows = []
+    for label in ("jump", "run"):
+        video = make_video(f"videos/{label}.mp4", num_frames=20)
+        rows.append(f"{video},{label},train\n")
+    (tmp_path / "list.csv").write_text("".join(rows))
+    features = FeatureOptions("resnet18", pretrained=False)
+    options = PrepareOptions(sampling=sampling, resize=(64, 64), features=features)
+    prepare(tmp_path / "list.csv", tmp_path / "out", options)
+    config = GKAANConfig(num_classes=2, backbone="resnet18", sampling=sampling)
+    dataset = FeatureDataset(tmp_path / "out", "train", config, train=train, seed=3)
+    dataset.set_epoch(1)
+    loader = DataLoader(dataset, batch_size=3, collate_fn=dataset.collate)
+    batches = list(loader)
+    assert [len(b[1]) for b in batches] == [3] * (len(dataset) // 3) + [len(dataset) % 3] * (
+        len(dataset) % 3 > 0
+    )
+    maps = torch.cat([b[0] for b in batches])
+    one_by_one = [dataset[i] for i in range(len(dataset))]
+    assert maps.dtype == torch.float32
+    assert torch.equal(maps, torch.stack([item[0] for item in one_by_one]))
+    assert torch.cat([b[1] for b in batches]).tolist() == [item[1] for item in one_by_one]
+    assert torch.cat([b[2] for b in batches]).tolist() == [item[2] for item in one_by_one]
+    again = pickle.loads(pickle.dumps(dataset))  # what a spawned DataLoader worker gets
+    assert torch.equal(again[0][0], one_by_one[0][0])

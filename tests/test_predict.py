@@ -83,14 +83,15 @@ def test_each_frame_goes_through_the_backbone_once_when_clips_overlap(
     model = load(checkpoint)
     sampling = SamplingConfig(clip_len=6, stride=2, max_clips=20)
     batches: list[int] = []
-    extract = model.extract_maps
+    predictor = Predictor(model, device="cpu", batch_size=7, sampling=sampling)
+    extract = predictor.trunk
 
     def counting(frames: torch.Tensor) -> torch.Tensor:
         batches.append(frames.shape[0])
         return extract(frames)
 
-    model.extract_maps = counting  # type: ignore[method-assign]
-    result = Predictor(model, device="cpu", batch_size=7, sampling=sampling).predict_video(video)
+    predictor.trunk = counting  # type: ignore[assignment]
+    result = predictor.predict_video(video)
     assert [c.frames[0] for c in result.clips] == [0, 2, 4, 6, 8, 10, 12, 14]
     assert sum(len(c.frames) for c in result.clips) == 48
     assert sum(batches) == 20
@@ -172,9 +173,9 @@ def test_bf16_autocast_on_cpu_stays_close_to_fp32(
 def test_auto_precision_is_bf16_only_where_the_hardware_runs_it_natively(
     checkpoint: Path, make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
-    import gkaan_cli.engine.distributed as distributed
+    import gkaan_cli.model.precision as precision
 
-    monkeypatch.setattr(distributed, "native_bf16", lambda device: native)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
     predictor = Predictor(load(checkpoint), device="cpu", precision="auto")
     expected = "bf16" if native else "fp32"
     assert predictor.precision == expected

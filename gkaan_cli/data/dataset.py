@@ -20,7 +20,7 @@ from ..config import GKAANConfig
 from ..errors import BadDataError, UsageError
 from ..video.sampling import sample_clips
 from ..video.transforms import ClipTransform
-from .frame_cache import feature_preprocess, read_feature_shard, read_frame_shard
+from .frame_cache import feature_preprocess, read_frame_shard
 from .manifest import Manifest, VideoRecord, load_manifest
 
 __all__ = ["ClipDataset", "FeatureDataset", "validate_prepared"]
@@ -28,6 +28,8 @@ __all__ = ["ClipDataset", "FeatureDataset", "validate_prepared"]
 #: Downsampling of every backbone's conv map (224 x 224 -> 7 x 7).
 _BACKBONE_STRIDE = 32
 _RERUN = "run `gkaan prepare` again to rebuild it"
+#: What reading a damaged shard raises (turned into BadDataError naming the shard).
+_READ_ERRORS = (OSError, ValueError, RuntimeError, IndexError, EOFError)
 
 
 def _inside(root: Path, name: str) -> Path:
@@ -173,18 +175,27 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
             0
         ].frames
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+    def _locate(self, index: int) -> tuple[int, VideoRecord, list[int]]:
+        """Item ``index``'s video number, record and cache positions (this epoch)."""
         video, _ = self.items[index]
-        record = self.records[video]
-        positions = self._positions[video][list(self.clip_frames(index))].tolist()
+        return (
+            video,
+            self.records[video],
+            self._positions[video][list(self.clip_frames(index))].tolist(),
+        )
+
+    def _corrupt(self, record: VideoRecord, error: BaseException) -> BadDataError:
+        """The one-line error of a shard that failed to read."""
+        name = record.features if self._uses_features else record.shard
+        reason = " ".join(str(error).split()) or type(error).__name__
+        return BadDataError(self.root / str(name), f"corrupt shard ({reason}); {_RERUN}")
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        video, record, positions = self._locate(index)
         try:
             tensor = self._read(record, positions, index)
-        except (OSError, ValueError, RuntimeError, IndexError, EOFError) as error:
-            name = record.features if self._uses_features else record.shard
-            reason = " ".join(str(error).split()) or type(error).__name__
-            raise BadDataError(
-                self.root / str(name), f"corrupt shard ({reason}); {_RERUN}"
-            ) from None
+        except _READ_ERRORS as error:
+            raise self._corrupt(record, error) from None
         return tensor, record.label_index, video
 
 
@@ -229,7 +240,62 @@ class FeatureDataset(_CachedClips):
                 f"{self.root}: holds {stored or 'no'} features but the model's backbone is "
                 f"{backbone}; run `gkaan prepare ... --features {backbone}`"
             )
+        self._open: dict[str, np.ndarray] = {}
 
     def _read(self, record: VideoRecord, positions: list[int], index: int) -> torch.Tensor:
+        return torch.from_numpy(np.array(self._rows(record, positions))).float()
+
+    def _rows(self, record: VideoRecord, positions: list[int]) -> np.ndarray:
+        """The fp16 maps at ``positions`` of ``record``'s shard, memory-mapped once per shard
+        (a run of consecutive positions is a slice, not a gather)."""
         assert record.features is not None
-        return read_feature_shard(self.root / record.features, positions)
+        maps = self._open.get(record.features)
+        if maps is None:
+            maps = np.load(self.root / record.features, mmap_mode="r", allow_pickle=False)
+            self._open[record.features] = maps
+        first = positions[0]
+        if positions == list(range(first, first + len(positions))):
+            return maps[first : first + len(positions)]
+        return maps[np.asarray(positions)]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int, int]]:
+        """A batch of items read into one fp16 array and converted to fp32 once (the
+        DataLoader calls this instead of ``__getitem__`` per item); the items are rows of one
+        tensor, which :meth:`collate` hands on without copying them again."""
+        located = [self._locate(index) for index in indices]
+        rows: list[np.ndarray] = []
+        for _, record, positions in located:
+            try:
+                rows.append(self._rows(record, positions))
+            except _READ_ERRORS as error:
+                raise self._corrupt(record, error) from None
+        if len({row.shape for row in rows}) != 1:  # clips of different lengths: one by one
+            return [self[index] for index in indices]
+        batch = torch.from_numpy(np.stack(rows)).float()
+        return [
+            (batch[i], record.label_index, video) for i, (video, record, _) in enumerate(located)
+        ]
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_open"] = {}  # memory maps are reopened by each DataLoader worker
+        return state
+
+    @staticmethod
+    def collate(
+        items: list[tuple[torch.Tensor, int, int]],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``default_collate`` for this dataset's items: maps (B, T, C, h, w), labels and video
+        indices; rows of one :meth:`__getitems__` batch are returned as that batch."""
+        maps = [item[0] for item in items]
+        base = maps[0]._base
+        whole = (
+            isinstance(base, torch.Tensor)
+            and base.shape[0] == len(maps)
+            and all(m.data_ptr() == base[i].data_ptr() for i, m in enumerate(maps))
+        )
+        return (
+            base if whole else torch.stack(maps),
+            torch.tensor([item[1] for item in items]),
+            torch.tensor([item[2] for item in items]),
+        )

@@ -173,13 +173,18 @@ def compute_features(
 
     Args:
         frames: the cached frames.
-        backbone: the frozen trunk (``build_backbone``), in eval mode.
+        backbone: the frozen trunk (``build_backbone``) in eval mode, or the trunk as
+            prediction runs it (:func:`~gkaan_cli.model.precision.inference_trunk`).
         preprocess: center crop size and the backbone's mean/std.
         batch_size: frames per forward pass.
     """
     transform = ClipTransform(preprocess, train=False)
     outputs = [
-        backbone(transform(frames[i : i + batch_size])).to(torch.float16).numpy()
+        backbone(
+            transform(frames[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
+        )
+        .to(torch.float16)
+        .numpy()
         for i in range(0, len(frames), batch_size)
     ]
     return np.concatenate(outputs)

@@ -29,9 +29,11 @@ import contextlib
 import functools
 import hashlib
 import multiprocessing
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,7 @@ from ..config import BackboneName, PreprocessConfig, SamplingConfig
 from ..errors import BadVideoError, UsageError
 from ..fileio import TEMP_MARK, PathLock, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
+from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import check_video_file, probe_video, read_frames
 from ..video.sampling import frames_needed
@@ -83,6 +86,8 @@ MANIFEST_INTERVAL_S = 2.0
 FRAMES_DIR = "frames"
 FEATURES_DIR = "features"
 _FEATURE_BATCH = 32
+#: Decoded frames the decoding thread may run ahead of the trunk.
+_DECODE_AHEAD = 2 * _FEATURE_BATCH
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -94,10 +99,13 @@ class FeatureOptions:
         backbone: a key of :data:`~gkaan_cli.model.backbones.BACKBONES`.
         pretrained: the backbone's weights: ``True`` (ImageNet), ``False`` (random) or a
             weights file path.
+        precision: the trunk's compute precision, as prediction's (``fp32``, ``bf16``, or
+            ``auto``: bf16 where the hardware runs it natively); the maps are stored fp16.
     """
 
     backbone: BackboneName
     pretrained: bool | str | Path = True
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -205,9 +213,12 @@ def _shard_name(video_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _backbone(name: str, pretrained: bool | str | Path) -> nn.Module:
-    """The frozen trunk, built once per process."""
-    return build_backbone(name, pretrained=pretrained).eval()
+def _backbone(name: str, pretrained: bool | str | Path, precision: str = "fp32") -> InferenceTrunk:
+    """The frozen trunk, built once per process, run as prediction runs it (channels_last,
+    the same precision rule; :func:`~gkaan_cli.model.precision.inference_trunk`)."""
+    cpu = torch.device("cpu")
+    trunk: nn.Module = build_backbone(name, pretrained=pretrained)
+    return inference_trunk(trunk, resolve_precision(precision, cpu), cpu)
 
 
 def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
@@ -288,7 +299,11 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
 def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | None:
     """Decode the needed frames into ``shard``; return their conv maps when asked for."""
     features = job.features
-    backbone = None if features is None else _backbone(features.backbone, features.pretrained)
+    backbone = (
+        None
+        if features is None
+        else _backbone(features.backbone, features.pretrained, features.precision)
+    )
     preprocess = None if features is None else feature_preprocess(features.backbone)
     maps: list[np.ndarray] = []
     pending: list[np.ndarray] = []
@@ -298,16 +313,20 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
             maps.append(compute_features(torch.from_numpy(np.stack(pending)), backbone, preprocess))
             pending.clear()
 
-    def frames() -> Iterator[np.ndarray]:
+    def decoded() -> Iterator[np.ndarray]:
         try:
             for frame in read_frames(job.path, size=(job.resize[1], job.resize[0]), indices=needed):
-                if backbone is not None:
-                    pending.append(frame.image)
-                    if len(pending) == _FEATURE_BATCH:
-                        flush()
                 yield frame.image
         except av.error.FFmpegError as error:
             raise BadVideoError(job.path, f"decoding failed ({error})") from None
+
+    def frames() -> Iterator[np.ndarray]:
+        for image in _in_background(decoded(), _DECODE_AHEAD):
+            if backbone is not None:
+                pending.append(image)
+                if len(pending) == _FEATURE_BATCH:
+                    flush()
+            yield image
 
     count = write_frame_shard(shard, frames())
     if count != len(needed):
@@ -315,6 +334,48 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
         raise BadVideoError(job.path, f"decoded {count} of the {len(needed)} frames needed")
     flush()
     return np.concatenate(maps) if backbone is not None else None
+
+
+class _End:
+    """End-of-stream marker of :func:`_in_background`."""
+
+
+def _in_background(items: Iterable[np.ndarray], ahead: int) -> Iterator[np.ndarray]:
+    """``items``, produced in a background thread at most ``ahead`` in advance (decoding
+    overlaps the trunk and the JPEG encoder); an exception there is raised here. The thread
+    makes no torch calls: a second OpenMP team would spin on the trunk's cores."""
+    handoff: queue.Queue[np.ndarray | _End | BaseException] = queue.Queue(ahead)
+    stop = threading.Event()
+
+    def put(item: np.ndarray | _End | BaseException) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                handoff.put(item, timeout=0.1)
+                return True
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_End())
+        except BaseException as error:  # handed to the consumer
+            put(error)
+
+    thread = threading.Thread(target=run, name="gkaan-prepare-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _remove_temp_files(out: Path) -> None:
@@ -387,7 +448,7 @@ def _prepare(
             raise UsageError(
                 f"unknown backbone {features.backbone!r}; choose one of {sorted(BACKBONES)}"
             )
-        _backbone(features.backbone, features.pretrained)  # fail before any work without weights
+        _backbone(features.backbone, features.pretrained, features.precision)  # weights first
     if options.workers < 1:
         raise UsageError(f"workers must be >= 1, got {options.workers}")
     src = discover(source, video_root=options.video_root, split_id=options.split_id)

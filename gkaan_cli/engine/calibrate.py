@@ -49,7 +49,8 @@ def training_ood(
     )
     model = model.eval().to(device)
     embeddings, videos = [], []
-    for inputs, _, video in DataLoader(dataset, batch_size=batch_size):
+    collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
+    for inputs, _, video in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
         inputs = inputs.to(device).float()
         if not features:
             b, t = inputs.shape[:2]

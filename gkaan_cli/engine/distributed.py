@@ -3,7 +3,8 @@
 Under ``torchrun --nproc-per-node N`` the environment holds ``RANK``, ``WORLD_SIZE`` and
 ``LOCAL_RANK``: :func:`setup` then joins the process group (gloo on CPU, nccl on CUDA).
 Otherwise everything runs in one process and the collectives below are identities. Device
-names and autocast precisions are resolved here for training and prediction alike.
+names are resolved here for training and prediction alike; autocast precisions in
+:mod:`gkaan_cli.model.precision` (re-exported).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import UsageError
+from ..model.precision import AUTOCAST_DTYPES, native_bf16, resolve_precision
 
 __all__ = [
     "AUTOCAST_DTYPES",
@@ -34,30 +36,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: torch dtype of each reduced precision name (``bf16``, ``fp16``) for ``torch.autocast``;
-#: any other name (``fp32``, ``none``) runs without autocast.
-AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` runs bf16 matrix products natively: a CPU with avx512_bf16 or AMX,
-    a CUDA GPU with bf16 support. Elsewhere bf16 would be emulated (slower than fp32)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        cpu = torch.cpu
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` where the hardware runs it natively, else ``fp32``; other names
-    are returned as they are (docs/predict.md#determinism)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16(device) else "fp32"
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,8 @@ def evaluate(
     net.to(target)
     features = features_match(net, manifest)
     dataset = make_dataset(prepared_dir, split, net.config, features=features, train=False, seed=0)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     outputs = collect_outputs(
         net, loader, features=features, device=target, on_progress=on_progress
     )

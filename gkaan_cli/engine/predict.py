@@ -30,11 +30,12 @@ from ..errors import BadVideoError, UsageError
 from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
 from ..model.ood import clip_embedding
+from ..model.precision import inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import Frame, VideoInfo, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
-from .distributed import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from .distributed import resolve_device, resolve_precision
 from .inputs import expand_inputs
 
 __all__ = [
@@ -241,7 +242,9 @@ class Predictor:
         self.precision = precision
         self.batch_size = batch_size
         self.model = model.eval().to(self.device)
-        self.model.backbone.to(memory_format=torch.channels_last)
+        #: The backbone as it runs here: channels_last, in :attr:`precision`
+        #: (:func:`~gkaan_cli.model.precision.inference_trunk`).
+        self.trunk = inference_trunk(self.model.backbone, precision, self.device)
         self.config = model.config
         self.sampling = sampling if sampling is not None else model.config.sampling
         self.labels = [self.config.label(i) for i in range(self.config.num_classes)]
@@ -320,13 +323,6 @@ class Predictor:
             raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
         return run.result(str(path), info, self.labels, self.model_info, processed=done)
 
-    def autocast(self) -> contextlib.AbstractContextManager[object]:
-        """The backbone's autocast context for :attr:`precision` (none for fp32)."""
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
-
 
 def _resolve_device(device: str) -> torch.device:
     """:func:`~gkaan_cli.engine.distributed.resolve_device` for :data:`Device` names and cuda:N."""
@@ -360,10 +356,7 @@ class _VideoRun:
         """Run a frame batch through the backbone, then every clip whose frames are all in."""
         images = torch.from_numpy(batch.images).to(self.predictor.device, non_blocking=True)
         frames = self.predictor.transform(images)
-        with self.predictor.autocast():  # reduced precision for the backbone only
-            maps = self.predictor.model.extract_maps(
-                frames.contiguous(memory_format=torch.channels_last)
-            )
+        maps = self.predictor.trunk(frames)  # reduced precision for the backbone only
         for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
             self.maps[index] = maps[row]
             self.times[index] = time

@@ -316,10 +316,7 @@ class _TimelineRun:
         predictor = self.predictor
         images = torch.from_numpy(batch.images).to(predictor.device, non_blocking=True)
         frames = predictor.transform(images)
-        with predictor.autocast():  # reduced precision for the backbone only, as predict_video
-            maps = predictor.model.extract_maps(
-                frames.contiguous(memory_format=torch.channels_last)
-            )
+        maps = predictor.trunk(frames)  # reduced precision for the backbone only, as predict_video
         for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
             self.maps[index] = maps[row]
             self.times[index] = time

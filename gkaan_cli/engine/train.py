@@ -457,7 +457,10 @@ class _Run:
             )
             shard = Subset(eval_set, range(ctx.rank, len(eval_set), ctx.world_size))
             self.eval_loader = DataLoader(
-                shard, batch_size=self._rank_batch(), num_workers=config.num_workers
+                shard,
+                batch_size=self._rank_batch(),
+                num_workers=config.num_workers,
+                collate_fn=getattr(eval_set, "collate", None),  # cached maps: no second copy
             )
         self.selection = SELECT_VAL if self.eval_name == "val" else SELECT_LAST
         self.epoch = 0
@@ -538,6 +541,7 @@ class _Run:
             self.train_set.set_epoch(self.epoch)
         loader = DataLoader(
             self.train_set,
+            collate_fn=getattr(self.train_set, "collate", None),  # cached maps: no second copy
             batch_size=self._rank_batch(),
             sampler=self.sampler,
             num_workers=config.num_workers,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
@@ -27,8 +28,10 @@ __all__ = [
     "LITE_STD",
     "EfficientNetLite0",
     "EfficientNetLite0Trunk",
+    "FusedLite0Trunk",
     "efficientnet_lite0",
     "efficientnet_lite0_trunk",
+    "fused_bf16_trunk",
 ]
 
 #: lukemelas efficientnet-b0 block args without SE:
@@ -66,14 +69,20 @@ class _SameConv2d(nn.Conv2d):
         super().__init__(in_ch, out_ch, kernel, stride=stride, groups=groups, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        top, bottom = _same_pad(x.shape[-2], self.kernel_size[0], self.stride[0], self.dilation[0])
-        left, right = _same_pad(x.shape[-1], self.kernel_size[1], self.stride[1], self.dilation[1])
-        if top == bottom and left == right:
-            padding = (top, left)
-        else:
-            x = F.pad(x, (left, right, top, bottom))
-            padding = (0, 0)
+        x, padding = _same_padding(x, self.kernel_size, self.stride, self.dilation)
         return F.conv2d(x, self.weight, None, self.stride, padding, self.dilation, self.groups)
+
+
+def _same_padding(
+    x: Tensor, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
+) -> tuple[Tensor, list[int]]:
+    """``x`` padded for TF "same" padding where it is asymmetric, and the symmetric padding
+    left to the conv."""
+    top, bottom = _same_pad(x.shape[-2], kernel[0], stride[0], dilation[0])
+    left, right = _same_pad(x.shape[-1], kernel[1], stride[1], dilation[1])
+    if top == bottom and left == right:
+        return x, [top, left]
+    return F.pad(x, (left, right, top, bottom)), [0, 0]
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -154,6 +163,108 @@ class EfficientNetLite0(EfficientNetLite0Trunk):
     def forward(self, x: Tensor) -> Tensor:
         features = super().forward(x).mean(dim=(2, 3))
         return self._fc(self._dropout(features))
+
+
+class _FusedConv(nn.Module):
+    """A ``_SameConv2d`` + batch norm (+ ReLU6) for inference: the norm folded into the conv's
+    weights, which are cast to ``dtype`` once; the bias stays fp32.
+
+    In bf16 on a CPU the conv is oneDNN's with the fp32 bias added before the output is
+    rounded and ReLU6 fused: a folded bias rounded to bf16 (or a conv output rounded before
+    the norm subtracts its mean) loses most of the bits of the small differences some
+    channels carry, which is where bf16 maps drift most from fp32.
+    """
+
+    def __init__(
+        self, conv: _SameConv2d, bn: nn.BatchNorm2d, *, relu6: bool, dtype: torch.dtype
+    ) -> None:
+        super().__init__()
+        scale = bn.weight.detach().float() / torch.sqrt(bn.running_var.float() + bn.eps)
+        weight = conv.weight.detach().float() * scale.reshape(-1, 1, 1, 1)
+        bias = bn.bias.detach().float() - bn.running_mean.float() * scale
+        self.register_buffer(
+            "weight", weight.to(dtype).contiguous(memory_format=torch.channels_last)
+        )
+        self.register_buffer("bias", bias)
+        self.kernel, self.groups = conv.kernel_size, conv.groups
+        self.stride, self.dilation = conv.stride, conv.dilation
+        self.relu6 = relu6
+        self.dtype = dtype
+        self.onednn = torch.backends.mkldnn.is_available()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = _same_padding(x.to(self.dtype), self.kernel, self.stride, self.dilation)
+        stride, dilation, groups = list(self.stride), list(self.dilation), self.groups
+        if self.onednn:
+            attr, scalars = ("hardtanh", [0.0, 6.0]) if self.relu6 else ("none", [])
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
+            )
+        bias = self.bias.to(self.dtype)
+        out = F.conv2d(x, self.weight, bias, stride, padding, dilation, groups)
+        return F.relu6(out) if self.relu6 else out
+
+
+class _FusedMBConv(nn.Module):
+    """An inference ``_MBConv`` of :class:`_FusedConv` layers (no stochastic depth)."""
+
+    def __init__(self, block: _MBConv, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.expand = (
+            _FusedConv(block._expand_conv, block._bn0, relu6=True, dtype=dtype)
+            if block.expand != 1
+            else None
+        )
+        self.depthwise = _FusedConv(block._depthwise_conv, block._bn1, relu6=True, dtype=dtype)
+        self.project = _FusedConv(block._project_conv, block._bn2, relu6=False, dtype=dtype)
+        self.residual = block.residual
+        self.dtype = dtype
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.to(self.dtype)
+        out = x if self.expand is None else self.expand(x)
+        out = self.project(self.depthwise(out))
+        return out + x if self.residual else out
+
+
+class FusedLite0Trunk(nn.Module):
+    """An inference-only copy of a trained :class:`EfficientNetLite0Trunk` in reduced
+    precision: every batch norm folded into its conv, weights cast once (no per-call autocast
+    casts), fp32 biases, ReLU6 fused; the first ``fp32_blocks`` stages (the stem counts as
+    one) stay fp32. Same maps as the trunk up to the precision; built by
+    :func:`fused_bf16_trunk`.
+    """
+
+    out_channels = _HEAD_CHANNELS
+
+    def __init__(
+        self, trunk: EfficientNetLite0Trunk, dtype: torch.dtype, fp32_blocks: int = 0
+    ) -> None:
+        super().__init__()
+        stages = 1 + len(trunk._blocks)
+
+        def stage_dtype(number: int) -> torch.dtype:
+            return torch.float32 if number < fp32_blocks else dtype
+
+        self.stem = _FusedConv(trunk._conv_stem, trunk._bn0, relu6=True, dtype=stage_dtype(0))
+        self.blocks = nn.ModuleList(
+            _FusedMBConv(block, stage_dtype(number))
+            for number, block in enumerate(trunk._blocks, start=1)
+        )
+        self.head = _FusedConv(trunk._conv_head, trunk._bn1, relu6=True, dtype=stage_dtype(stages))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def fused_bf16_trunk(trunk: EfficientNetLite0Trunk, fp32_blocks: int = 0) -> FusedLite0Trunk:
+    """The bf16 inference trunk of a trained ``trunk`` (kept unchanged); see
+    :class:`FusedLite0Trunk`."""
+    with torch.no_grad():
+        return FusedLite0Trunk(trunk, torch.bfloat16, fp32_blocks).eval()
 
 
 def _package_weights() -> Path:
