@@ -72,13 +72,11 @@ def synchronize(device: torch.device) -> None:
 def backbone_only(predictor: Predictor, frames: torch.Tensor, batch_size: int) -> float:
     """Frames/s of ``extract_maps`` on pre-decoded, pre-normalised frames (channels_last),
     already on the predictor's device, in its precision."""
-    model = predictor.model
     synchronize(predictor.device)
     start = time.perf_counter()
-    with torch.inference_mode(), predictor.autocast():
+    with torch.inference_mode():
         for first in range(0, len(frames), batch_size):
-            batch = frames[first : first + batch_size]
-            model.extract_maps(batch.contiguous(memory_format=torch.channels_last))
+            predictor.trunk(frames[first : first + batch_size])
     synchronize(predictor.device)
     return len(frames) / (time.perf_counter() - start)
 
