@@ -96,6 +96,17 @@ def _csv_rows(record: dict[str, Any], top_k: int) -> list[list[Any]]:
     return rows
 
 
+def _json_text(records: list[dict[str, Any]], fmt: OutputFormat) -> str | None:
+    """``records`` as ``json`` or ``jsonl`` text; None for ``csv`` (the caller writes rows)."""
+    if fmt == "json":
+        return json.dumps(records, indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in records)
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}")
+    return None
+
+
 def format_predictions(
     predictions: Sequence[VideoPrediction],
     fmt: OutputFormat,
@@ -105,12 +116,9 @@ def format_predictions(
 ) -> str:
     """Render predictions as ``json``, ``jsonl`` or ``csv`` text (ends with a newline)."""
     records = [prediction_record(p, top_k=top_k, clips=clips) for p in predictions]
-    if fmt == "json":
-        return json.dumps(records, indent=2) + "\n"
-    if fmt == "jsonl":
-        return "".join(json.dumps(r) + "\n" for r in records)
-    if fmt != "csv":
-        raise ValueError(f"unknown format {fmt!r}")
+    text = _json_text(records, fmt)
+    if text is not None:
+        return text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     streams = list(records[0]["streams"]) if records else []
@@ -184,12 +192,9 @@ def format_timelines(
 ) -> str:
     """Render timelines as ``json``, ``jsonl`` or ``csv`` text (ends with a newline)."""
     records = [timeline_record(t, top_k=top_k) for t in timelines]
-    if fmt == "json":
-        return json.dumps(records, indent=2) + "\n"
-    if fmt == "jsonl":
-        return "".join(json.dumps(r) + "\n" for r in records)
-    if fmt != "csv":
-        raise ValueError(f"unknown format {fmt!r}")
+    text = _json_text(records, fmt)
+    if text is not None:
+        return text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     streams = list(timelines[0].windows[0].stream_probs) if records else []
