@@ -19,7 +19,7 @@ from ..config import SamplingConfig
 from ..errors import UsageError, validation_problems
 from ..fileio import atomic_write_path, sha256_file
 from ..version import __version__
-from .sources import Split
+from .sources import VIDEO_GROUPS_RULE, Split
 
 __all__ = [
     "MANIFEST_NAME",
@@ -127,6 +127,12 @@ class Manifest(_Model):
     split_rule: str
     split_groups: dict[str, list[str]]
     videos: list[VideoRecord]
+
+    @property
+    def groups_known(self) -> bool:
+        """Whether the records' groups are real (``--split-by``, e.g. persons), not one per
+        video: only then can two videos be known to show the same person."""
+        return self.split_rule != VIDEO_GROUPS_RULE
 
     @model_validator(mode="after")
     def _labels_in_range(self) -> Manifest:

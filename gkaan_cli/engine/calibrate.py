@@ -13,8 +13,6 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.manifest import load_manifest
-from ..data.sources import VIDEO_GROUPS_RULE
 from ..model.gkaan import GKAAN
 from ..model.ood import OODStats, clip_embedding, fit_ood
 from .evaluate import make_dataset
@@ -60,8 +58,7 @@ def training_ood(
     video_index = torch.cat(videos)
     group_names = [r.group for r in dataset.records]  # type: ignore[attr-defined]
     groups = None
-    known = load_manifest(Path(prepared_dir)).split_rule != VIDEO_GROUPS_RULE
-    if known and None not in group_names:
+    if dataset.manifest.groups_known and None not in group_names:  # type: ignore[attr-defined]
         ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
         groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
     try:

@@ -465,7 +465,6 @@ class _Run:
         self.selection = SELECT_VAL if self.eval_name == "val" else SELECT_LAST
         self.epoch = 0
         self.step = 0
-        self.best_metric: float | None = None
         self.best_epoch: int | None = None
         #: (val top-1, -val NLL) of ``best/``: what a later epoch must beat.
         self.best_key: tuple[float, float] | None = None
@@ -488,6 +487,11 @@ class _Run:
             reused=self.reused,
             new=self.new,
         )
+
+    @property
+    def best_metric(self) -> float | None:
+        """``best/``'s val video-level fused top-1 (None before one is chosen on val)."""
+        return self.best_key[0] if self.best_key is not None else None
 
     def _rank_batch(self) -> int:
         return max(1, self.config.batch_size // self.ctx.world_size)
@@ -515,10 +519,10 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = state["epoch"], state["step"]
-        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.best_epoch = state["best_epoch"]
         key = state.get("best_key")  # absent in states written before 0.2
-        if key is None and self.best_metric is not None:
-            key = (self.best_metric, -float("inf"))
+        if key is None and state["best_metric"] is not None:
+            key = (state["best_metric"], -float("inf"))
         self.best_key = tuple(key) if key is not None else None
         self.history = state["history"]
         rngs = state["rng"]
@@ -790,7 +794,7 @@ def _finish_epoch(
         key = (fused.top1, -fused.nll) if fused is not None else None
         improved = key is not None and (run.best_key is None or key > run.best_key)
         if improved and fused is not None:
-            run.best_metric, run.best_epoch, run.best_key = fused.top1, run.epoch, key
+            run.best_epoch, run.best_key = run.epoch, key
     else:  # choosing on the test split would bias its accuracy: take the last epoch
         improved = True
         run.best_epoch = run.epoch
