@@ -19,6 +19,9 @@ from gkaan_cli.model.efficientnet_lite import (
     LITE_STD,
     EfficientNetLite0,
     FusedLite0Trunk,
+    _bn,
+    _FusedConv,
+    _SameConv2d,
     efficientnet_lite0,
     efficientnet_lite0_trunk,
     fused_bf16_trunk,
@@ -197,3 +200,22 @@ def test_imagenet_top5_of_real_frames_is_plausible(
     with torch.inference_mode():
         top5 = {CATEGORIES[i] for i in classifier(x)[0].topk(5).indices.tolist()}
     assert top5 & plausible, top5
+
+
+@pytest.mark.parametrize(("kernel", "size"), [(3, 56), (5, 56), (5, 57), (3, 28)])
+def test_fused_strided_depthwise_conv_crops_a_symmetric_padding_to_the_same_values(
+    kernel: int, size: int
+) -> None:
+    """The oneDNN path pads symmetrically and crops the output instead of padding the input;
+    the values are those of TF "same" padding (the plain conv path)."""
+    torch.manual_seed(0)
+    conv, bn = _SameConv2d(16, 16, kernel, stride=2, groups=16), _bn(16)
+    bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+    fused = _FusedConv(conv.eval(), bn.eval(), relu6=True, dtype=torch.float32)
+    x = torch.randn(2, 16, size, size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        onednn = fused(x)
+        fused.onednn = False
+        plain = fused(x)
+    assert onednn.shape == plain.shape == (2, 16, (size + 1) // 2, (size + 1) // 2)
+    torch.testing.assert_close(onednn, plain, rtol=1e-5, atol=1e-5)

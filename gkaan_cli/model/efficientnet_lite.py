@@ -85,6 +85,33 @@ def _same_padding(
     return F.pad(x, (left, right, top, bottom)), [0, 0]
 
 
+def _cropped_same_padding(
+    x: Tensor, out_channels: int, kernel: tuple[int, ...], stride: tuple[int, ...]
+) -> tuple[list[int], slice, slice] | None:
+    """Asymmetric TF "same" padding as a larger symmetric padding and a crop of the output
+    (the same values: both pad with zeros), where copying the output is cheaper than padding
+    the input (a strided conv that keeps its channels, e.g. the depthwise ones); None where
+    the padding is symmetric or the copy would not be cheaper. Undilated convs only.
+
+    Returns:
+        The symmetric padding to give the conv, and the rows and columns of its output to keep.
+    """
+    sizes = x.shape[-2:]
+    pads = [_same_pad(size, k, s, 1) for size, k, s in zip(sizes, kernel, stride, strict=True)]
+    if all(before == after for before, after in pads):
+        return None
+    out_sizes = [math.ceil(size / s) for size, s in zip(sizes, stride, strict=True)]
+    if out_channels * out_sizes[0] * out_sizes[1] >= x.shape[-3] * sizes[0] * sizes[1]:
+        return None
+    padding, keep = [], []
+    for (before, after), s, count in zip(pads, stride, out_sizes, strict=True):
+        symmetric = after + (before - after) % s  # >= after, starts on the same grid as before
+        first = (symmetric - before) // s  # outputs that start before the "same" grid does
+        padding.append(symmetric)
+        keep.append(slice(first, first + count))
+    return padding, keep[0], keep[1]
+
+
 def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
 
@@ -193,13 +220,22 @@ class _FusedConv(nn.Module):
         self.onednn = torch.backends.mkldnn.is_available()
 
     def forward(self, x: Tensor) -> Tensor:
-        x, padding = _same_padding(x.to(self.dtype), self.kernel, self.stride, self.dilation)
+        x = x.to(self.dtype)
         stride, dilation, groups = list(self.stride), list(self.dilation), self.groups
         if self.onednn:
             attr, scalars = ("hardtanh", [0.0, 6.0]) if self.relu6 else ("none", [])
+            crop = _cropped_same_padding(x, self.weight.shape[0], self.kernel, self.stride)
+            if crop is not None and self.dilation == (1, 1):
+                padding, rows, cols = crop
+                out = torch.ops.mkldnn._convolution_pointwise(
+                    x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
+                )
+                return out[..., rows, cols].contiguous(memory_format=torch.channels_last)
+            x, padding = _same_padding(x, self.kernel, self.stride, self.dilation)
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
             )
+        x, padding = _same_padding(x, self.kernel, self.stride, self.dilation)
         bias = self.bias.to(self.dtype)
         out = F.conv2d(x, self.weight, bias, stride, padding, dilation, groups)
         return F.relu6(out) if self.relu6 else out
