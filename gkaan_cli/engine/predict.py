@@ -4,9 +4,10 @@ A video's clips come from :mod:`gkaan_cli.video.sampling` with the checkpoint's 
 settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler in a background
 thread, center-cropped and normalised by :class:`~gkaan_cli.video.transforms.ClipTransform`
 on the compute device, and reach the backbone in batches of ``batch_size`` frames drawn
-across clips. Each frame's
-conv map is kept only until every clip that uses it has run through the heads
-(``forward_heads``), so memory is bounded by the clips in flight, not by video length.
+across clips and, over many videos, across videos: one thread probes and decodes the videos
+in turn while the backbone runs (docs/predict.md#many-videos). Each frame's conv map is kept
+only until every clip that uses it has run through the heads (``forward_heads``), so memory
+is bounded by the clips in flight, not by video length or count.
 The video's probabilities are the mean of its clips' probabilities
 (docs/predict.md#video-probability).
 """
