@@ -8,6 +8,7 @@ import io
 import json
 import pickle
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
-from gkaan_cli.video.reader import probe_video, read_frames
+from gkaan_cli.video.reader import VideoInfo, probe_video, read_frames
 from gkaan_cli.video.sampling import sample_clips
 from gkaan_cli.video.transforms import ClipTransform
 
@@ -203,6 +204,103 @@ def test_predict_many_reports_bad_videos_and_carries_on(
     assert results[0].path == str(tmp_path / "gone.mp4")
     assert isinstance(results[1], VideoPrediction)
     assert results[1].path == str(good)
+
+
+def assert_same_prediction(got: VideoPrediction, expected: VideoPrediction) -> None:
+    """Same file, frames, clips and numbers (up to the backbone's batch-composition noise)."""
+    assert got.path == expected.path
+    assert got.labels == expected.labels
+    assert got.processed_frames == expected.processed_frames
+    assert [(c.frames, c.start, c.end) for c in got.clips] == [
+        (c.frames, c.start, c.end) for c in expected.clips
+    ]
+    np.testing.assert_allclose(got.probs, expected.probs, rtol=1e-5, atol=1e-6)
+    for name, probs in expected.stream_probs.items():
+        np.testing.assert_allclose(got.stream_probs[name], probs, rtol=1e-5, atol=1e-6)
+    for a, b in zip(got.clips, expected.clips, strict=True):
+        np.testing.assert_allclose(a.probs, b.probs, rtol=1e-5, atol=1e-6)
+    assert list(got.attention_frames) == list(expected.attention_frames)
+    for name, maps in expected.attention.items():
+        np.testing.assert_allclose(got.attention[name], maps, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_many_equals_predict_video_for_each_video_in_input_order(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    lengths = [3, 9, 14, 5, 20, 2]  # shorter and longer than a clip (4) and a batch (8)
+    videos = [make_video(f"m{i}.mp4", num_frames=n) for i, n in enumerate(lengths)]
+    predictor = Predictor(load(checkpoint), device="cpu", batch_size=8)
+    many = list(predictor.predict_many(videos, keep_attention=True))
+    assert [p.path for p in many if isinstance(p, VideoPrediction)] == [str(v) for v in videos]
+    for got, video in zip(many, videos, strict=True):
+        assert isinstance(got, VideoPrediction)
+        assert_same_prediction(got, predictor.predict_video(video, keep_attention=True))
+
+
+def test_predict_many_yields_a_bad_video_s_error_in_its_place_and_predicts_the_rest(
+    checkpoint: Path,
+    make_video: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gkaan_cli.engine.predict as engine
+
+    first = make_video("first.mp4", num_frames=6)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    missing = tmp_path / "missing.mp4"
+    cut = make_video("cut.mp4", num_frames=5)
+    last = make_video("last.mp4", num_frames=7)
+    real_probe = engine.probe_video
+
+    def probe(path: Path) -> VideoInfo:  # ``cut`` shrinks after its probe (still being written)
+        info = real_probe(path)
+        return replace(info, num_frames=12) if Path(path) == cut else info
+
+    monkeypatch.setattr(engine, "probe_video", probe)
+    predictor = Predictor(load(checkpoint), device="cpu", batch_size=4)
+    results = list(predictor.predict_many([first, text, missing, cut, last]))
+    assert [type(r) for r in results] == [
+        VideoPrediction,
+        BadVideoError,
+        BadVideoError,
+        BadVideoError,
+        VideoPrediction,
+    ]
+    assert [r.path for r in results] == [str(p) for p in (first, text, missing, cut, last)]
+    assert isinstance(results[2], BadVideoError) and results[2].reason == "file not found"
+    assert isinstance(results[3], BadVideoError)
+    assert results[3].reason == "decoding stopped early (frame 5 not decoded)"
+    monkeypatch.undo()
+    for index, video in ((0, first), (4, last)):
+        got = results[index]
+        assert isinstance(got, VideoPrediction)
+        assert_same_prediction(got, predictor.predict_video(video))
+
+
+def test_batches_span_videos_and_each_result_comes_once_its_last_frame_is_in(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    videos = [make_video(f"s{i}.mp4", num_frames=3) for i in range(5)]  # 3 frames each
+    predictor = Predictor(load(checkpoint), device="cpu", batch_size=4)
+    trunk = predictor.trunk
+    batches: list[int] = []
+
+    def counting(frames: torch.Tensor) -> torch.Tensor:
+        batches.append(frames.shape[0])
+        return trunk(frames)
+
+    predictor.trunk = counting  # type: ignore[assignment]
+    events: list[tuple[int, int | None]] = []
+    results = predictor.predict_many(
+        videos, on_progress=lambda event: events.append((event.done, event.total))
+    )
+    assert next(results).path == str(videos[0])
+    assert batches == [4]  # the first video's 3 frames and the second's first
+    assert [r.path for r in results] == [str(v) for v in videos[1:]]
+    assert batches == [4, 4, 4, 3]  # full batches of 4 until the last: never 3 per video
+    # per video: frames done of its needed frames, each video in turn up to its total
+    assert events == [(3, 3), (1, 3), (3, 3), (2, 3), (3, 3), (3, 3), (3, 3)]
 
 
 def test_inputs_expand_directories_recursively_and_globs(
@@ -423,3 +521,23 @@ def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_av
     for record in records.values():
         assert len(record["clips"]) == 2
         assert sum(t["prob"] for t in record["top_k"]) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.data
+def test_real_clips_through_predict_many_equal_predict_video_each(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = GKAAN(
+        tiny_config(
+            preprocess=PreprocessConfig(),
+            sampling=SamplingConfig(clip_len=4, stride=2, max_clips=2),
+        )
+    )
+    videos = sorted((data_dir / "clips").iterdir())
+    predictor = Predictor(model, device="cpu", batch_size=5)  # 8 frames a video: batches span
+    many = list(predictor.predict_many(videos))
+    assert len(many) == len(videos) == 4
+    for got, video in zip(many, videos, strict=True):
+        assert isinstance(got, VideoPrediction), got
+        assert_same_prediction(got, predictor.predict_video(video))

@@ -4,9 +4,10 @@ A video's clips come from :mod:`gkaan_cli.video.sampling` with the checkpoint's 
 settings. Frames are decoded at ``preprocess.resize`` by the reader's scaler in a background
 thread, center-cropped and normalised by :class:`~gkaan_cli.video.transforms.ClipTransform`
 on the compute device, and reach the backbone in batches of ``batch_size`` frames drawn
-across clips. Each frame's
-conv map is kept only until every clip that uses it has run through the heads
-(``forward_heads``), so memory is bounded by the clips in flight, not by video length.
+across clips and, over many videos, across videos: one thread probes and decodes the videos
+in turn while the backbone runs (docs/predict.md#many-videos). Each frame's conv map is kept
+only until every clip that uses it has run through the heads (``forward_heads``), so memory
+is bounded by the clips in flight, not by video length or count.
 The video's probabilities are the mean of its clips' probabilities
 (docs/predict.md#video-probability).
 """
@@ -17,9 +18,9 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 import numpy as np
 import torch
@@ -112,16 +113,57 @@ class _Batch:
 
 
 class _Done:
-    """End-of-stream marker put on the frame queue by the decoding thread."""
+    """End-of-stream marker put on the queue by a decoding thread."""
 
 
-class _FrameProducer:
-    """Decode and resize the needed frames in a background thread.
+_Item = TypeVar("_Item")
+_P = TypeVar("_P", bound="_Producer[Any]")
 
-    Batches of ``batch_size`` frames (in index order) wait in a bounded queue; an exception in
-    the thread is re-raised by :meth:`__iter__` in the consumer's thread. The thread makes no
-    torch calls: a second OpenMP team would spin on the cores the backbone needs.
+
+class _Producer(Generic[_Item]):
+    """A background thread that hands items over through a bounded queue.
+
+    An exception in the thread is re-raised by :meth:`__iter__` in the consumer's thread. The
+    thread makes no torch calls: a second OpenMP team would spin on the cores the backbone
+    needs. Subclasses put their items with :meth:`_put` in :meth:`_run`.
     """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[_Item | _Done | BaseException] = queue.Queue(_QUEUE_BATCHES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gkaan-decode", daemon=True)
+
+    def __enter__(self: _P) -> _P:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[_Item]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _put(self, item: _Item | _Done | BaseException) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class _FrameProducer(_Producer[_Batch]):
+    """Decode and resize one video's needed frames in a background thread, handed over in
+    batches of ``batch_size`` frames (in index order)."""
 
     def __init__(
         self,
@@ -131,34 +173,8 @@ class _FrameProducer:
         indices: list[int],
         batch_size: int,
     ) -> None:
+        super().__init__()
         self._args = (path, size, indices, batch_size)
-        self._queue: queue.Queue[_Batch | _Done | BaseException] = queue.Queue(_QUEUE_BATCHES)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gkaan-decode", daemon=True)
-
-    def __enter__(self) -> _FrameProducer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __iter__(self) -> Iterator[_Batch]:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, _Done):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def _put(self, item: _Batch | _Done | BaseException) -> bool:
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(item, timeout=0.1)
-                return True
-        return False
 
     def _frames(self) -> Iterable[Frame]:
         """The frames to hand over (overridden for live sources, engine/timeline.py)."""
@@ -172,22 +188,125 @@ class _FrameProducer:
             for frame in self._frames():
                 pending.append(frame)
                 if len(pending) == batch_size:
-                    if not self._put(self._batch(pending)):
+                    if not self._put(_stack(pending)):
                         return
                     pending = []
-            if pending and not self._put(self._batch(pending)):
+            if pending and not self._put(_stack(pending)):
                 return
             self._put(_Done())
         except BaseException as error:  # handed to the consumer thread
             self._put(error)
 
-    @staticmethod
-    def _batch(frames: list[Frame]) -> _Batch:
-        return _Batch(
-            indices=[frame.index for frame in frames],
-            times=[frame.time for frame in frames],
-            images=np.stack([frame.image for frame in frames]),
-        )
+
+def _stack(frames: list[Frame]) -> _Batch:
+    return _Batch(
+        indices=[frame.index for frame in frames],
+        times=[frame.time for frame in frames],
+        images=np.stack([frame.image for frame in frames]),
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A video the decoding thread has probed: its clips and the frames they need."""
+
+    number: int
+    path: Path
+    info: VideoInfo
+    clips: list[Clip]
+    needed: list[int]
+
+
+@dataclass(frozen=True)
+class _End:
+    """A video the decoding thread is done with; ``error`` when probing or decoding failed."""
+
+    number: int
+    error: BadVideoError | None = None
+
+
+@dataclass
+class _Work:
+    """One hand-over of the many-video decoding thread, applied in this order: the videos it
+    started, a batch of frames that may span videos (``owners``: each frame's video, in
+    video order), and the videos it finished."""
+
+    started: list[_Plan] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    ended: list[_End] = field(default_factory=list)
+    batch: _Batch | None = None
+
+    def sealed(self) -> _Work:
+        """This work with its frames stacked into :attr:`batch` (decoded images freed)."""
+        if self.frames:
+            self.batch, self.frames = _stack(self.frames), []
+        return self
+
+    def spans(self) -> Iterator[tuple[int, slice]]:
+        """Each video with frames in :attr:`batch` and its rows there."""
+        first = 0
+        for row in range(1, len(self.owners) + 1):
+            if row == len(self.owners) or self.owners[row] != self.owners[first]:
+                yield self.owners[first], slice(first, row)
+                first = row
+
+
+class _ManyProducer(_Producer[_Work]):
+    """One background thread for many videos, in order: probe a video, sample its clips,
+    decode its needed frames, then the next video's. Frames go out in batches of
+    ``batch_size`` that may span videos, so the backbone gets full batches and the next
+    video's probe and decode overlap the backbone's work on the current one. A video's end
+    travels with its last frames; a bad video's error takes its place in the order."""
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        size: tuple[int, int],
+        sampling: SamplingConfig,
+        batch_size: int,
+    ) -> None:
+        super().__init__()
+        self._paths = paths
+        self._size = size
+        self._sampling = sampling
+        self._batch_size = batch_size
+
+    def _plan(self, number: int, path: Path) -> _Plan:
+        info = probe_video(path)
+        clips = sample_clips(info.num_frames, self._sampling, fps=info.fps, train=False)
+        needed = frames_needed(info.num_frames, self._sampling, train=False)
+        return _Plan(number, path, info, clips, needed)
+
+    def _run(self) -> None:
+        work = _Work()
+        try:
+            for number, name in enumerate(self._paths):
+                path = Path(name)
+                try:
+                    plan = self._plan(number, path)
+                    work.started.append(plan)
+                    for frame in read_frames(path, size=self._size, indices=plan.needed):
+                        if len(work.frames) == self._batch_size:
+                            if not self._put(work.sealed()):
+                                return
+                            work = _Work()
+                        work.owners.append(number)
+                        work.frames.append(frame)
+                except BadVideoError as error:
+                    work.ended.append(_End(number, error))
+                else:
+                    work.ended.append(_End(number))
+                if len(work.frames) in (0, self._batch_size):  # nothing to wait for
+                    if not self._put(work.sealed()):
+                        return
+                    work = _Work()
+            if (work.frames or work.ended) and not self._put(work.sealed()):
+                return
+            self._put(_Done())
+        except BaseException as error:  # handed to the consumer thread
+            self._put(error)
 
 
 class Predictor:
@@ -266,20 +385,58 @@ class Predictor:
         keep_attention: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[VideoPrediction | BadVideoError]:
-        """Predict each video in turn; a bad video yields its error and the batch goes on.
+        """Predict each video, in input order; a bad video yields its error and the rest go on.
+
+        One background thread probes and decodes the videos in turn, so the next video's probe
+        and decode overlap the network's work on the current one, and frame batches may span
+        videos (docs/predict.md#many-videos). Each video's result is yielded once its last
+        frame has gone through the network; it equals :meth:`predict_video`'s.
 
         Args:
             paths: video files.
             keep_attention: as in :meth:`predict_video`.
             on_progress: as in :meth:`predict_video`, for each video in turn.
         """
-        for path in paths:
+        height, width = self.config.preprocess.resize
+        producer = _ManyProducer(
+            paths, size=(width, height), sampling=self.sampling, batch_size=self.batch_size
+        )
+        runs: dict[int, _VideoRun] = {}
+        with producer:
+            for work in producer:
+                with torch.inference_mode():  # not around the yield: it is thread-wide
+                    results = self._apply(work, runs, keep_attention, on_progress)
+                yield from results
+
+    def _apply(
+        self,
+        work: _Work,
+        runs: dict[int, _VideoRun],
+        keep_attention: bool,
+        on_progress: ProgressCallback | None,
+    ) -> list[VideoPrediction | BadVideoError]:
+        """Apply one hand-over of the decoding thread; the results of the videos it ends."""
+        for plan in work.started:
+            runs[plan.number] = _VideoRun(self, plan, keep_attention)
+        if work.batch is not None:
+            images = torch.from_numpy(work.batch.images).to(self.device, non_blocking=True)
+            maps = self.trunk(self.transform(images))  # reduced precision for the backbone only
+            for number, rows in work.spans():
+                run = runs[number]
+                run.add_maps(work.batch.indices[rows], work.batch.times[rows], maps[rows])
+                if on_progress is not None:
+                    on_progress(ProgressEvent("frames", run.processed, len(run.plan.needed)))
+        results: list[VideoPrediction | BadVideoError] = []
+        for end in work.ended:  # a video's maps go with its run
+            if end.error is not None:
+                runs.pop(end.number, None)
+                results.append(end.error)
+                continue
             try:
-                yield self.predict_video(
-                    path, keep_attention=keep_attention, on_progress=on_progress
-                )
+                results.append(runs.pop(end.number).result(self.labels, self.model_info))
             except BadVideoError as error:
-                yield error
+                results.append(error)
+        return results
 
     def predict_video(
         self,
@@ -299,29 +456,12 @@ class Predictor:
         Raises:
             BadVideoError: the file is missing, not a video or decodes no frame.
         """
-        path = Path(path)
-        info = probe_video(path)
-        clips = sample_clips(info.num_frames, self.sampling, fps=info.fps, train=False)
-        needed = frames_needed(info.num_frames, self.sampling, train=False)
-        run = _VideoRun(self, clips, keep_attention)
-        height, width = self.config.preprocess.resize
-        producer = _FrameProducer(
-            path,
-            size=(width, height),
-            indices=needed,
-            batch_size=self.batch_size,
+        (result,) = self.predict_many(
+            [path], keep_attention=keep_attention, on_progress=on_progress
         )
-        done = 0
-        with torch.inference_mode(), producer:
-            for batch in producer:
-                run.add_frames(batch)
-                done += len(batch.indices)
-                if on_progress is not None:
-                    on_progress(ProgressEvent("frames", done, len(needed)))
-        missing = run.missing_frames()
-        if missing:
-            raise BadVideoError(path, f"decoding stopped early (frame {missing[0]} not decoded)")
-        return run.result(str(path), info, self.labels, self.model_info, processed=done)
+        if isinstance(result, BadVideoError):
+            raise result
+        return result
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -334,33 +474,34 @@ def _resolve_device(device: str) -> torch.device:
 class _VideoRun:
     """Per-video state: conv maps cached by frame index until their last clip has run."""
 
-    def __init__(self, predictor: Predictor, clips: list[Clip], keep_attention: bool) -> None:
+    def __init__(self, predictor: Predictor, plan: _Plan, keep_attention: bool) -> None:
         self.predictor = predictor
-        self.clips = clips
+        self.plan = plan
+        self.clips = plan.clips
         self.keep_attention = keep_attention
         # The clip after which each frame's map is no longer needed.
         self.last_use: dict[int, int] = {}
-        for number, clip in enumerate(clips):
+        for number, clip in enumerate(self.clips):
             for index in clip.frames:
                 self.last_use[index] = number
         self.maps: dict[int, Tensor] = {}
         self.times: dict[int, float] = {}
         self.next_clip = 0
         self.received = -1
+        self.processed = 0
         self.clip_probs: list[Tensor] = []
         self.clip_embeddings: list[Tensor] = []
         self.clip_stream_probs: list[dict[str, Tensor]] = []
         self.attention: dict[str, dict[int, Tensor]] = {}
 
-    def add_frames(self, batch: _Batch) -> None:
-        """Run a frame batch through the backbone, then every clip whose frames are all in."""
-        images = torch.from_numpy(batch.images).to(self.predictor.device, non_blocking=True)
-        frames = self.predictor.transform(images)
-        maps = self.predictor.trunk(frames)  # reduced precision for the backbone only
-        for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
+    def add_maps(self, indices: list[int], times: list[float], maps: Tensor) -> None:
+        """Take the backbone maps of some of the video's frames (in index order), then run
+        every clip whose frames are all in."""
+        for row, (index, time) in enumerate(zip(indices, times, strict=True)):
             self.maps[index] = maps[row]
             self.times[index] = time
-        self.received = batch.indices[-1]
+        self.received = indices[-1]
+        self.processed += len(indices)
         ready = self.next_clip
         while ready < len(self.clips) and max(self.clips[ready].frames) <= self.received:
             ready += 1
@@ -391,19 +532,17 @@ class _VideoRun:
             if self.last_use[index] < stop:
                 del self.maps[index]
 
-    def missing_frames(self) -> list[int]:
-        """Frames some clip needs that decoding never delivered."""
-        return sorted({i for c in self.clips[self.next_clip :] for i in c.frames} - set(self.maps))
+    def result(self, labels: list[str], model_info: dict[str, Any]) -> VideoPrediction:
+        """The video's prediction once decoding is done with it.
 
-    def result(
-        self,
-        path: str,
-        info: VideoInfo,
-        labels: list[str],
-        model_info: dict[str, Any],
-        *,
-        processed: int,
-    ) -> VideoPrediction:
+        Raises:
+            BadVideoError: decoding stopped before a needed frame, or non-finite output.
+        """
+        path = str(self.plan.path)
+        missing = {i for c in self.clips[self.next_clip :] for i in c.frames} - set(self.maps)
+        if missing:
+            reason = f"decoding stopped early (frame {min(missing)} not decoded)"
+            raise BadVideoError(self.plan.path, reason)
         probs = torch.stack(self.clip_probs)
         if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
             raise BadVideoError(path, "the model gave non-finite probabilities (NaN/Inf)")
@@ -431,7 +570,7 @@ class _VideoRun:
         frames = sorted(next(iter(self.attention.values()), {}))
         return VideoPrediction(
             path=path,
-            info=info,
+            info=self.plan.info,
             labels=labels,
             probs=probs.mean(dim=0).numpy(),
             stream_probs={n: value.mean(dim=0).numpy() for n, value in stream_probs.items()},
@@ -445,7 +584,7 @@ class _VideoRun:
             model=model_info,
             ood_score=video_score,
             in_distribution=_verdict(video_score, threshold),
-            processed_frames=processed,
+            processed_frames=self.processed,
         )
 
 
