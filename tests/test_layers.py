@@ -30,6 +30,7 @@ LAYERS = {
     "config": 0,
     "errors": 0,
     "fileio": 0,
+    "heap": 0,
     "nested": 0,
     "progress": 0,
     "version": 0,

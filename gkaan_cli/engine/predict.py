@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..config import Device, Precision, SamplingConfig
 from ..errors import BadVideoError, UsageError
+from ..heap import HeapTrimmer
 from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
 from ..model.ood import clip_embedding
@@ -402,10 +403,12 @@ class Predictor:
             paths, size=(width, height), sampling=self.sampling, batch_size=self.batch_size
         )
         runs: dict[int, _VideoRun] = {}
+        trimmer = HeapTrimmer()  # a long run's RSS stays flat (docs/predict.md#memory)
         with producer:
             for work in producer:
                 with torch.inference_mode():  # not around the yield: it is thread-wide
                     results = self._apply(work, runs, keep_attention, on_progress)
+                trimmer.tick()
                 yield from results
 
     def _apply(

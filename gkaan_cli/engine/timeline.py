@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..config import SamplingConfig
 from ..errors import BadVideoError, UsageError
+from ..heap import HeapTrimmer
 from ..model.ood import clip_embedding
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.live import DEFAULT_TIMEOUT, LiveVideo
@@ -269,6 +270,8 @@ class _TimelineRun:
     processed: int = 0
     #: The video or stream, as named in errors.
     source: str = ""
+    #: Gives freed heap pages back every few batches, so a long run's RSS stays flat.
+    trimmer: HeapTrimmer = field(default_factory=HeapTrimmer)
 
     def __post_init__(self) -> None:
         #: Each window's clips relative to its first frame (the sampling of a video that long).
@@ -322,6 +325,7 @@ class _TimelineRun:
             self.times[index] = time
         self.received = batch.indices[-1]
         self.processed += len(batch.indices)
+        self.trimmer.tick()
         if self.short:
             return []
         ready = self.next_window
