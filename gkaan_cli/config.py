@@ -224,6 +224,10 @@ class GKAANConfig(_Strict):
 Precision = Literal["fp32", "bf16", "fp16"]
 #: Compute devices of :class:`~gkaan_cli.engine.predict.Predictor`.
 Device = Literal["auto", "cpu", "cuda"]
+#: Where :class:`~gkaan_cli.engine.predict.Predictor` decodes video: ``auto`` (CUDA when the
+#: compute device is CUDA and FFmpeg can decode there), ``cpu`` or ``cuda``
+#: (docs/predict.md#gpu-decode).
+Decode = Literal["auto", "cpu", "cuda"]
 #: What tables and reports call each stream (docs/model.md#eq-gs): words a user knows.
 STREAM_TITLES = {
     "gp": "global (GP)",

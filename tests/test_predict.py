@@ -22,10 +22,12 @@ from typer.testing import CliRunner
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict, predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
-from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs
+from gkaan_cli.engine import predict as predict_module
+from gkaan_cli.engine.predict import Predictor, VideoPrediction, _resolve_decode, expand_inputs
+from gkaan_cli.engine.timeline import predict_timeline
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
-from gkaan_cli.video.reader import VideoInfo, probe_video, read_frames
+from gkaan_cli.video.reader import VideoInfo, cuda_decode_problem, probe_video, read_frames
 from gkaan_cli.video.sampling import sample_clips
 from gkaan_cli.video.transforms import ClipTransform
 
@@ -541,3 +543,110 @@ def test_real_clips_through_predict_many_equal_predict_video_each(
     for got, video in zip(many, videos, strict=True):
         assert isinstance(got, VideoPrediction), got
         assert_same_prediction(got, predictor.predict_video(video))
+
+
+# --- where video is decoded (docs/predict.md#gpu-decode) ----------------------------------
+
+
+def test_decode_auto_on_a_cpu_device_is_the_cpu_and_the_model_block_says_so(
+    checkpoint: Path, make_video: Callable[..., Path]
+) -> None:
+    reasons: list[str] = []
+    predictor = Predictor(load(checkpoint), device="cpu", on_decode_fallback=reasons.append)
+    assert predictor.decode == "cpu"
+    prediction = predictor.predict_video(make_video("d.mp4", num_frames=8))
+    assert prediction.model is not None and prediction.model["decode"] == "cpu"
+    assert reasons == []  # nothing asked for CUDA: nothing fell back
+
+
+def test_decode_cuda_on_a_cpu_device_and_an_unknown_decode_are_usage_errors(
+    checkpoint: Path,
+) -> None:
+    with pytest.raises(UsageError, match="--decode cuda needs a CUDA device, not cpu"):
+        Predictor(load(checkpoint), device="cpu", decode="cuda")
+    with pytest.raises(UsageError, match="decode must be one of auto, cpu, cuda, got 'gpu'"):
+        Predictor(load(checkpoint), device="cpu", decode="gpu")
+
+
+@pytest.mark.parametrize(
+    ("decode", "problem", "expected"),
+    [
+        ("auto", None, ("cuda:1", None)),
+        ("auto", "no device", ("cpu", None)),  # auto: the CPU without a note
+        ("cuda", None, ("cuda:1", None)),
+        ("cuda", "no device", ("cpu", "no device")),  # asked for: the CPU with the reason
+        ("cpu", None, ("cpu", None)),
+    ],
+)
+def test_decode_on_a_cuda_device_follows_the_probe_of_that_device(
+    monkeypatch: pytest.MonkeyPatch,
+    decode: str,
+    problem: str | None,
+    expected: tuple[str, str | None],
+) -> None:
+    asked: list[int | None] = []
+
+    def probe(device: int | None = None) -> str | None:
+        asked.append(device)
+        return problem
+
+    monkeypatch.setattr(predict_module, "cuda_decode_problem", probe)
+    assert _resolve_decode(decode, torch.device("cuda", 1)) == expected
+    assert asked == ([] if decode == "cpu" else [1])
+
+
+@pytest.fixture
+def cuda_decode_chosen(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Predictors decode with ``cuda:0`` whatever their device (the choice a CUDA device with
+    a working probe makes); skipped where CUDA decoding works. Returns why it cannot here."""
+    problem = cuda_decode_problem(0)
+    if problem is None:
+        pytest.skip("CUDA decoding works here: nothing falls back")
+    monkeypatch.setattr(predict_module, "_resolve_decode", lambda decode, device: ("cuda:0", None))
+    return problem
+
+
+def test_a_video_that_cannot_be_decoded_on_cuda_falls_back_with_the_same_prediction(
+    checkpoint: Path, make_video: Callable[..., Path], cuda_decode_chosen: str
+) -> None:
+    videos = [make_video("a.mp4", num_frames=8), make_video("b.mp4", num_frames=6)]
+    on_cpu = list(Predictor(load(checkpoint), device="cpu", decode="cpu").predict_many(videos))
+    reasons: list[str] = []
+    predictor = Predictor(load(checkpoint), device="cpu", on_decode_fallback=reasons.append)
+    assert predictor.decode == "cuda" and predictor.model_info["decode"] == "cuda"
+    fell_back = list(predictor.predict_many(videos))
+    assert reasons == [cuda_decode_chosen] * 2  # one per video, from the decoding thread
+    for got, expected in zip(fell_back, on_cpu, strict=True):
+        assert isinstance(got, VideoPrediction) and isinstance(expected, VideoPrediction)
+        np.testing.assert_array_equal(got.probs, expected.probs)
+    predict_timeline(predictor, videos[0])  # a timeline decodes as predict does
+    assert reasons == [cuda_decode_chosen] * 3
+
+
+def test_predict_says_once_that_cuda_decode_fell_back_and_quiet_says_nothing(
+    checkpoint: Path, make_video: Callable[..., Path], cuda_decode_chosen: str
+) -> None:
+    videos = [str(make_video("a.mp4", num_frames=6)), str(make_video("b.mp4", num_frames=6))]
+    result = run_cli(*videos, "--model", str(checkpoint), "--decode", "cuda", "-f", "json")
+    assert result.exit_code == 0, result.output
+    note = f"note: CUDA decode not available ({cuda_decode_chosen}); decoding on the CPU"
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("; cpu; fp32; cuda decode)")  # the model line says what was chosen
+    assert lines.count(note) == 1  # two videos fell back, one note
+    assert [record["model"]["decode"] for record in json.loads(result.stdout)] == ["cuda"] * 2
+    quiet = run_cli(*videos, "--model", str(checkpoint), "--decode", "cuda", "-q", "-f", "json")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_predict_notes_at_once_when_decode_cuda_cannot_be_used_in_this_process(
+    checkpoint: Path, make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        predict_module, "_resolve_decode", lambda decode, device: ("cpu", "no CUDA here")
+    )
+    video = make_video("a.mp4", num_frames=6)
+    result = run_cli(str(video), "--model", str(checkpoint), "--decode", "cuda", "--timeline")
+    assert result.exit_code == 0, result.output
+    note, model_line, *_ = result.stderr.splitlines()  # the note comes with the predictor
+    assert note == "note: CUDA decode not available (no CUDA here); decoding on the CPU"
+    assert model_line.endswith("; cpu; fp32)")  # decoded on the CPU: nothing to add

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from gkaan_cli.errors import BadVideoError
-from gkaan_cli.video.reader import probe_video, read_frames
+from gkaan_cli.video import reader
+from gkaan_cli.video.reader import cuda_decode_problem, probe_video, read_frames
 
 REAL_VIDEOS = [
     "clips/apply_eye_makeup.avi",
@@ -188,6 +189,121 @@ def test_file_that_decodes_nothing_is_bad_video(tmp_path: Path, data_dir: Path) 
         probe_video(path)
     with pytest.raises(BadVideoError, match="no decodable frames"):
         list(read_frames(path))
+
+
+# --- CUDA decoding falls back to the CPU (docs/predict.md#gpu-decode) ----------------------
+
+
+@pytest.fixture
+def fresh_cuda_probe() -> Iterator[None]:
+    """:func:`cuda_decode_problem` asks again in this test and after it."""
+    cuda_decode_problem.cache_clear()
+    yield
+    cuda_decode_problem.cache_clear()
+
+
+@pytest.fixture
+def no_cuda_decode(fresh_cuda_probe: None) -> str:
+    """Skip where this machine can decode with CUDA (nothing would fall back); the reason."""
+    problem = cuda_decode_problem()
+    if problem is None:
+        pytest.skip("CUDA decoding works here: nothing falls back")
+    return problem
+
+
+def _images(
+    path: Path, decode: str = "cpu", on_fallback: Callable[[str], object] | None = None
+) -> list[np.ndarray]:
+    frames = read_frames(path, size=(64, 48), decode=decode, on_fallback=on_fallback)
+    return [frame.image for frame in frames]
+
+
+@pytest.mark.data
+def test_cuda_decode_without_a_usable_device_gives_the_cpu_frames_and_says_why(
+    data_dir: Path, no_cuda_decode: str
+) -> None:
+    path = data_dir / "clips/arm_wrestling.mp4"
+    reasons: list[str] = []
+    on_cuda = _images(path, decode="cuda", on_fallback=reasons.append)
+    on_cpu = _images(path)
+    assert len(on_cuda) == len(on_cpu) == probe_video(path).num_frames
+    for cuda_image, cpu_image in zip(on_cuda, on_cpu, strict=True):
+        np.testing.assert_array_equal(cuda_image, cpu_image)
+    assert reasons == [no_cuda_decode]
+    assert no_cuda_decode.startswith(("cannot create the CUDA device", "this FFmpeg build"))
+
+
+def test_cuda_decode_not_offered_by_ffmpeg_falls_back_with_that_reason(
+    make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, fresh_cuda_probe: None
+) -> None:
+    monkeypatch.setattr(reader, "hwdevices_available", lambda: [])
+    path = make_video("a.mp4", num_frames=6)
+    reasons: list[str] = []
+    images = _images(path, decode="cuda:1", on_fallback=reasons.append)
+    assert reasons == ["this FFmpeg build has no CUDA support"]
+    assert len(images) == 6
+    for cuda_image, cpu_image in zip(images, _images(path), strict=True):
+        np.testing.assert_array_equal(cuda_image, cpu_image)
+
+
+def test_cuda_decode_that_fails_to_open_a_file_falls_back_naming_the_file(
+    make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, no_cuda_decode: str
+) -> None:
+    monkeypatch.setattr(reader, "cuda_decode_problem", lambda device=None: None)  # try each file
+    path = make_video("a.mp4", num_frames=6)
+    reasons: list[str] = []
+    images = _images(path, decode="cuda", on_fallback=reasons.append)
+    assert len(images) == 6
+    (reason,) = reasons
+    assert reason.startswith(f"{path}: cannot open on the CUDA device (")
+
+
+def test_cpu_decode_never_asks_for_cuda(
+    make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(device: int | None = None) -> str | None:
+        raise AssertionError("probed CUDA for a CPU decode")
+
+    monkeypatch.setattr(reader, "cuda_decode_problem", refuse)
+    reasons: list[str] = []
+    assert len(_images(make_video("a.mp4", num_frames=3), on_fallback=reasons.append)) == 3
+    assert reasons == []
+
+
+@pytest.mark.parametrize("probe_passes", [False, True], ids=["no-device", "open-fails"])
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (lambda tmp: tmp / "missing.mp4", "file not found"),
+        (lambda tmp: _write(tmp / "notes.mp4", b"just some text\n" * 50), "not a video file"),
+        (lambda tmp: _png_as_avi(tmp / "image.avi"), "still image"),
+        (lambda tmp: _audio_only(tmp / "sound.mp4"), "no video stream"),
+    ],
+    ids=["missing", "text", "png-renamed", "audio-only"],
+)
+def test_a_bad_file_gives_the_cpu_error_with_cuda_decode_not_a_fallback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_cuda_decode: str,
+    build: Callable[[Path], Path],
+    reason: str,
+    probe_passes: bool,
+) -> None:
+    if probe_passes:
+        monkeypatch.setattr(reader, "cuda_decode_problem", lambda device=None: None)
+    path = build(tmp_path)
+    with pytest.raises(BadVideoError) as on_cpu:
+        list(read_frames(path))
+    reasons: list[str] = []
+    with pytest.raises(BadVideoError, match=reason) as on_cuda:
+        list(read_frames(path, decode="cuda", on_fallback=reasons.append))
+    assert str(on_cuda.value) == str(on_cpu.value)
+    assert reasons == []  # a bad file is an error, never a fallback note
+
+
+def test_an_unknown_decode_is_refused(make_video: Callable[..., Path]) -> None:
+    with pytest.raises(ValueError, match="decode must be cpu, cuda or cuda:N, got 'gpu'"):
+        list(read_frames(make_video("a.mp4", num_frames=2), decode="gpu"))
 
 
 def _mkdir(path: Path) -> Path:

@@ -424,6 +424,21 @@ def test_visualize_command_reports_a_missing_video_before_the_model(tmp_path: Pa
     assert lines[0].startswith(f"error: {video}: file not found")
 
 
+def test_visualize_refuses_cuda_decode_on_a_cpu_device_in_one_line(
+    make_video: Callable[..., Path], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    source = make_video("v.mp4", num_frames=4)
+    out = tmp_path / "o.mp4"
+    args = ["--model", str(tiny_model_dir), "--device", "cpu", "--decode", "cuda", "-o", str(out)]
+    code, output = run_cli(str(source), *args)
+    assert code == 2
+    assert (
+        output.strip()
+        == "error: --decode cuda needs a CUDA device, not cpu; use --decode auto or cpu"
+    )
+    assert not out.exists()
+
+
 def test_visualize_command_refuses_to_overwrite_its_input(
     make_video: Callable[..., Path], tiny_model_dir: Path
 ) -> None:

@@ -1,14 +1,15 @@
 """Pieces every command module shares: option types, the stdout/stderr consoles, the progress
 bar, model loading, the help layout (:class:`GkaanCommand`) and path shortening.
 
-The shared options (``--model``, ``--device``, ``--precision``, ``--threads``, ``--quiet``,
-``--output``, and the timeline's ``--window``, ``--hop``, ``--smooth``, ``--min-duration``) are
-declared here once; README's "Shared options" table lists them.
+The shared options (``--model``, ``--device``, ``--precision``, ``--decode``, ``--threads``,
+``--quiet``, ``--output``, and the timeline's ``--window``, ``--hop``, ``--smooth``,
+``--min-duration``) are declared here once; README's "Shared options" table lists them.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from rich.progress import (
 )
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from ..config import Decode
 from ..errors import UsageError
 from ..progress import ProgressCallback, ProgressEvent
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEVICE_HELP",
+    "DecodeOption",
     "DeviceOption",
     "GkaanCommand",
     "GkaanGroup",
@@ -50,6 +53,7 @@ __all__ = [
     "TimelineOptions",
     "WindowOption",
     "choice_callback",
+    "decode_note",
     "load_model",
     "progress_bar",
     "shorten_path",
@@ -122,6 +126,15 @@ OptionalDeviceOption = Annotated[
 ]
 PrecisionOption = Annotated[
     PrecisionChoice, typer.Option("--precision", help=f"Compute precision: {_PRECISION_HELP}")
+]
+DecodeOption = Annotated[
+    Decode,
+    typer.Option(
+        "--decode",
+        help="Video decoding: auto (FFmpeg's CUDA decoder when the device is CUDA and it can "
+        "be used, else the CPU), cpu, or cuda (needs a CUDA device; the CPU with a note where "
+        "CUDA decoding cannot be used).",
+    ),
 ]
 ThreadsOption = Annotated[
     int | None,
@@ -266,6 +279,23 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
 
     with progress:
         yield on_progress
+
+
+def decode_note(*, enabled: bool = True) -> Callable[[str], None]:
+    """The Predictor's ``on_decode_fallback`` for a command: the first fallback's reason as
+    one ``note:`` line on stderr, later ones not (they may come from the decoding thread)."""
+    lock = threading.Lock()
+    said = not enabled
+
+    def note(reason: str) -> None:
+        nonlocal said
+        with lock:
+            if said:
+                return
+            said = True
+        stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
+
+    return note
 
 
 def load_model(spec: str | None) -> GKAAN:

@@ -27,6 +27,7 @@ from ..config import STREAM_TITLES, OutputFormat, SamplingMode
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
+    DecodeOption,
     DeviceOption,
     HopOption,
     MinDurationOption,
@@ -37,6 +38,7 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    decode_note,
     load_model,
     progress_bar,
     shorten_path,
@@ -138,6 +140,7 @@ def predict(
     ] = False,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    decode: DecodeOption = "auto",
     threads: ThreadsOption = None,
     batch_size: Annotated[
         int,
@@ -245,6 +248,7 @@ def predict(
             predictor_options={
                 "device": device,
                 "precision": precision,
+                "decode": decode,
                 "batch_size": batch_size,
                 "threads": threads,
                 "ood": not no_ood,
@@ -313,6 +317,8 @@ def predict(
             sampling=sampling,
             ood=not no_ood,
             ood_threshold=ood_threshold,
+            decode=decode,
+            on_decode_fallback=decode_note(enabled=main and not quiet),
         )
         if main and not quiet:
             stderr.print(model_summary(predictor.model_info))
@@ -595,7 +601,12 @@ def _timeline_command(
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
-    predictor = Predictor(net, sampling=sampling, **predictor_options)
+    predictor = Predictor(
+        net,
+        sampling=sampling,
+        on_decode_fallback=decode_note(enabled=not quiet),
+        **predictor_options,
+    )
     if not quiet:
         stderr.print(model_summary(predictor.model_info))
     render = {"fmt": fmt, "output": output, "report": report, "top_k": top_k}

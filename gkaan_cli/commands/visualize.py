@@ -17,6 +17,7 @@ import typer
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
+    DecodeOption,
     DeviceOption,
     HopOption,
     MinDurationOption,
@@ -27,6 +28,7 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    decode_note,
     load_model,
     progress_bar,
     stdout,
@@ -78,6 +80,7 @@ def visualize(
     ] = "frame",
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    decode: DecodeOption = "auto",
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
     timeline: Annotated[
@@ -116,7 +119,14 @@ def visualize(
 
     info = probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
-    predictor = Predictor(net, device=device, precision=precision, threads=threads)
+    predictor = Predictor(
+        net,
+        device=device,
+        precision=precision,
+        threads=threads,
+        decode=decode,
+        on_decode_fallback=decode_note(enabled=not quiet),
+    )
     if timeline:  # a window shorter than a clip is refused before any work
         timeline_spec(predictor.sampling, info.fps, window=options.window, hop=options.hop)
     with progress_bar(enabled=not quiet) as on_progress:

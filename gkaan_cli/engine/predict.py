@@ -7,7 +7,8 @@ on the compute device, and reach the backbone in batches of ``batch_size`` frame
 across clips and, over many videos, across videos: one thread probes and decodes the videos
 in turn while the backbone runs (docs/predict.md#many-videos). Each frame's conv map is kept
 only until every clip that uses it has run through the heads (``forward_heads``), so memory
-is bounded by the clips in flight, not by video length or count.
+is bounded by the clips in flight, not by video length or count. With a CUDA device the
+videos may be decoded by FFmpeg's CUDA decoder (docs/predict.md#gpu-decode).
 The video's probabilities are the mean of its clips' probabilities
 (docs/predict.md#video-probability).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, get_args
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import Device, Precision, SamplingConfig
+from ..config import Decode, Device, Precision, SamplingConfig
 from ..errors import BadVideoError, UsageError
 from ..heap import HeapTrimmer
 from ..model.describe import describe_model
@@ -34,7 +35,7 @@ from ..model.gkaan import GKAAN
 from ..model.ood import clip_embedding
 from ..model.precision import inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
-from ..video.reader import Frame, VideoInfo, probe_video, read_frames
+from ..video.reader import Frame, VideoInfo, cuda_decode_problem, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
 from .distributed import resolve_device, resolve_precision
@@ -52,6 +53,7 @@ __all__ = [
 _QUEUE_BATCHES = 2
 _PRECISIONS: tuple[str, ...] = get_args(Precision)
 _DEVICES: tuple[str, ...] = get_args(Device)
+_DECODES: tuple[str, ...] = get_args(Decode)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,20 @@ class _Done:
     """End-of-stream marker put on the queue by a decoding thread."""
 
 
+@dataclass(frozen=True)
+class _Decoding:
+    """How the decoding threads read a video file: :func:`read_frames`' ``decode`` (``cpu`` or
+    ``cuda:N``) and its ``on_fallback``."""
+
+    decode: str = "cpu"
+    on_fallback: Callable[[str], object] | None = None
+
+    def frames(self, path: Path, *, size: tuple[int, int], indices: list[int]) -> Iterator[Frame]:
+        return read_frames(
+            path, size=size, indices=indices, decode=self.decode, on_fallback=self.on_fallback
+        )
+
+
 _Item = TypeVar("_Item")
 _P = TypeVar("_P", bound="_Producer[Any]")
 
@@ -173,14 +189,16 @@ class _FrameProducer(_Producer[_Batch]):
         size: tuple[int, int],
         indices: list[int],
         batch_size: int,
+        decoding: _Decoding = _Decoding(),
     ) -> None:
         super().__init__()
         self._args = (path, size, indices, batch_size)
+        self._decoding = decoding
 
     def _frames(self) -> Iterable[Frame]:
         """The frames to hand over (overridden for live sources, engine/timeline.py)."""
         path, size, indices, _ = self._args
-        return read_frames(path, size=size, indices=indices)
+        return self._decoding.frames(path, size=size, indices=indices)
 
     def _run(self) -> None:
         batch_size = self._args[3]
@@ -267,12 +285,14 @@ class _ManyProducer(_Producer[_Work]):
         size: tuple[int, int],
         sampling: SamplingConfig,
         batch_size: int,
+        decoding: _Decoding = _Decoding(),
     ) -> None:
         super().__init__()
         self._paths = paths
         self._size = size
         self._sampling = sampling
         self._batch_size = batch_size
+        self._decoding = decoding
 
     def _plan(self, number: int, path: Path) -> _Plan:
         info = probe_video(path)
@@ -288,7 +308,8 @@ class _ManyProducer(_Producer[_Work]):
                 try:
                     plan = self._plan(number, path)
                     work.started.append(plan)
-                    for frame in read_frames(path, size=self._size, indices=plan.needed):
+                    frames = self._decoding.frames(path, size=self._size, indices=plan.needed)
+                    for frame in frames:
                         if len(work.frames) == self._batch_size:
                             if not self._put(work.sealed()):
                                 return
@@ -328,9 +349,18 @@ class Predictor:
             statistics (docs/model.md#ood).
         ood_threshold: scores above this are out of distribution; 1.0 is the limit
             calibrated on the training data, larger flags fewer videos.
+        decode: where video files are decoded (docs/predict.md#gpu-decode): ``auto`` (by
+            FFmpeg's CUDA decoder when ``device`` is CUDA and this process can use it, else
+            the CPU), ``cpu``, or ``cuda`` (needs a CUDA device; where CUDA decoding cannot
+            be used, the CPU and ``on_decode_fallback``). Live sources decode on the CPU.
+        on_decode_fallback: called with the reason whenever CUDA decoding was asked for, or
+            chosen by ``auto``, and a video is decoded on the CPU instead: once here when
+            ``decode="cuda"`` cannot be used in this process, or from the decoding thread for
+            a file it cannot be used for.
 
     Raises:
-        UsageError: an unavailable device, fp16 on CPU, or a batch size below 1.
+        UsageError: an unavailable device, fp16 on CPU, ``decode="cuda"`` on a CPU device,
+            or a batch size below 1.
     """
 
     def __init__(
@@ -344,6 +374,8 @@ class Predictor:
         sampling: SamplingConfig | None = None,
         ood: bool = True,
         ood_threshold: float = 1.0,
+        decode: Decode | str = "auto",
+        on_decode_fallback: Callable[[str], object] | None = None,
     ) -> None:
         self.device = _resolve_device(device)
         precision = resolve_precision(precision, self.device)
@@ -355,6 +387,10 @@ class Predictor:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         if not ood_threshold > 0:
             raise UsageError(f"the OOD threshold must be positive, got {ood_threshold}")
+        target, fallback = _resolve_decode(decode, self.device)
+        #: Where video files are decoded: ``cpu`` or ``cuda`` (on :attr:`device`).
+        self.decode = "cpu" if target == "cpu" else "cuda"
+        self._decoding = _Decoding(target, on_decode_fallback)
         if threads is not None:
             if threads < 1:
                 raise UsageError(f"threads must be at least 1, got {threads}")
@@ -373,11 +409,15 @@ class Predictor:
         self.ood = model.ood if ood else None
         self.ood_threshold = ood_threshold
         #: The model block every prediction carries (name, sha256, classes, device...).
-        info = describe_model(model, device=str(self.device), precision=precision)
+        info = describe_model(
+            model, device=str(self.device), precision=precision, decode=self.decode
+        )
         self.model_info = info | {
             "sampling": self.sampling.model_dump(mode="json"),
             "ood": None if self.ood is None else info["ood"] | {"threshold": ood_threshold},
         }
+        if fallback is not None and on_decode_fallback is not None:
+            on_decode_fallback(fallback)
 
     def predict_many(
         self,
@@ -400,7 +440,11 @@ class Predictor:
         """
         height, width = self.config.preprocess.resize
         producer = _ManyProducer(
-            paths, size=(width, height), sampling=self.sampling, batch_size=self.batch_size
+            paths,
+            size=(width, height),
+            sampling=self.sampling,
+            batch_size=self.batch_size,
+            decoding=self._decoding,
         )
         runs: dict[int, _VideoRun] = {}
         trimmer = HeapTrimmer()  # a long run's RSS stays flat (docs/predict.md#memory)
@@ -472,6 +516,29 @@ def _resolve_device(device: str) -> torch.device:
     if device not in _DEVICES and not device.startswith("cuda:"):
         raise UsageError(f"device must be one of {', '.join(_DEVICES)}, got {device!r}")
     return resolve_device(device)
+
+
+def _resolve_decode(decode: str, device: torch.device) -> tuple[str, str | None]:
+    """:func:`read_frames`' ``decode`` (``cpu`` or ``cuda:N``, N the index of ``device``) for
+    :data:`Decode` ``decode`` on ``device``, and why CUDA decoding cannot be used when
+    ``decode="cuda"`` asked for it (else None).
+
+    Raises:
+        UsageError: an unknown ``decode``, or ``cuda`` on a device that is not CUDA.
+    """
+    if decode not in _DECODES:
+        raise UsageError(f"decode must be one of {', '.join(_DECODES)}, got {decode!r}")
+    if decode == "cpu" or (decode == "auto" and device.type != "cuda"):
+        return "cpu", None
+    if device.type != "cuda":
+        raise UsageError(
+            f"--decode cuda needs a CUDA device, not {device}; use --decode auto or cpu"
+        )
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    problem = cuda_decode_problem(index)
+    if problem is None:
+        return f"cuda:{index}", None
+    return "cpu", problem if decode == "cuda" else None
 
 
 class _VideoRun:

@@ -450,7 +450,11 @@ def predict_timeline(
     needed = [i for i in range(info.num_frames) if run.needed(i)]
     height, width = predictor.config.preprocess.resize
     producer = _FrameProducer(
-        path, size=(width, height), indices=needed, batch_size=predictor.batch_size
+        path,
+        size=(width, height),
+        indices=needed,
+        batch_size=predictor.batch_size,
+        decoding=predictor._decoding,
     )
     windows: list[WindowPrediction] = []
     with torch.inference_mode(), producer:

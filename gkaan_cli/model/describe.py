@@ -2,8 +2,8 @@
 
 A prediction file or an evaluation report read a month later must say which checkpoint made
 it (docs/predict.md#model-block): its name (registry name, folder, or Hub ``org/name@commit``),
-the SHA-256 of its ``model.safetensors``, its classes, backbone and sampling, and the device
-and precision it ran with.
+the SHA-256 of its ``model.safetensors``, its classes, backbone and sampling, and the device,
+precision and video decoding it ran with.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def describe_model(
     *,
     device: str | None = None,
     precision: str | None = None,
+    decode: str | None = None,
 ) -> dict[str, Any]:
     """The ``model`` block: a JSON-ready description of ``model`` and where it came from.
 
@@ -41,12 +42,14 @@ def describe_model(
             recorded (``None`` for a model held only in memory).
         device: the compute device it runs on, when known.
         precision: ``fp32``, ``bf16`` or ``fp16``, when known.
+        decode: where video is decoded, ``cpu`` or ``cuda``, when known.
 
     Returns:
         ``name``, ``kind`` (``registry``, ``folder``, ``hub`` or ``unsaved``), ``path``,
         ``revision`` (Hub commit or null), ``sha256`` (of ``model.safetensors``),
         ``num_classes``, ``classes``, ``backbone``, ``fusion``, ``motion``, ``sampling``,
-        ``ood`` (null without OOD statistics, else their size), ``device``, ``precision``.
+        ``ood`` (null without OOD statistics, else their size), ``device``, ``precision``,
+        ``decode``.
     """
     config = model.config
     if folder is None:
@@ -71,19 +74,23 @@ def describe_model(
         else {"bank_clips": int(model.ood.bank.shape[0]), "k": int(model.ood.k)},
         "device": device,
         "precision": precision,
+        "decode": decode,
     }
 
 
 def model_summary(block: dict[str, Any], *, width: int = 80) -> str:
     """One line for humans: ``model: NAME (K classes: a, b, ...; backbone; device; precision)``.
 
-    The class names are listed when they fit in ``width`` characters.
+    The class names are listed when they fit in ``width`` characters; ``cuda decode`` ends
+    the line when video is decoded on the GPU.
     """
     head = f"model: {block['name']}"
     tail = [block["backbone"]]
     if block.get("motion", "none") != "none":
         tail.append(f"motion {block['motion']}")
     tail += [str(block[key]) for key in ("device", "precision") if block.get(key)]
+    if block.get("decode") not in (None, "cpu"):
+        tail.append(f"{block['decode']} decode")
     count = f"{block['num_classes']} classes"
     names = ", ".join(block["classes"])
     if len(names) <= width:

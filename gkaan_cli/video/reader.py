@@ -23,6 +23,14 @@ that come from timestamps do not depend on this rate.
 Only regular files are read (:func:`check_video_file`): a FIFO, a device, a socket, a
 symbolic link loop or a dangling link is refused before anything is opened.
 
+CUDA decoding (docs/predict.md#gpu-decode): ``read_frames(..., decode="cuda")`` opens the
+file with FFmpeg's CUDA (NVDEC) hardware decoder when this process can use one
+(:func:`cuda_decode_problem`) and its frames are copied back to system memory, so the rest is
+the same as CPU decoding. Where it cannot be used (no CUDA device, an FFmpeg build without it,
+a codec NVDEC does not decode, an open that fails) the file is decoded on the CPU and
+``on_fallback`` is told why. A file that fails to open on the CPU too raises the CPU's
+BadVideoError, so a bad file is reported exactly as with CPU decoding.
+
 Truncated files: decoding stops at the first decoder/demuxer error and every frame decoded
 before it is usable. ``probe_video`` counts exactly the frames ``read_frames`` yields: it
 trusts the demuxed packet count only when it agrees with the count (or duration) that the
@@ -31,7 +39,9 @@ container states, and otherwise counts by decoding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +49,7 @@ import av
 import av.container
 import av.video.stream
 import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
 from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
@@ -50,6 +61,7 @@ __all__ = [
     "Frame",
     "VideoInfo",
     "check_video_file",
+    "cuda_decode_problem",
     "probe_video",
     "read_frames",
 ]
@@ -65,6 +77,14 @@ _IMAGE_FORMATS = ("image2",)
 _NO_PTS_FORMATS = ("avi",)
 #: Packets the stated duration may differ from the packet count before we decode to count.
 _DURATION_SLACK_FRAMES = 2
+#: ``read_frames``' ``decode`` values: the CPU, or the CUDA device (default or N).
+_DECODE = re.compile(r"cpu|cuda(?::(\d+))?")
+#: The codec :func:`cuda_decode_problem` asks FFmpeg to build a CUDA decoder for.
+_PROBE_CODEC = "h264"
+#: Errors PyAV raises when a CUDA device or decoder cannot be set up (PermissionError and the
+#: other av.error classes are OSErrors or FFmpegErrors; a codec without a CUDA config raises
+#: NotImplementedError, a stream PyAV refuses RuntimeError).
+_HW_ERRORS = (av.error.FFmpegError, OSError, ValueError, RuntimeError, NotImplementedError)
 
 
 @dataclass(frozen=True)
@@ -107,16 +127,26 @@ def check_video_file(path: str | Path) -> Path:
     return path
 
 
-def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    """Open ``path`` and return its container and first video stream, or raise BadVideoError."""
+def _open(
+    path: Path, hwaccel: HWAccel | None = None
+) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open ``path`` and return its container and first video stream, or raise BadVideoError.
+
+    ``hwaccel``: decode on that hardware device; its set-up errors are raised as they come
+    (:func:`_open_for` falls back on them), not as BadVideoError.
+    """
     check_video_file(path)
     try:
         # metadata in another encoding than UTF-8 (or garbled) must not stop the video
-        container = av.open(str(path), metadata_errors="replace")
+        container = av.open(str(path), metadata_errors="replace", hwaccel=hwaccel)
     except av.error.InvalidDataError:
+        if hwaccel is not None:
+            raise
         raise BadVideoError(display_path(path), "not a video file (invalid data)") from None
     except (av.error.FFmpegError, OSError, ValueError) as error:
-        reason = f"cannot open ({getattr(error, 'strerror', None) or error})"
+        if hwaccel is not None:
+            raise
+        reason = f"cannot open ({_strerror(error)})"
         raise BadVideoError(display_path(path), reason) from None
     name = container.format.name
     if name in _IMAGE_FORMATS or name.endswith("_pipe"):
@@ -128,6 +158,84 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.video.stream.Vide
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream
+
+
+def _strerror(error: BaseException) -> str:
+    """An FFmpeg/OS error's own words (``Operation not permitted``), else its text."""
+    return str(getattr(error, "strerror", None) or error)
+
+
+def _cuda_index(decode: str) -> int | None:
+    """The CUDA device index ``decode`` names (None: the default device), for ``cuda[:N]``.
+
+    Raises:
+        ValueError: ``decode`` is not ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    match = _DECODE.fullmatch(decode)
+    if match is None:
+        raise ValueError(f"decode must be cpu, cuda or cuda:N, got {decode!r}")
+    return int(match.group(1)) if match.group(1) is not None else None
+
+
+def _cuda_hwaccel(index: int | None) -> HWAccel:
+    """FFmpeg's CUDA (NVDEC) decoding on device ``index``: frames are copied back to system
+    memory (``is_hw_owned=False``), a stream NVDEC cannot decode is decoded in software, and
+    the device's primary CUDA context is used (the one torch uses), not one more per file."""
+    return HWAccel(
+        device_type="cuda",
+        device=None if index is None else str(index),
+        allow_software_fallback=True,
+        options={"primary_ctx": "1"},
+    )
+
+
+@functools.cache
+def cuda_decode_problem(device: int | None = None) -> str | None:
+    """Why this process cannot decode video with CUDA (NVDEC) on ``device``, or None if it can.
+
+    Asks once per device and process (the answer is cached): whether this FFmpeg build has
+    CUDA support and an NVDEC decoder for H.264, and whether it can create the CUDA device.
+
+    Args:
+        device: the CUDA device index; None for the default device.
+    """
+    if "cuda" not in hwdevices_available():
+        return "this FFmpeg build has no CUDA support"
+    try:
+        _cuda_hwaccel(device).create(av.codec.Codec(_PROBE_CODEC, "r"))
+    except NotImplementedError:
+        return f"this FFmpeg build has no CUDA decoder for {_PROBE_CODEC}"
+    except _HW_ERRORS as error:
+        return f"cannot create the CUDA device ({_strerror(error)})"
+    return None
+
+
+def _open_for(
+    path: Path, decode: str, on_fallback: Callable[[str], object] | None
+) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """:func:`_open` with ``decode``'s decoder; a CUDA decode that cannot be used falls back
+    to the CPU and tells ``on_fallback`` why."""
+    index = _cuda_index(decode)
+    if decode == "cpu":
+        return _open(path)
+    problem = cuda_decode_problem(index)
+    if problem is None:
+        try:
+            container, stream = _open(path, _cuda_hwaccel(index))
+        except BadVideoError:
+            raise  # missing, a still image, no video stream: the same on the CPU
+        except _HW_ERRORS as error:
+            problem = f"{display_path(path)}: cannot open on the CUDA device ({_strerror(error)})"
+        else:
+            if not stream.codec_context.is_hwaccel:  # PyAV decodes it in software
+                problem = f"{display_path(path)}: no CUDA decoder for {stream.codec_context.name}"
+                if on_fallback is not None:
+                    on_fallback(problem)
+            return container, stream
+    opened = _open(path)  # a bad file raises its CPU error here, not a fallback
+    if on_fallback is not None:
+        on_fallback(problem)
+    return opened
 
 
 def _decode(
@@ -287,6 +395,8 @@ def read_frames(
     *,
     size: tuple[int, int] | None = None,
     indices: Iterable[int] | None = None,
+    decode: str = "cpu",
+    on_fallback: Callable[[str], object] | None = None,
 ) -> Iterator[Frame]:
     """Stream decoded frames (threaded decoding), never holding the whole video.
 
@@ -295,9 +405,15 @@ def read_frames(
         size: ``(width, height)`` to scale every yielded frame to (FFmpeg's bilinear scaler).
         indices: only yield these frame indices (increasing, each once); decoding stops after
             the last one and other frames are not colour-converted.
+        decode: ``cpu``, or ``cuda``/``cuda:N`` for FFmpeg's CUDA (NVDEC) decoder where
+            this process can use it, else the CPU (docs/predict.md#gpu-decode).
+        on_fallback: called with the reason when ``decode`` asked for CUDA and the file is
+            decoded on the CPU instead (before the first frame is yielded).
 
     Raises:
-        BadVideoError: the file cannot be opened as a video or decodes no frame.
+        BadVideoError: the file cannot be opened as a video or decodes no frame (the CPU
+            decoder's error, whatever ``decode`` says).
+        ValueError: an unknown ``decode``, negative indices or a size below 1.
     """
     path = Path(path)
     wanted = None if indices is None else sorted(set(indices))
@@ -305,7 +421,7 @@ def read_frames(
         raise ValueError(f"frame indices must be >= 0, got {wanted[0]}")
     if size is not None and (size[0] < 1 or size[1] < 1):
         raise ValueError(f"size must be positive (width, height), got {size}")
-    container, stream = _open(path)
+    container, stream = _open_for(path, decode, on_fallback)
     with container:
         fps = _fps(stream)
         reformatter = VideoReformatter()
