@@ -249,3 +249,27 @@ def test_features_store_fp16_conv_maps_for_every_cached_frame(
     assert (label, video) == (manifest.videos[1].label_index, 1)
     again = run()
     assert again.skipped == 2
+
+
+def test_features_record_their_precision_and_another_precision_recomputes_them(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    video = sorted((data_dir / "ps7-arms").rglob("*P1T1.avi"))[0]
+    csv = tmp_path / "one.csv"
+    csv.write_text(f"{video},{video.parent.name},train\n")
+
+    def run(precision: str) -> PrepareReport:
+        features = FeatureOptions("resnet18", pretrained=False, precision=precision)
+        options = PrepareOptions(
+            split=SplitOptions(val_fraction=0),
+            sampling=SamplingConfig(mode="uniform", clip_len=2, num_clips=1),
+            features=features,
+        )
+        return prepare(csv, tmp_path / "out", options)
+
+    assert run("fp32").ok == 1
+    assert load_manifest(tmp_path / "out").settings.precision == "fp32"
+    assert run("fp32").skipped == 1
+    assert run("bf16").ok == 1  # maps of another precision are not reused
+    assert load_manifest(tmp_path / "out").settings.precision == "bf16"
+    assert FeatureOptions("resnet18").precision == "auto"  # as predict's default

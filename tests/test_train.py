@@ -88,9 +88,11 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     assert final["eval"]["video_top1"] == 1.0
     assert final["train"]["loss"] < result.history[0]["train"]["loss"]
     assert result.best is not None and result.best_metric == 1.0
-    report = evaluate(result.best, next((tmp_path / "cache" / "prepared").iterdir()))
+    prepared = next((tmp_path / "cache" / "prepared").iterdir())
+    report = evaluate(result.best, prepared)
     assert report.inputs == "features"  # the frozen ImageNet trunk matches the cached maps
     assert report.video["fused"].top1 == 1.0
+    assert report.model is not None and report.model["precision"] == "fp32"  # train's maps
 
 
 def test_best_breaks_a_saturated_val_top1_by_the_lower_val_nll(

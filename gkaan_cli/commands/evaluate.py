@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..data.sources import Split
-from .common import DeviceOption, QuietOption, progress_bar, stdout
+from .common import DeviceOption, PrecisionOption, QuietOption, progress_bar, stdout
 
 if TYPE_CHECKING:
     from ..engine.evaluate import EvalReport
@@ -48,6 +48,7 @@ def evaluate(
         int, typer.Option(min=1, help="Clips (not frames) per forward pass.")
     ] = 8,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     quiet: QuietOption = False,
 ) -> None:
@@ -67,6 +68,7 @@ def evaluate(
             split=split,
             batch_size=batch_size,
             device=device,
+            precision=precision,
             out=out,
             num_workers=workers,
             on_progress=on_progress,

@@ -139,7 +139,7 @@ def predict(
         typer.Option("--clips", help="Add each clip's time span and top labels (a timeline)."),
     ] = False,
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    precision: PrecisionOption = "auto",
     decode: DecodeOption = "auto",
     threads: ThreadsOption = None,
     batch_size: Annotated[

@@ -16,7 +16,7 @@ from rich.text import Text
 from ..config import BackboneName, SamplingConfig, SamplingMode
 from ..data.manifest import MANIFEST_NAME
 from ..data.sources import SPLITS, SplitOptions
-from .common import QuietOption, progress_bar, stdout
+from .common import PrecisionOption, QuietOption, progress_bar, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
@@ -125,6 +125,7 @@ def prepare(
             "a GKAAN checkpoint or registered model whose trunk is used (default: ImageNet).",
         ),
     ] = None,
+    precision: PrecisionOption = "auto",
     workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
     output: Annotated[
@@ -174,7 +175,7 @@ def prepare(
         ),
         features=None
         if features is None
-        else FeatureOptions(features, pretrained=_trunk_weights(weights)),
+        else FeatureOptions(features, pretrained=_trunk_weights(weights), precision=precision),
         workers=workers,
     )
     with progress_bar(enabled=not quiet and launch_rank() == 0) as on_progress:

@@ -79,7 +79,7 @@ def visualize(
         typer.Option(help="Stretch each map to full range (frame) or all maps alike (global)."),
     ] = "frame",
     device: DeviceOption = "auto",
-    precision: PrecisionOption = "fp32",
+    precision: PrecisionOption = "auto",
     decode: DecodeOption = "auto",
     threads: ThreadsOption = None,
     quiet: QuietOption = False,

@@ -114,6 +114,8 @@ class PrepareSettings(_Model):
     storage: str
     features: str | None = None
     pretrained: bool | str | None = None
+    #: The precision the features' trunk ran in (``fp32`` or ``bf16``; None: no features).
+    precision: str | None = None
 
 
 class Manifest(_Model):

@@ -88,6 +88,8 @@ FEATURES_DIR = "features"
 _FEATURE_BATCH = 32
 #: Decoded frames the decoding thread may run ahead of the trunk.
 _DECODE_AHEAD = 2 * _FEATURE_BATCH
+#: Features are computed on the CPU.
+_CPU = torch.device("cpu")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -105,7 +107,7 @@ class FeatureOptions:
 
     backbone: BackboneName
     pretrained: bool | str | Path = True
-    precision: str = "fp32"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -213,12 +215,11 @@ def _shard_name(video_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _backbone(name: str, pretrained: bool | str | Path, precision: str = "fp32") -> InferenceTrunk:
+def _backbone(name: str, pretrained: bool | str | Path, precision: str) -> InferenceTrunk:
     """The frozen trunk, built once per process, run as prediction runs it (channels_last,
     the same precision rule; :func:`~gkaan_cli.model.precision.inference_trunk`)."""
-    cpu = torch.device("cpu")
     trunk: nn.Module = build_backbone(name, pretrained=pretrained)
-    return inference_trunk(trunk, resolve_precision(precision, cpu), cpu)
+    return inference_trunk(trunk, resolve_precision(precision, _CPU), _CPU)
 
 
 def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
@@ -393,10 +394,11 @@ def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRe
         return {}
     same = old.settings.resize == settings.resize and old.settings.storage == settings.storage
     if settings.features is not None:
-        same = same and (old.settings.features, old.settings.pretrained) == (
-            settings.features,
-            settings.pretrained,
-        )
+        same = same and (
+            old.settings.features,
+            old.settings.pretrained,
+            old.settings.precision or "fp32",  # maps cached before it was recorded: fp32
+        ) == (settings.features, settings.pretrained, settings.precision)
     return {v.id: v for v in old.videos} if same else {}
 
 
@@ -463,6 +465,7 @@ def _prepare(
         storage=STORAGE,
         features=None if features is None else features.backbone,
         pretrained=None if features is None else str(features.pretrained),
+        precision=None if features is None else resolve_precision(features.precision, _CPU),
     )
     previous = _previous_records(out, settings)
     if ranks is not None:

@@ -29,6 +29,7 @@ from ..errors import MissingWeightsError, UsageError
 from ..fileio import atomic_write_bytes, sha256_file
 from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
+from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
@@ -193,11 +194,14 @@ def collect_outputs(
     features: bool,
     device: torch.device,
     autocast: torch.dtype | None = None,
+    trunk: InferenceTrunk | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> SplitOutputs:
     """Run ``model`` over ``loader`` (items: input, label, video index) in eval mode.
 
-    ``on_progress`` gets ``ProgressEvent("evaluate", batches_done, batches_total)``.
+    ``trunk``: with frames, run the backbone as this inference trunk (e.g. bf16,
+    :func:`~gkaan_cli.model.precision.inference_trunk`) and the heads in fp32, as ``predict``
+    does. ``on_progress`` gets ``ProgressEvent("evaluate", batches_done, batches_total)``.
     """
     model.eval()
     probs: dict[str, list[np.ndarray]] = {}
@@ -208,8 +212,12 @@ def collect_outputs(
         on_progress(ProgressEvent("evaluate", 0, len(loader)))
     for done, (inputs, target, video) in enumerate(loader, start=1):
         inputs = inputs.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            output = model.forward_heads(inputs.float()) if features else model(inputs)
+        if trunk is not None and not features:
+            maps = trunk(inputs.flatten(0, 1)).float()  # heads in fp32
+            output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]))
+        else:
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                output = model.forward_heads(inputs.float()) if features else model(inputs)
         for name, value in {FUSED: output.probs, **output.stream_probs}.items():
             probs.setdefault(name, []).append(value.float().cpu().numpy())
         for name, maps in output.attention.items():
@@ -345,6 +353,7 @@ def evaluate(
     split: str = "test",
     batch_size: int = 8,
     device: str = "auto",
+    precision: str = "auto",
     out: str | Path | None = None,
     num_workers: int = 0,
     on_progress: ProgressCallback | None = None,
@@ -359,6 +368,10 @@ def evaluate(
         split: ``train``, ``val`` or ``test``.
         batch_size: clips per forward pass.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: the backbone's precision when frames go through it, as ``predict``'s
+            (``auto``: bf16 where the hardware runs it natively); the heads run in fp32.
+            Cached maps are used as ``prepare`` computed them (its precision is in the
+            manifest).
         out: write ``report.json`` and ``confusion.png`` here.
         num_workers: DataLoader worker processes.
         on_progress: called with ``ProgressEvent("evaluate", batches_done, batches_total)``
@@ -387,14 +400,20 @@ def evaluate(
     target = resolve_device(device)
     net.to(target)
     features = features_match(net, manifest)
+    if features:
+        used = manifest.settings.precision or "fp32"
+        trunk = None
+    else:
+        used = resolve_precision(precision, target)
+        trunk = inference_trunk(net.backbone, used, target)
     dataset = make_dataset(prepared_dir, split, net.config, features=features, train=False, seed=0)
     collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     outputs = collect_outputs(
-        net, loader, features=features, device=target, on_progress=on_progress
+        net, loader, features=features, device=target, trunk=trunk, on_progress=on_progress
     )
     report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
-    report.model = describe_model(net, source, checkpoint)
+    report.model = describe_model(net, source, checkpoint, precision=used)
     report.data = {
         "source": str(data),
         "prepared": str(prepared_dir),

@@ -368,7 +368,7 @@ class Predictor:
         model: GKAAN,
         *,
         device: Device | str = "auto",
-        precision: Precision | str = "fp32",
+        precision: Precision | str = "auto",
         batch_size: int = 32,
         threads: int | None = None,
         sampling: SamplingConfig | None = None,

@@ -58,7 +58,9 @@ def resolve_data(
     model = config.model_config_for(["_"])
     features = None
     if config.frozen_backbone:
-        features = FeatureOptions(model.backbone, pretrained=resolve_backbone_weights(config))
+        # fp32, the reference: the heads learn from exact maps (docs/protocol.md#frozen-backbone)
+        weights = resolve_backbone_weights(config)
+        features = FeatureOptions(model.backbone, pretrained=weights, precision="fp32")
     options = PrepareOptions(
         split=config.split_options(),
         sampling=model.sampling,
