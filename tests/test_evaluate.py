@@ -9,8 +9,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
+from conftest import TINY_MODEL
 
-from gkaan_cli.engine.evaluate import SplitOutputs, summarize, write_report
+from gkaan_cli.config import GKAANConfig
+from gkaan_cli.engine.evaluate import SplitOutputs, collect_outputs, summarize, write_report
 from gkaan_cli.engine.metrics import (
     attention_peakedness,
     confusion_image,
@@ -20,6 +23,8 @@ from gkaan_cli.engine.metrics import (
     top_k_accuracy,
     video_average,
 )
+from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.precision import inference_trunk
 
 # Four clips of two videos (0: clips 0-1, 1: clips 2-3), three classes.
 PROBS = np.array(
@@ -133,3 +138,33 @@ def test_report_files_hold_the_scores_and_a_decodable_png(tmp_path: Path) -> Non
         image = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert image.shape[0] > 3 * 56 and image.shape[1] > 3 * 56  # cells of 56 pixels plus names
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["confusion.png", "report.json"]
+
+
+def test_frames_run_through_the_inference_trunk_then_fp32_heads_like_the_model() -> None:
+    """``evaluate --precision`` on frames: the backbone as predict runs it, the heads in fp32."""
+    torch.manual_seed(0)
+    model = GKAAN(GKAANConfig(num_classes=3, **TINY_MODEL)).eval()
+    clips = torch.randn(2, 4, 3, 56, 56)
+    batches = [(clips, torch.tensor([0, 2]), torch.tensor([0, 1]))]
+    cpu = torch.device("cpu")
+    plain = collect_outputs(model, batches, features=False, device=cpu)  # type: ignore[arg-type]
+    trunk = inference_trunk(model.backbone, "fp32", cpu)
+    fused = collect_outputs(
+        model,
+        batches,
+        features=False,
+        device=cpu,
+        trunk=trunk,  # type: ignore[arg-type]
+    )
+    for name, probs in plain.probs.items():
+        np.testing.assert_allclose(fused.probs[name], probs, rtol=1e-4, atol=1e-5)
+    bf16 = inference_trunk(model.backbone, "bf16", cpu)
+    reduced = collect_outputs(
+        model,
+        batches,
+        features=False,
+        device=cpu,
+        trunk=bf16,  # type: ignore[arg-type]
+    )
+    assert reduced.probs["fused"].dtype == np.float32
+    np.testing.assert_allclose(reduced.probs["fused"], plain.probs["fused"], atol=0.05)
