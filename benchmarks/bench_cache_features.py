@@ -6,7 +6,7 @@ temporary folder (decode, JPEG frame shard, trunk, fp16 feature shard, hashes, m
 then predicts the same videos with the default model (the same Lite0 trunk) and prints
 frames through the trunk per second of each, their ratio, and the load average.
 
-    python benchmarks/bench_cache_features.py [--videos 4] [--precision fp32|bf16|auto]
+    python benchmarks/bench_cache_features.py [--videos 4] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--videos", type=int, default=4)
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
     model = GKAAN.from_pretrained(resolve_checkpoint(None))
     predictor = Predictor(model, precision=args.precision)

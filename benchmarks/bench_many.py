@@ -69,7 +69,7 @@ def timed(run: Callable[[], Iterable[object]]) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--precision", default="fp32", help="fp32 (default), bf16 or auto")
+    parser.add_argument("--precision", default="auto", help="auto (default), fp32 or bf16")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--videos", type=int, default=50, help="short videos")

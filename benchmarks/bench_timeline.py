@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short inputs (a smoke run)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--precision", default="fp32", help="fp32 (default), bf16 or auto")
+    parser.add_argument("--precision", default="auto", help="auto (default), fp32 or bf16")
     parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
     parser.add_argument("--rss-child", metavar="VIDEO", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -25,6 +25,7 @@ from gkaan_cli.errors import BadCheckpointError
 from gkaan_cli.fileio import sha256_file
 from gkaan_cli.model.gkaan import GKAAN
 from gkaan_cli.model.ood import OODStats, clip_embedding, fit_ood
+from gkaan_cli.model.precision import resolve_precision
 
 
 def tiny_config() -> GKAANConfig:
@@ -145,7 +146,8 @@ def test_every_output_format_names_the_model(plain: Path, make_video: Callable[.
     assert block["sha256"] == sha256_file(plain / "model.safetensors")
     assert block["classes"] == ["boxing", "running", "waving"] and block["num_classes"] == 3
     assert block["backbone"] == "resnet18" and block["sampling"]["clip_len"] == 4
-    assert (block["device"], block["precision"]) == ("cpu", "fp32")
+    auto = resolve_precision("auto", torch.device("cpu"))  # the default: bf16 where native
+    assert (block["device"], block["precision"]) == ("cpu", auto)
     (line,) = format_predictions([prediction], "jsonl").splitlines()
     assert json.loads(line)["model"] == block
     header, row = format_predictions([prediction], "csv").splitlines()

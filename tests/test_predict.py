@@ -27,10 +27,13 @@ from gkaan_cli.engine.predict import Predictor, VideoPrediction, _resolve_decode
 from gkaan_cli.engine.timeline import predict_timeline
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.precision import resolve_precision
 from gkaan_cli.video.reader import VideoInfo, cuda_decode_problem, probe_video, read_frames
 from gkaan_cli.video.sampling import sample_clips
 from gkaan_cli.video.transforms import ClipTransform
 
+#: The precision the default ``auto`` runs on this CPU (bf16 where native, else fp32).
+AUTO = resolve_precision("auto", torch.device("cpu"))
 SMALL = PreprocessConfig(resize=(64, 64), crop=56)
 
 
@@ -392,7 +395,7 @@ def test_table_output_lists_each_file_with_its_top_labels(
     # stderr: only the model line before the first video and the throughput line after
     model_line, summary = result.stderr.splitlines()
     assert model_line == (
-        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; fp32)"
+        f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; {AUTO})"
     )
     assert summary.startswith("1 video, 6 frames in ") and summary.endswith(" frames/s)")
 
@@ -631,7 +634,7 @@ def test_predict_says_once_that_cuda_decode_fell_back_and_quiet_says_nothing(
     assert result.exit_code == 0, result.output
     note = f"note: CUDA decode not available ({cuda_decode_chosen}); decoding on the CPU"
     lines = result.stderr.splitlines()
-    assert lines[0].endswith("; cpu; fp32; cuda decode)")  # the model line says what was chosen
+    assert lines[0].endswith(f"; cpu; {AUTO}; cuda decode)")  # the model line says what was chosen
     assert lines.count(note) == 1  # two videos fell back, one note
     assert [record["model"]["decode"] for record in json.loads(result.stdout)] == ["cuda"] * 2
     quiet = run_cli(*videos, "--model", str(checkpoint), "--decode", "cuda", "-q", "-f", "json")
@@ -649,4 +652,4 @@ def test_predict_notes_at_once_when_decode_cuda_cannot_be_used_in_this_process(
     assert result.exit_code == 0, result.output
     note, model_line, *_ = result.stderr.splitlines()  # the note comes with the predictor
     assert note == "note: CUDA decode not available (no CUDA here); decoding on the CPU"
-    assert model_line.endswith("; cpu; fp32)")  # decoded on the CPU: nothing to add
+    assert model_line.endswith(f"; cpu; {AUTO})")  # decoded on the CPU: nothing to add

@@ -182,7 +182,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def predictor(checkpoint: Path) -> Predictor:
-    return Predictor(GKAAN.from_pretrained(checkpoint), batch_size=5)
+    return Predictor(GKAAN.from_pretrained(checkpoint), batch_size=5, precision="fp32")
 
 
 def clip_probs(predictor: Predictor, path: Path, frames: list[int]) -> np.ndarray:
