@@ -42,6 +42,7 @@ __all__ = [
     "JPEG_QUALITY",
     "STORAGE",
     "compute_features",
+    "encode_jpeg",
     "feature_preprocess",
     "frame_shard_length",
     "read_feature_shard",
@@ -57,7 +58,7 @@ _MAGIC = b"GKJPEG01"
 _TAIL = struct.Struct("<Q8s")
 
 
-def _encode_jpeg(image: np.ndarray) -> bytes:
+def encode_jpeg(image: np.ndarray) -> bytes:
     """JPEG bytes (quality :data:`JPEG_QUALITY`, 4:2:0 chroma) of an RGB frame (H, W, 3) uint8."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) frame, got {image.shape} {image.dtype}")
@@ -86,12 +87,14 @@ def _decode_jpegs(blobs: Sequence[bytes]) -> np.ndarray:
     return frames
 
 
-def write_frame_shard(path: Path, frames: Iterable[np.ndarray]) -> int:
-    """JPEG-encode RGB frames (H, W, 3) uint8 into one shard at ``path``; returns the count."""
+def write_frame_shard(path: Path, frames: Iterable[np.ndarray | bytes]) -> int:
+    """JPEG-encode RGB frames (H, W, 3) uint8 into one shard at ``path``; returns the count.
+    A frame given as bytes is one already encoded by :func:`encode_jpeg` (e.g. in a
+    decoding thread) and is written as it is."""
     offsets = [0]
     with atomic_write_path(path) as temp, open(temp, "wb") as handle:
         for image in frames:
-            data = _encode_jpeg(image)
+            data = image if isinstance(image, bytes) else encode_jpeg(image)
             handle.write(data)
             offsets.append(offsets[-1] + len(data))
         handle.write(np.asarray(offsets, "<u8").tobytes())

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -56,6 +56,7 @@ from .frame_cache import (
     FRAME_SUFFIX,
     STORAGE,
     compute_features,
+    encode_jpeg,
     feature_preprocess,
     frame_shard_length,
     write_feature_shard,
@@ -314,20 +315,22 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
             maps.append(compute_features(torch.from_numpy(np.stack(pending)), backbone, preprocess))
             pending.clear()
 
-    def decoded() -> Iterator[np.ndarray]:
+    def decoded() -> Iterator[tuple[np.ndarray, bytes]]:
+        """Each frame and its JPEG, both made in the background thread (Pillow's encoder
+        releases the GIL, so it overlaps the trunk)."""
         try:
             for frame in read_frames(job.path, size=(job.resize[1], job.resize[0]), indices=needed):
-                yield frame.image
+                yield frame.image, encode_jpeg(frame.image)
         except av.error.FFmpegError as error:
             raise BadVideoError(job.path, f"decoding failed ({error})") from None
 
-    def frames() -> Iterator[np.ndarray]:
-        for image in _in_background(decoded(), _DECODE_AHEAD):
+    def frames() -> Iterator[bytes]:
+        for image, jpeg in _in_background(decoded(), _DECODE_AHEAD):
             if backbone is not None:
                 pending.append(image)
                 if len(pending) == _FEATURE_BATCH:
                     flush()
-            yield image
+            yield jpeg
 
     count = write_frame_shard(shard, frames())
     if count != len(needed):
@@ -341,14 +344,17 @@ class _End:
     """End-of-stream marker of :func:`_in_background`."""
 
 
-def _in_background(items: Iterable[np.ndarray], ahead: int) -> Iterator[np.ndarray]:
+_T = TypeVar("_T")
+
+
+def _in_background(items: Iterable[_T], ahead: int) -> Iterator[_T]:
     """``items``, produced in a background thread at most ``ahead`` in advance (decoding
     overlaps the trunk and the JPEG encoder); an exception there is raised here. The thread
     makes no torch calls: a second OpenMP team would spin on the trunk's cores."""
-    handoff: queue.Queue[np.ndarray | _End | BaseException] = queue.Queue(ahead)
+    handoff: queue.Queue[_T | _End | BaseException] = queue.Queue(ahead)
     stop = threading.Event()
 
-    def put(item: np.ndarray | _End | BaseException) -> bool:
+    def put(item: _T | _End | BaseException) -> bool:
         while not stop.is_set():
             with contextlib.suppress(queue.Full):
                 handoff.put(item, timeout=0.1)
