@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -147,24 +148,14 @@ def test_frames_run_through_the_inference_trunk_then_fp32_heads_like_the_model()
     clips = torch.randn(2, 4, 3, 56, 56)
     batches = [(clips, torch.tensor([0, 2]), torch.tensor([0, 1]))]
     cpu = torch.device("cpu")
-    plain = collect_outputs(model, batches, features=False, device=cpu)  # type: ignore[arg-type]
-    trunk = inference_trunk(model.backbone, "fp32", cpu)
-    fused = collect_outputs(
-        model,
-        batches,
-        features=False,
-        device=cpu,
-        trunk=trunk,  # type: ignore[arg-type]
-    )
+
+    def run(precision: str | None) -> SplitOutputs:
+        trunk = None if precision is None else inference_trunk(model.backbone, precision, cpu)
+        loader: Any = batches  # a DataLoader's items, without one
+        return collect_outputs(model, loader, features=False, device=cpu, trunk=trunk)
+
+    plain, fused, reduced = run(None), run("fp32"), run("bf16")
     for name, probs in plain.probs.items():
         np.testing.assert_allclose(fused.probs[name], probs, rtol=1e-4, atol=1e-5)
-    bf16 = inference_trunk(model.backbone, "bf16", cpu)
-    reduced = collect_outputs(
-        model,
-        batches,
-        features=False,
-        device=cpu,
-        trunk=bf16,  # type: ignore[arg-type]
-    )
     assert reduced.probs["fused"].dtype == np.float32
     np.testing.assert_allclose(reduced.probs["fused"], plain.probs["fused"], atol=0.05)

@@ -498,17 +498,22 @@ def test_fp16_on_cpu_exits_with_usage_code(
 # --- real videos ---------------------------------------------------------------------------
 
 
-@pytest.mark.data
-def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_avi(
-    data_dir: Path, tmp_path: Path
-) -> None:
+def real_size_model() -> GKAAN:
+    """A tiny model (seeded) at the real frame size: 2 clips of 4 frames a video."""
     torch.manual_seed(0)
-    model = GKAAN(
+    return GKAAN(
         tiny_config(
             preprocess=PreprocessConfig(),
             sampling=SamplingConfig(clip_len=4, stride=2, max_clips=2),
         )
     )
+
+
+@pytest.mark.data
+def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_avi(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    model = real_size_model()
     checkpoint = model.save_pretrained(tmp_path / "real")
     clips = data_dir / "clips"
     result = run_cli(str(clips), "--model", str(checkpoint), "-f", "json", "--clips")
@@ -532,13 +537,7 @@ def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_av
 def test_real_clips_through_predict_many_equal_predict_video_each(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    torch.manual_seed(0)
-    model = GKAAN(
-        tiny_config(
-            preprocess=PreprocessConfig(),
-            sampling=SamplingConfig(clip_len=4, stride=2, max_clips=2),
-        )
-    )
+    model = real_size_model()
     videos = sorted((data_dir / "clips").iterdir())
     predictor = Predictor(model, device="cpu", batch_size=5)  # 8 frames a video: batches span
     many = list(predictor.predict_many(videos))
