@@ -14,7 +14,13 @@ import torch
 from conftest import TINY_MODEL
 
 from gkaan_cli.config import GKAANConfig
-from gkaan_cli.engine.evaluate import SplitOutputs, collect_outputs, summarize, write_report
+from gkaan_cli.engine.evaluate import (
+    SplitOutputs,
+    collect_outputs,
+    evaluate,
+    summarize,
+    write_report,
+)
 from gkaan_cli.engine.metrics import (
     attention_peakedness,
     confusion_image,
@@ -24,6 +30,7 @@ from gkaan_cli.engine.metrics import (
     top_k_accuracy,
     video_average,
 )
+from gkaan_cli.errors import UsageError
 from gkaan_cli.model.gkaan import GKAAN
 from gkaan_cli.model.precision import inference_trunk
 
@@ -159,3 +166,8 @@ def test_frames_run_through_the_inference_trunk_then_fp32_heads_like_the_model()
         np.testing.assert_allclose(fused.probs[name], probs, rtol=1e-4, atol=1e-5)
     assert reduced.probs["fused"].dtype == np.float32
     np.testing.assert_allclose(reduced.probs["fused"], plain.probs["fused"], atol=0.05)
+
+
+def test_evaluate_refuses_fp16_on_the_cpu_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="fp16"):
+        evaluate(tmp_path / "no-model", tmp_path / "no-data", device="cpu", precision="fp16")

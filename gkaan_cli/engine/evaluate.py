@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import GKAANConfig
+from ..config import GKAANConfig, Precision
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
@@ -380,6 +380,14 @@ def evaluate(
     from ..model.describe import describe_model
     from ..model.locate import resolve_checkpoint
 
+    target = resolve_device(device)
+    frames_precision = resolve_precision(precision, target)
+    if frames_precision not in get_args(Precision) or (
+        frames_precision == "fp16" and target.type != "cuda"
+    ):
+        raise UsageError(
+            f"precision {precision!r} is not one of auto, fp32, bf16 or, on CUDA, fp16"
+        )
     if isinstance(model, GKAAN):
         net, checkpoint, source = model, None, None
     else:
@@ -397,14 +405,13 @@ def evaluate(
     records = manifest.records(split)
     if not records:
         raise UsageError(f"{prepared_dir}: no prepared videos in split {split!r}")
-    target = resolve_device(device)
     net.to(target)
     features = features_match(net, manifest)
     if features:
         used = manifest.settings.precision or "fp32"
         trunk = None
     else:
-        used = resolve_precision(precision, target)
+        used = frames_precision
         trunk = inference_trunk(net.backbone, used, target)
     dataset = make_dataset(prepared_dir, split, net.config, features=features, train=False, seed=0)
     collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
