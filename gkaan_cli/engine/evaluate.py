@@ -16,20 +16,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import GKAANConfig, Precision
+from ..config import GKAANConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
 from ..fileio import atomic_write_bytes, sha256_file
 from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
-from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
+from ..model.precision import InferenceTrunk, checked_precision, inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
@@ -381,13 +381,7 @@ def evaluate(
     from ..model.locate import resolve_checkpoint
 
     target = resolve_device(device)
-    frames_precision = resolve_precision(precision, target)
-    if frames_precision not in get_args(Precision) or (
-        frames_precision == "fp16" and target.type != "cuda"
-    ):
-        raise UsageError(
-            f"precision {precision!r} is not one of auto, fp32, bf16 or, on CUDA, fp16"
-        )
+    frames_precision = checked_precision(precision, target)
     if isinstance(model, GKAAN):
         net, checkpoint, source = model, None, None
     else:

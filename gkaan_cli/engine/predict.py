@@ -33,12 +33,12 @@ from ..heap import HeapTrimmer
 from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
 from ..model.ood import clip_embedding
-from ..model.precision import inference_trunk
+from ..model.precision import checked_precision, inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import Frame, VideoInfo, cuda_decode_problem, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
-from .distributed import resolve_device, resolve_precision
+from .distributed import resolve_device
 from .inputs import expand_inputs
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
 
 #: Frame batches the decoding thread may run ahead of the network.
 _QUEUE_BATCHES = 2
-_PRECISIONS: tuple[str, ...] = get_args(Precision)
 _DEVICES: tuple[str, ...] = get_args(Device)
 _DECODES: tuple[str, ...] = get_args(Decode)
 
@@ -378,11 +377,7 @@ class Predictor:
         on_decode_fallback: Callable[[str], object] | None = None,
     ) -> None:
         self.device = _resolve_device(device)
-        precision = resolve_precision(precision, self.device)
-        if precision not in _PRECISIONS:
-            raise UsageError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
-        if precision == "fp16" and self.device.type != "cuda":
-            raise UsageError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
+        precision = checked_precision(precision, self.device)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         if not ood_threshold > 0:

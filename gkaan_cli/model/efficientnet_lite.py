@@ -86,16 +86,22 @@ def _same_padding(
 
 
 def _cropped_same_padding(
-    x: Tensor, out_channels: int, kernel: tuple[int, ...], stride: tuple[int, ...]
+    x: Tensor,
+    out_channels: int,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
 ) -> tuple[list[int], slice, slice] | None:
     """Asymmetric TF "same" padding as a larger symmetric padding and a crop of the output
     (the same values: both pad with zeros), where copying the output is cheaper than padding
     the input (a strided conv that keeps its channels, e.g. the depthwise ones); None where
-    the padding is symmetric or the copy would not be cheaper. Undilated convs only.
+    the padding is symmetric, the copy would not be cheaper, or the conv is dilated.
 
     Returns:
         The symmetric padding to give the conv, and the rows and columns of its output to keep.
     """
+    if any(d != 1 for d in dilation):
+        return None
     sizes = x.shape[-2:]
     pads = [_same_pad(size, k, s, 1) for size, k, s in zip(sizes, kernel, stride, strict=True)]
     if all(before == after for before, after in pads):
@@ -222,23 +228,26 @@ class _FusedConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = x.to(self.dtype)
         stride, dilation, groups = list(self.stride), list(self.dilation), self.groups
-        if self.onednn:
-            attr, scalars = ("hardtanh", [0.0, 6.0]) if self.relu6 else ("none", [])
-            crop = _cropped_same_padding(x, self.weight.shape[0], self.kernel, self.stride)
-            if crop is not None and self.dilation == (1, 1):
-                padding, rows, cols = crop
-                out = torch.ops.mkldnn._convolution_pointwise(
-                    x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
-                )
-                return out[..., rows, cols].contiguous(memory_format=torch.channels_last)
+        if not self.onednn:
             x, padding = _same_padding(x, self.kernel, self.stride, self.dilation)
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
+            out = F.conv2d(
+                x, self.weight, self.bias.to(self.dtype), stride, padding, dilation, groups
             )
-        x, padding = _same_padding(x, self.kernel, self.stride, self.dilation)
-        bias = self.bias.to(self.dtype)
-        out = F.conv2d(x, self.weight, bias, stride, padding, dilation, groups)
-        return F.relu6(out) if self.relu6 else out
+            return F.relu6(out) if self.relu6 else out
+        crop = _cropped_same_padding(
+            x, self.weight.shape[0], self.kernel, self.stride, self.dilation
+        )
+        if crop is None:
+            x, padding = _same_padding(x, self.kernel, self.stride, self.dilation)
+        else:
+            padding, rows, cols = crop
+        attr, scalars = ("hardtanh", [0.0, 6.0]) if self.relu6 else ("none", [])
+        out = torch.ops.mkldnn._convolution_pointwise(
+            x, self.weight, self.bias, padding, stride, dilation, groups, attr, scalars, ""
+        )
+        if crop is None:
+            return out
+        return out[..., rows, cols].contiguous(memory_format=torch.channels_last)
 
 
 class _FusedMBConv(nn.Module):

@@ -7,12 +7,18 @@ where the hardware runs it natively, fp32 elsewhere, and always fp32 after the t
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 from torch import Tensor, nn
+
+from ..config import Precision
+from ..errors import UsageError
 
 __all__ = [
     "AUTOCAST_DTYPES",
     "InferenceTrunk",
+    "checked_precision",
     "inference_trunk",
     "native_bf16",
     "resolve_precision",
@@ -46,6 +52,22 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     return "bf16" if native_bf16(device) else "fp32"
+
+
+def checked_precision(precision: str, device: torch.device) -> str:
+    """:func:`resolve_precision`, refusing a name that is not a :data:`Precision` and fp16
+    off CUDA.
+
+    Raises:
+        UsageError: an unknown precision, or fp16 on a device that is not CUDA.
+    """
+    resolved = resolve_precision(precision, device)
+    names = get_args(Precision)
+    if resolved not in names:
+        raise UsageError(f"precision must be one of {sorted(names)}, got {resolved!r}")
+    if resolved == "fp16" and device.type != "cuda":
+        raise UsageError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
+    return resolved
 
 
 class InferenceTrunk(nn.Module):
