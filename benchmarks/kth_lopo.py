@@ -11,8 +11,10 @@ stream, docs/model.md#eq-19).
 The recipe runs on ``efficientnet_lite0`` with its ImageNet weights (the shipped model's
 backbone) and, with ``--backbones``, on ``resnet34`` with random weights (seeded, written to
 a weights file so that prepare, train and evaluate all use the same ones), so the value of
-pretrained features is measured. ``--motion none diff`` runs the recipe once per motion
-input (docs/model.md#motion) on the same folds and features.
+pretrained features is measured. ``--motion none diff track`` runs the recipe once per
+motion option (docs/model.md#motion) on the same folds and features; for ``track`` each fold
+model is also scored with every GM fusion weight of ``--motion-weights`` (the weight changes
+only the fusion, not the training), so the weight is chosen on the same folds.
 
 In the same folds, two more measurements on the cached features of the first run:
 
@@ -26,7 +28,8 @@ In the same folds, two more measurements on the cached features of the first run
 Usage::
 
     python benchmarks/kth_lopo.py [--data ../shared/data/kth-mini] [--work /tmp/kth-lopo]
-        [--backbones efficientnet_lite0 resnet34-random] [--motion none diff]
+        [--backbones efficientnet_lite0 resnet34-random] [--motion none diff track]
+        [--motion-weights 1 3 9 27]
         [--sa-variant paper|reference] [--fusion early|late] [--fuse probs|logits]
         [--dropout P] [--epochs N] [--json results.json]
 """
@@ -58,6 +61,8 @@ from gkaan_cli.model.ood import clip_embedding
 PERSON = r"person(\d+)"
 #: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video.
 SAMPLING = SamplingConfig(mode="dense", clip_len=30, stride=15, max_clips=8)
+#: The trunk's precision for the cached maps: fp32, as the shipped model was trained on.
+PRECISION = "fp32"
 #: The recipe of the shipped model (weights/README.md): heads only on cached conv maps.
 RECIPE: dict[str, Any] = {
     "recipe": "quick",
@@ -104,7 +109,7 @@ def prepare_features(data: Path, out: Path, backbone: str, weights: bool | Path)
     options = PrepareOptions(
         split=SplitOptions(split_by=PERSON, val_fraction=0.0, test_fraction=0.0),
         sampling=SAMPLING,
-        features=FeatureOptions(backbone, pretrained=weights),  # type: ignore[arg-type]
+        features=FeatureOptions(backbone, pretrained=weights, precision=PRECISION),  # type: ignore[arg-type]
     )
     report = prepare(data, out, options)
     if report.failed:
@@ -119,7 +124,9 @@ def run_fold(
     options = PrepareOptions(
         split=SplitOptions(split_by=PERSON, test_groups=(person,), val_fraction=0.0),
         sampling=SAMPLING,
-        features=FeatureOptions(config.model["backbone"], pretrained=_weights_of(prepared)),
+        features=FeatureOptions(
+            config.model["backbone"], pretrained=_weights_of(prepared), precision=PRECISION
+        ),
     )
     prepare(data, prepared, options)
     shutil.rmtree(run, ignore_errors=True)
@@ -175,18 +182,36 @@ def _weights_of(prepared: Path) -> bool | Path:
     return True if value == "True" else Path(str(value))
 
 
+def _count_per_class(report: EvalReport, into: dict[str, list[int]]) -> None:
+    """Add the report's per-class fused video counts to ``into`` (class -> [correct, videos])."""
+    for row in report.per_class:
+        counts = into.setdefault(row["class"], [0, 0])
+        counts[0] += row["correct"]
+        counts[1] += row["videos"]
+
+
 def lopo(
-    data: Path, work: Path, name: str, config: TrainConfig, *, extras: bool = False
+    data: Path,
+    work: Path,
+    name: str,
+    config: TrainConfig,
+    *,
+    extras: bool = False,
+    motion_weights: tuple[float, ...] = (),
 ) -> dict[str, Any]:
     """All folds of one run; accuracies pooled over the held-out videos. With ``extras``, also
-    the logistic-regression baseline and the held-out videos' OOD scores."""
+    the logistic-regression baseline and the held-out videos' OOD scores; for a GM stream,
+    the fused per-class counts under each of ``motion_weights``."""
     backbone, imagenet = RUNS[_run_of(name)]
     prepared = work / f"{_run_of(name)}-prep"
     weights: bool | Path = True if imagenet else random_weights(work, config.seed)
     prepare_seconds = prepare_features(data, prepared, backbone, weights)
     manifest = load_manifest(prepared)
     persons = manifest.split_groups["train"]
-    streams = ("fused", *config.model_config_for(list(manifest.classes)).streams)
+    model_config = config.model_config_for(list(manifest.classes))
+    track = model_config.motion == "track"
+    streams = ("fused", *model_config.streams, *(("gm",) if track else ()))
+    weighted: dict[float, dict[str, list[int]]] = {w: {} for w in motion_weights if track}
     correct = dict.fromkeys(streams, 0)
     per_class: dict[str, list[int]] = {}
     baseline: dict[str, list[int]] = {}
@@ -208,10 +233,10 @@ def lopo(
         videos = report.video["fused"].count
         for stream in streams:
             correct[stream] += round(report.video[stream].top1 * videos)
-        for row in report.per_class:
-            counts = per_class.setdefault(row["class"], [0, 0])
-            counts[0] += row["correct"]
-            counts[1] += row["videos"]
+        _count_per_class(report, per_class)
+        for weight, counts in weighted.items():
+            model.config = model.config.model_copy(update={"motion_weight": weight})
+            _count_per_class(evaluate(model, prepared, split="test"), counts)
         folds.append(
             {
                 "person": person,
@@ -232,6 +257,10 @@ def lopo(
         "per_class": {c: {"correct": k, "videos": n} for c, (k, n) in per_class.items()},
         "folds": folds,
         "baseline_per_class": {c: {"correct": k, "videos": n} for c, (k, n) in baseline.items()},
+        "motion_weights": {
+            str(w): {c: {"correct": k, "videos": n} for c, (k, n) in counts.items()}
+            for w, counts in weighted.items()
+        },
         "ood_scores": ood_scores,
         "prepare_seconds": prepare_seconds,
         "train_eval_seconds": time.perf_counter() - started,
@@ -272,6 +301,17 @@ def render(results: dict[str, dict[str, Any]]) -> Table:
             f"{r['prepare_seconds']:.0f}",
             f"{r['train_eval_seconds']:.0f}",
         )
+        for weight, rows in r.get("motion_weights", {}).items():
+            total = sum(v["correct"] for v in rows.values())
+            table.add_row(
+                f"{name}, GM weight {weight}",
+                str(r["videos"]),
+                f"{100 * total / r['videos']:.1f}%",
+                *("-" for _ in streams[1:]),
+                *(f"{rows[c]['correct']}/{rows[c]['videos']}" for c in classes),
+                "",
+                "",
+            )
     return table
 
 
@@ -282,7 +322,9 @@ def main() -> None:
     parser.add_argument(
         "--backbones", nargs="+", choices=sorted(RUNS), default=["efficientnet_lite0"]
     )
-    parser.add_argument("--motion", nargs="+", choices=("none", "diff"), default=["none"])
+    parser.add_argument("--motion", nargs="+", choices=("none", "diff", "track"), default=["none"])
+    parser.add_argument("--motion-weight", type=float, default=1.0, help="GM fusion weight")
+    parser.add_argument("--motion-weights", type=float, nargs="*", default=[])
     parser.add_argument("--motion-dim", type=int, default=128)
     parser.add_argument("--motion-stride", type=int, default=1)
     parser.add_argument("--sa-variant", choices=("paper", "reference"), default="paper")
@@ -306,13 +348,21 @@ def main() -> None:
                     "motion": motion,
                     "motion_dim": args.motion_dim,
                     "motion_stride": args.motion_stride,
+                    "motion_weight": args.motion_weight,
                 },
                 "epochs": args.epochs,
                 "eval_every": args.epochs,
             }
             config = TrainConfig.model_validate(merge_overrides(RECIPE, overrides))
             name = backbone if motion == "none" else f"{backbone}+motion-{motion}"
-            results[name] = lopo(args.data, args.work, name, config, extras=number == 0)
+            results[name] = lopo(
+                args.data,
+                args.work,
+                name,
+                config,
+                extras=number == 0,
+                motion_weights=tuple(args.motion_weights),
+            )
     Console().print(render(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

@@ -176,12 +176,15 @@ class GKAANConfig(_Strict):
     #: ``probs``: average softmax probabilities (paper); ``logits``: average logits, then
     #: softmax (reference code).
     fuse: Literal["probs", "logits"] = "probs"
-    #: Motion input of the SRUs (docs/model.md#motion): ``none`` is the paper's network;
-    #: ``diff`` appends W_m (R^GP_t - R^GP_{t-s}) to every stream's SRU input, with
-    #: ``motion_dim`` rows in W_m and ``s = motion_stride`` frames.
-    motion: Literal["none", "diff"] = "none"
+    #: Motion (docs/model.md#motion): ``none`` is the paper's network; ``diff`` appends
+    #: W_m (R^GP_t - R^GP_{t-s}) to every stream's SRU input, with ``motion_dim`` rows in
+    #: W_m and ``s = motion_stride`` frames; ``track`` adds the GM stream, a classifier of
+    #: where the activity is and how fast it moves (docs/model.md#motion-track), fused with
+    #: weight ``motion_weight`` beside ``stream_weights``.
+    motion: Literal["none", "diff", "track"] = "none"
     motion_dim: int = Field(128, ge=1, le=MAX_HIDDEN)
     motion_stride: int = Field(1, ge=1, le=MAX_CLIP_FRAMES)
+    motion_weight: Finite = Field(1.0, ge=0.0)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__
@@ -235,6 +238,7 @@ STREAM_TITLES = {
     "gl": "LA stream (GL)",
     "sa": "SA stream",
     "la": "LA stream",
+    "gm": "motion track (GM)",
 }
 #: Machine-readable prediction formats (:mod:`gkaan_cli.engine.outputs`).
 OutputFormat = Literal["json", "jsonl", "csv"]

@@ -1,35 +1,61 @@
-"""Out-of-distribution statistics of a trained model, from its training split (docs/model.md#ood).
+"""End-of-training statistics of a model, from its training split: the out-of-distribution
+statistics (docs/model.md#ood) and the GM stream's fit (docs/model.md#motion-track).
 
-At the end of training, every training clip (test-time sampling, no augmentation) is embedded
-by :func:`~gkaan_cli.model.ood.clip_embedding`; :func:`~gkaan_cli.model.ood.fit_ood` keeps the
-embeddings and calibrates the limits by holding out one group (person) at a time. The run's
-checkpoints are then written again with the ``ood.*`` tensors.
+At the end of training, every training clip (test-time sampling, no augmentation) goes once
+through the frozen part of the network: :func:`~gkaan_cli.model.ood.clip_embedding` embeds
+it, and, for a ``motion="track"`` model, :func:`~gkaan_cli.model.motion.motion_descriptor`
+describes its motion. :func:`~gkaan_cli.model.ood.fit_ood` keeps the embeddings and
+calibrates the limits by holding out one group (person) at a time;
+:meth:`~gkaan_cli.model.motion.MotionHead.fit` fits the GM head on the descriptors. The run's
+checkpoints are then written again with them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..model.gkaan import GKAAN
+from ..model.motion import motion_descriptor
 from ..model.ood import OODStats, clip_embedding, fit_ood
 from .evaluate import make_dataset
 
-__all__ = ["add_training_ood", "training_ood"]
+__all__ = ["TrainingClips", "add_training_statistics", "training_clips", "training_ood"]
+
+
+@dataclass(frozen=True)
+class TrainingClips:
+    """What the end-of-training statistics need from every training clip.
+
+    Attributes:
+        embeddings: (N, C) clip embeddings (docs/model.md#ood).
+        descriptors: (N, D) motion descriptors, or None for a model without a GM stream.
+        labels: (N,) class indices.
+        video_index: (N,) the video of each clip.
+        groups: (N,) the group (person) of each clip's video, or None when unknown.
+    """
+
+    embeddings: Tensor
+    descriptors: Tensor | None
+    labels: Tensor
+    video_index: Tensor
+    groups: Tensor | None
 
 
 @torch.inference_mode()
-def training_ood(
+def training_clips(
     model: GKAAN,
     prepared_dir: str | Path,
     *,
     features: bool,
     device: torch.device | str = "cpu",
     batch_size: int = 8,
-) -> OODStats | None:
-    """OOD statistics of ``model`` on the train split of ``prepared_dir``.
+) -> TrainingClips:
+    """One pass over the train split of ``prepared_dir``.
 
     Args:
         model: the trained network (its backbone embeds frames when ``features`` is False).
@@ -37,23 +63,23 @@ def training_ood(
         features: the split holds cached conv maps (else frames through the backbone).
         device: where the backbone runs.
         batch_size: clips per batch.
-
-    Returns:
-        The statistics, or None when the split has fewer than two videos or two groups
-        (:data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
     dataset = make_dataset(
         Path(prepared_dir), "train", model.config, features=features, train=False, seed=0
     )
     model = model.eval().to(device)
-    embeddings, videos = [], []
+    motion = model.motion_head is not None
+    embeddings, descriptors, labels, videos = [], [], [], []
     collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
-    for inputs, _, video in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+    for inputs, target, video in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
         inputs = inputs.to(device).float()
         if not features:
             b, t = inputs.shape[:2]
             inputs = model.extract_maps(inputs.flatten(0, 1)).unflatten(0, (b, t))
         embeddings.append(clip_embedding(inputs).cpu())
+        if motion:
+            descriptors.append(motion_descriptor(inputs).cpu())
+        labels.append(target)
         videos.append(video)
     video_index = torch.cat(videos)
     group_names = [r.group for r in dataset.records]  # type: ignore[attr-defined]
@@ -61,33 +87,48 @@ def training_ood(
     if dataset.manifest.groups_known and None not in group_names:  # type: ignore[attr-defined]
         ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
         groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
+    return TrainingClips(
+        embeddings=torch.cat(embeddings),
+        descriptors=torch.cat(descriptors) if motion else None,
+        labels=torch.cat(labels),
+        video_index=video_index,
+        groups=groups,
+    )
+
+
+def training_ood(clips: TrainingClips) -> OODStats | None:
+    """OOD statistics of the training clips, or None when the split has fewer than two videos
+    or two groups (:data:`~gkaan_cli.model.ood.NO_GROUPS`)."""
     try:
-        stats = fit_ood(torch.cat(embeddings), video_index, groups)
+        stats = fit_ood(clips.embeddings, clips.video_index, clips.groups)
     except ValueError:
         return None
     return OODStats.from_state(stats)
 
 
-def add_training_ood(
+def add_training_statistics(
     run: str | Path, prepared_dir: str | Path, *, features: bool, device: torch.device | str
 ) -> bool:
-    """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics.
+    """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics and, for
+    a ``motion="track"`` model, the fitted GM head.
 
-    On cached maps (``features``) the embeddings do not depend on the trained weights, so
-    the training split is embedded once for both checkpoints. Returns whether they got
-    statistics (not without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
+    On cached maps (``features``) neither depends on the trained weights, so the training
+    split is read once for both checkpoints. Returns whether they got OOD statistics (not
+    without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
-    shared: OODStats | None = None
-    computed = False
+    clips: TrainingClips | None = None
+    ood: OODStats | None = None
     for name in ("last", "best"):
         folder = Path(run) / name
         if not folder.is_dir():
             continue
         model = GKAAN.from_pretrained(folder)
-        if not (computed and features):
-            shared = training_ood(model, prepared_dir, features=features, device=device)
-            computed = True
-        model.ood = shared
-        if model.ood is not None:
+        if clips is None or not features:
+            clips = training_clips(model, prepared_dir, features=features, device=device)
+            ood = training_ood(clips)
+        model.ood = ood
+        if model.motion_head is not None and clips.descriptors is not None:
+            model.motion_head.fit(clips.descriptors, clips.labels)
+        if model.ood is not None or model.motion_head is not None:
             model.save_pretrained(folder)
-    return shared is not None
+    return ood is not None

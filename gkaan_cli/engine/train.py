@@ -51,7 +51,7 @@ from ..model.loss import gkaan_loss
 from ..nested import flatten_nested
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.sampling import frames_needed
-from .calibrate import add_training_ood
+from .calibrate import add_training_statistics
 from .distributed import (
     AUTOCAST_DTYPES,
     DistContext,
@@ -740,9 +740,11 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     ``result`` may be extended in place.
     """
     _fuse_on_val(run, result)
-    # OOD statistics of the training set (docs/model.md#ood), last: they are written into
+    # OOD statistics and the GM fit (docs/model.md#ood, #motion-track), last: written into
     # the final best/ and last/ checkpoints
-    result.ood = add_training_ood(run.out, run.data, features=run.features, device=run.ctx.device)
+    result.ood = add_training_statistics(
+        run.out, run.data, features=run.features, device=run.ctx.device
+    )
 
 
 def _fuse_on_val(run: _Run, result: TrainResult) -> None:

@@ -2,6 +2,7 @@
 
 docs/model.md. Early fusion streams GS = [GP, SA], GL = [GP, LA] and GP (eq. 19);
 late fusion streams GP, SA and LA (eq. 20); single-stream models are the paper's ablations.
+With ``motion="track"`` a GM stream (docs/model.md#motion-track) joins the fusion.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..errors import BadCheckpointError
 from .attention import GlobalPooling, LearnedAttention, StatisticAttention
 from .backbones import build_backbone
 from .checkpoint import WEIGHTS_FILE, read_checkpoint, write_checkpoint
+from .motion import MotionHead, motion_descriptor
 from .ood import OOD_PREFIX, OODStats
 from .sru import SRU
 from .weights_file import state_dict_mismatch
@@ -37,7 +39,8 @@ class GKAANOutput:
     """What one forward pass gives.
 
     Attributes:
-        logits: per stream, (B, K) logits averaged over time (eq. 16).
+        logits: per stream, (B, K) logits averaged over time (eq. 16); ``"gm"`` for the
+            motion stream of ``motion="track"`` (a clip-level classifier).
         stream_probs: per stream, (B, K) softmax probabilities.
         probs: (B, K) fused class probabilities (eq. 19 / eq. 20).
         attention: ``"sa"`` and/or ``"la"`` -> (B, T, h, w) maps, each summing to 1 per frame,
@@ -80,7 +83,7 @@ class GKAAN(nn.Module):
         width |= {"gs": 2 * channels, "gl": 2 * channels}  # fusion layer: [R_GP, R_att]
         # Motion input (docs/model.md#motion): W_m, appended to every stream's SRU input.
         self.motion = (
-            nn.Linear(channels, config.motion_dim, bias=False) if config.motion != "none" else None
+            nn.Linear(channels, config.motion_dim, bias=False) if config.motion == "diff" else None
         )
         extra = config.motion_dim if self.motion is not None else 0
         self.srus = nn.ModuleDict(
@@ -92,6 +95,8 @@ class GKAAN(nn.Module):
         self.heads = nn.ModuleDict(
             {s: nn.Linear(config.sru_hidden, config.num_classes) for s in streams}
         )
+        #: The GM stream (docs/model.md#motion-track), fitted at the end of training.
+        self.motion_head = MotionHead(config.num_classes) if config.motion == "track" else None
         weights = torch.tensor(config.stream_weights[: len(streams)], dtype=torch.float32)
         self.register_buffer("stream_weights", weights / weights.sum(), persistent=False)
         #: Out-of-distribution statistics (docs/model.md#ood), when the checkpoint has them.
@@ -136,8 +141,11 @@ class GKAAN(nn.Module):
                 inputs = torch.cat([inputs, motion], dim=2)
             states = self.srus[name](inputs)
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
-        stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         weights = self.stream_weights.to(maps.dtype)
+        if self.motion_head is not None:
+            logits["gm"] = self.motion_head(motion_descriptor(maps)).to(maps.dtype)
+            weights = self._with_motion_weight(weights)
+        stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         if self.config.fuse == "logits":
             mixed = sum(wt * value for wt, value in zip(weights, logits.values(), strict=True))
             probs = torch.softmax(mixed, dim=1)
@@ -146,6 +154,15 @@ class GKAAN(nn.Module):
                 wt * value for wt, value in zip(weights, stream_probs.values(), strict=True)
             )
         return GKAANOutput(logits, stream_probs, probs, attention)
+
+    def _with_motion_weight(self, weights: Tensor) -> Tensor:
+        """The normalised fusion weights with the GM stream's appended: ``motion_weight``
+        relative to ``stream_weights`` once the head is fitted, 0 before (it does not vote)."""
+        assert self.motion_head is not None
+        raw = torch.tensor(self.config.stream_weights[: len(weights)], dtype=weights.dtype)
+        vote = self.config.motion_weight if float(self.motion_head.fitted) > 0 else 0.0
+        raw = torch.cat([raw, raw.new_tensor([vote])]).to(weights.device)
+        return raw / raw.sum()
 
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` to ``directory`` atomically.

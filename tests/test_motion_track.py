@@ -1,0 +1,147 @@
+"""The GM stream (``motion="track"``): its descriptor measures where activity is and how fast
+it moves; the head is fitted at the end of training, saved and loaded strictly; it does not
+vote until fitted; the option changes nothing outside the heads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from gkaan_cli.cli import app
+from gkaan_cli.config import GKAANConfig, SamplingConfig
+from gkaan_cli.errors import BadCheckpointError
+from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.motion import DESCRIPTOR_SIZE, LAGS, motion_descriptor
+
+runner = CliRunner()
+
+
+def blob_clip(xs: list[int], y: int = 3, size: int = 7, channels: int = 4) -> torch.Tensor:
+    """(1, T, C, size, size) maps with one active cell per frame at (y, xs[t])."""
+    maps = torch.zeros(1, len(xs), channels, size, size)
+    for t, x in enumerate(xs):
+        maps[0, t, :, y, x] = 1.0
+    return maps
+
+
+def tiny(motion: str = "track", **update: object) -> GKAANConfig:
+    return GKAANConfig(
+        num_classes=3,
+        backbone="resnet18",
+        sru_hidden=16,
+        sru_layers=1,
+        motion=motion,  # type: ignore[arg-type]
+        **update,  # type: ignore[arg-type]
+    )
+
+
+def test_the_descriptor_reads_the_speed_of_a_moving_blob_and_zero_for_a_still_one() -> None:
+    still = motion_descriptor(blob_clip([3] * 24))
+    slow = motion_descriptor(blob_clip([t // 4 for t in range(24)]))  # 1 cell per 4 frames
+    fast = motion_descriptor(blob_clip([t // 2 for t in range(12)] * 2))  # 1 cell per 2 frames
+    assert still.shape == slow.shape == (1, DESCRIPTOR_SIZE)
+    # energy map: the first numbers are |dx|, |dy| at each lag, on a 0-1 grid (1/6 per cell)
+    assert torch.all(still[0, : 2 * len(LAGS)] == 0)
+    lag5_x = 2 * LAGS.index(5)
+    assert slow[0, lag5_x] == pytest.approx((5 / 4) / 6, abs=0.05)  # 1.25 cells in 5 frames
+    assert fast[0, 0] > slow[0, 0] > still[0, 0]  # lag 1: faster is larger
+    assert slow[0, 2 * len(LAGS)] > 0.5  # drift of a blob crossing most of the frame
+
+
+def test_the_descriptor_is_finite_for_a_single_frame_and_for_blank_maps() -> None:
+    for maps in (torch.randn(2, 1, 8, 7, 7), torch.zeros(2, 30, 8, 7, 7)):
+        out = motion_descriptor(maps)
+        assert out.shape == (2, DESCRIPTOR_SIZE) and torch.isfinite(out).all()
+
+
+def test_the_track_option_adds_no_parameter_and_changes_no_other_output() -> None:
+    paper = GKAANConfig(num_classes=101)
+    plain, tracked = GKAAN(paper), GKAAN(paper.model_copy(update={"motion": "track"}))
+    count = sum(p.numel() for p in plain.parameters())
+    assert count == sum(p.numel() for p in tracked.parameters()) == 48_943_472
+    extra = set(tracked.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith("motion_head.") for k in extra)
+    tracked.load_state_dict(plain.state_dict() | {k: tracked.state_dict()[k] for k in extra})
+    plain.eval(), tracked.eval()
+    maps = torch.randn(2, 4, 512, 7, 7)
+    a, b = plain.forward_heads(maps), tracked.forward_heads(maps)
+    assert set(b.stream_probs) == {"gs", "gl", "gp", "gm"}
+    for name in a.stream_probs:
+        assert torch.equal(a.stream_probs[name], b.stream_probs[name])
+    # not fitted yet: GM is uniform and takes no part in the fused probabilities
+    assert torch.allclose(b.stream_probs["gm"], torch.full((2, 101), 1 / 101))
+    assert torch.allclose(a.probs, b.probs)
+
+
+def fitted_model(weight: float = 1.0) -> tuple[GKAAN, torch.Tensor]:
+    """A tiny model whose GM head has learnt: still -> 0, slow -> 1, fast -> 2."""
+    torch.manual_seed(0)
+    model = GKAAN(tiny(motion_weight=weight)).eval()
+    clips = [
+        blob_clip([3] * 24, channels=512),
+        blob_clip([t // 4 for t in range(24)], channels=512),
+        blob_clip([t % 7 for t in range(24)], channels=512),
+    ]
+    maps = torch.cat(clips)  # real maps are never exactly still: a little noise everywhere
+    noisy = maps.repeat(5, 1, 1, 1, 1) + 0.01 * torch.rand(15, *maps.shape[1:])
+    with torch.inference_mode():  # as at the end of training
+        descriptors = motion_descriptor(noisy[3:])
+    assert model.motion_head is not None
+    model.motion_head.fit(descriptors, torch.tensor([0, 1, 2] * 4))
+    return model, noisy[:3]  # unseen clips
+
+
+def test_a_fitted_head_classifies_by_motion_and_the_weight_steers_the_fusion() -> None:
+    model, maps = fitted_model(weight=1.0)
+    with torch.inference_mode():
+        out = model.forward_heads(maps)
+        assert out.stream_probs["gm"].argmax(dim=1).tolist() == [0, 1, 2]
+        model.config = model.config.model_copy(update={"motion_weight": 1000.0})
+        assert model.forward_heads(maps).probs.argmax(dim=1).tolist() == [0, 1, 2]
+        model.config = model.config.model_copy(update={"motion_weight": 0.0})
+        appearance = sum(out.stream_probs[s] for s in ("gs", "gl", "gp")) / 3
+        assert torch.allclose(model.forward_heads(maps).probs, appearance)
+
+
+def test_the_fitted_head_is_saved_in_fp16_and_loaded_strictly(tmp_path: Path) -> None:
+    model, maps = fitted_model()
+    folder = model.save_pretrained(tmp_path / "tracked", dtype=torch.float16)
+    again = GKAAN.from_pretrained(folder)
+    with torch.inference_mode():
+        assert torch.allclose(
+            again.forward_heads(maps).stream_probs["gm"],
+            model.forward_heads(maps).stream_probs["gm"],
+            atol=5e-3,
+        )
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v for k, v in tensors.items() if k != "motion_head.weight"}, weights)
+    with pytest.raises(BadCheckpointError, match=r"motion_head\.weight"):
+        GKAAN.from_pretrained(folder)
+
+
+def test_training_with_the_track_option_fits_the_gm_head(
+    make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GKAAN_CACHE", str(tmp_path / "cache"))
+    for label in ("left", "right"):
+        for number in range(2):
+            make_video(f"mine/{label}/{label}{number}.mp4", num_frames=12, size=(32, 32))
+    recipe = tmp_path / "recipe.json"
+    sampling = SamplingConfig(mode="dense", clip_len=6, stride=6, max_clips=2).model_dump()
+    settings = {"model": {"motion": "track", "motion_weight": 3.0, "sampling": sampling}}
+    recipe.write_text(json.dumps(settings))
+    run = tmp_path / "run"
+    args = ["train", str(tmp_path / "mine"), "--out", str(run), "--config", str(recipe)]
+    result = runner.invoke(app, [*args, "--epochs", "1", "--val-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    model = GKAAN.from_pretrained(run / "last")
+    assert model.motion_head is not None and float(model.motion_head.fitted) == 1.0
+    assert model.config.motion_weight == 3.0
+    assert float(model.motion_head.std.min()) > 0
