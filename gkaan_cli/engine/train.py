@@ -223,7 +223,9 @@ def _init_from(model: GKAAN, spec: str) -> tuple[str, int, list[str]]:
     fits = {
         key: value.to(own[key].dtype)
         for key, value in tensors.items()
-        if key in own and value.shape == own[key].shape
+        if key in own
+        and value.shape == own[key].shape
+        and not key.startswith("motion_head.")  # refitted on this run's data at the end
     }
     theirs, ours = source.class_names, model.config.class_names
     if theirs is not None and ours is not None and theirs != ours:

@@ -33,7 +33,7 @@ _PER_MAP = 2 * len(LAGS) + 2 + 3
 #: Length of the clip descriptor m (energy map and change map).
 DESCRIPTOR_SIZE = 2 * _PER_MAP
 #: L2 weight of the logistic-regression fit (chosen by leave-one-person-out on kth-mini).
-MOTION_L2 = 1e-3
+MOTION_L2 = 3e-3
 #: Floor of the per-feature standard deviation (features constant in training).
 _MIN_STD = 1e-6
 
