@@ -144,7 +144,7 @@ class GKAAN(nn.Module):
         weights = self.stream_weights.to(maps.dtype)
         if self.motion_head is not None:
             logits["gm"] = self.motion_head(motion_descriptor(maps)).to(maps.dtype)
-            weights = self._with_motion_weight(weights)
+            weights = self._weights_with_gm().to(maps)
         stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         if self.config.fuse == "logits":
             mixed = sum(wt * value for wt, value in zip(weights, logits.values(), strict=True))
@@ -155,14 +155,15 @@ class GKAAN(nn.Module):
             )
         return GKAANOutput(logits, stream_probs, probs, attention)
 
-    def _with_motion_weight(self, weights: Tensor) -> Tensor:
-        """The normalised fusion weights with the GM stream's appended: ``motion_weight``
-        relative to ``stream_weights`` once the head is fitted, 0 before (it does not vote)."""
+    def _weights_with_gm(self) -> Tensor:
+        """The fusion weights of the streams and then GM, normalised: ``stream_weights`` and
+        ``motion_weight`` once the GM head is fitted, 0 before (it does not vote)."""
         assert self.motion_head is not None
-        raw = torch.tensor(self.config.stream_weights[: len(weights)], dtype=weights.dtype)
-        vote = self.config.motion_weight if float(self.motion_head.fitted) > 0 else 0.0
-        raw = torch.cat([raw, raw.new_tensor([vote])]).to(weights.device)
-        return raw / raw.sum()
+        fitted = float(self.motion_head.fitted) > 0
+        raw = [*self.config.stream_weights[: len(self.config.streams)]]
+        raw.append(self.config.motion_weight if fitted else 0.0)
+        weights = torch.tensor(raw, dtype=torch.float32)
+        return weights / weights.sum()
 
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` to ``directory`` atomically.
