@@ -41,6 +41,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 LITE_MEAN = (127 / 255, 127 / 255, 127 / 255)
 LITE_STD = (128 / 255, 128 / 255, 128 / 255)
 
+#: Probabilities are clipped to at least this before a log (the training NLL and the NLL metric).
+MIN_PROB = 1e-12
 
 # Bounds (docs/model.md): generous for any real model, small enough that a hostile
 # config.json or flag is refused by pydantic before anything is allocated.

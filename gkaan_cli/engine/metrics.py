@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-#: Probabilities are clipped here before the log of the NLL.
-_MIN_PROB = 1e-12
+from ..config import MIN_PROB
 
 __all__ = [
     "AccuracyScores",
@@ -80,7 +79,7 @@ def score(probs: np.ndarray, labels: np.ndarray) -> AccuracyScores:
         top5=top_k_accuracy(probs, labels, 5),
         mean_class=mean_class_accuracy(matrix),
         count=len(labels),
-        nll=float(-np.log(np.clip(true_probs, _MIN_PROB, None)).mean()),
+        nll=float(-np.log(np.clip(true_probs, MIN_PROB, None)).mean()),
     )
 
 

@@ -11,12 +11,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..config import GKAANConfig
+from ..config import MIN_PROB, GKAANConfig
 from .gkaan import GKAANOutput
 
 __all__ = ["LossParts", "ga_term", "gkaan_loss"]
-
-_MIN_PROB = 1e-12
 
 
 class LossParts(NamedTuple):
@@ -54,7 +52,7 @@ def gkaan_loss(output: GKAANOutput, target: Tensor, config: GKAANConfig) -> Loss
         target: (B,) true class indices.
         config: the model's config (fusion and margin).
     """
-    nll = torch.nn.functional.nll_loss(torch.log(output.probs.clamp_min(_MIN_PROB)), target)
+    nll = torch.nn.functional.nll_loss(torch.log(output.probs.clamp_min(MIN_PROB)), target)
     if config.fusion == "early":
         p_gp = output.stream_probs["gp"]
         ga_sa = ga_term(p_gp, output.stream_probs["gs"], target, config.margin)
