@@ -649,6 +649,6 @@ def test_predict_notes_at_once_when_decode_cuda_cannot_be_used_in_this_process(
     video = make_video("a.mp4", num_frames=6)
     result = run_cli(str(video), "--model", str(checkpoint), "--decode", "cuda", "--timeline")
     assert result.exit_code == 0, result.output
-    note, model_line, *_ = result.stderr.splitlines()  # the note comes with the predictor
-    assert note == "note: CUDA decode not available (no CUDA here); decoding on the CPU"
+    model_line, note, *_ = result.stderr.splitlines()  # the model named first, then the note
     assert model_line.endswith(f"; cpu; {AUTO})")  # decoded on the CPU: nothing to add
+    assert note == "note: CUDA decode not available (no CUDA here); decoding on the CPU"

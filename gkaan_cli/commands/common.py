@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEVICE_HELP",
+    "DecodeNote",
     "DecodeOption",
     "DeviceOption",
     "GkaanCommand",
@@ -53,7 +54,6 @@ __all__ = [
     "TimelineOptions",
     "WindowOption",
     "choice_callback",
-    "decode_note",
     "load_model",
     "progress_bar",
     "shorten_path",
@@ -281,21 +281,41 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
         yield on_progress
 
 
-def decode_note(*, enabled: bool = True) -> Callable[[str], None]:
+class DecodeNote:
     """The Predictor's ``on_decode_fallback`` for a command: the first fallback's reason as
-    one ``note:`` line on stderr, later ones not (they may come from the decoding thread)."""
-    lock = threading.Lock()
-    said = not enabled
+    one ``note:`` line on stderr, later ones not (they may come from the decoding thread).
 
-    def note(reason: str) -> None:
-        nonlocal said
-        with lock:
-            if said:
+    The Predictor may call it while it is being built, before the command has named the
+    model: the note is held until :meth:`release`, so it follows the model line.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._lock = threading.Lock()
+        self._said = not enabled
+        self._held = True
+        self._pending: str | None = None
+
+    def __call__(self, reason: str) -> None:
+        with self._lock:
+            if self._said:
                 return
-            said = True
-        stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
+            self._said = True
+            if self._held:
+                self._pending = reason
+                return
+        self._print(reason)
 
-    return note
+    def release(self) -> None:
+        """Print a held note now; later notes print at once."""
+        with self._lock:
+            self._held = False
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._print(pending)
+
+    @staticmethod
+    def _print(reason: str) -> None:
+        stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
 
 
 def load_model(spec: str | None) -> GKAAN:

@@ -27,6 +27,7 @@ from ..config import STREAM_TITLES, OutputFormat, SamplingMode
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
+    DecodeNote,
     DecodeOption,
     DeviceOption,
     HopOption,
@@ -38,7 +39,6 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
-    decode_note,
     load_model,
     progress_bar,
     shorten_path,
@@ -308,6 +308,7 @@ def predict(
     }
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
     with distributed_context(device, timeout=SHARD_TIMEOUT) as ctx:  # one process: no-op
+        note = DecodeNote(enabled=main and not quiet)
         predictor = Predictor(
             net,
             device=rank_device(ctx, device),
@@ -318,10 +319,11 @@ def predict(
             ood=not no_ood,
             ood_threshold=ood_threshold,
             decode=decode,
-            on_decode_fallback=decode_note(enabled=main and not quiet),
+            on_decode_fallback=note,
         )
         if main and not quiet:
             stderr.print(model_summary(predictor.model_info))
+        note.release()
         started = time.perf_counter()
         with progress_bar(enabled=main and not quiet) as on_progress:
             run = predict_sharded(
@@ -601,14 +603,11 @@ def _timeline_command(
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
-    predictor = Predictor(
-        net,
-        sampling=sampling,
-        on_decode_fallback=decode_note(enabled=not quiet),
-        **predictor_options,
-    )
+    note = DecodeNote(enabled=not quiet)
+    predictor = Predictor(net, sampling=sampling, on_decode_fallback=note, **predictor_options)
     if not quiet:
         stderr.print(model_summary(predictor.model_info))
+    note.release()
     render = {"fmt": fmt, "output": output, "report": report, "top_k": top_k}
     if live:
         failed = _live_timeline(predictor, live[0], options, quiet=quiet, **render)

@@ -17,6 +17,7 @@ import typer
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
+    DecodeNote,
     DecodeOption,
     DeviceOption,
     HopOption,
@@ -28,7 +29,6 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
-    decode_note,
     load_model,
     progress_bar,
     stdout,
@@ -119,14 +119,16 @@ def visualize(
 
     info = probe_video(video)  # a bad video is reported before the model is loaded
     net = load_model(model)
+    note = DecodeNote(enabled=not quiet)
     predictor = Predictor(
         net,
         device=device,
         precision=precision,
         threads=threads,
         decode=decode,
-        on_decode_fallback=decode_note(enabled=not quiet),
+        on_decode_fallback=note,
     )
+    note.release()
     if timeline:  # a window shorter than a clip is refused before any work
         timeline_spec(predictor.sampling, info.fps, window=options.window, hop=options.hop)
     with progress_bar(enabled=not quiet) as on_progress:
