@@ -454,8 +454,12 @@ def test_ctrl_c_on_a_live_source_prints_the_segments_so_far(
     checkpoint: Path, real_clip: Path
 ) -> None:
     data = real_clip.read_bytes()
+    # Python leaves Ctrl-C ignored when it starts with SIGINT ignored, as a child of a
+    # background job does (`ci &`): give the child the interactive default, as a terminal would
+    ctrl_c = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    main = f"{ctrl_c}; runpy.run_module('gkaan_cli', run_name='__main__')"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gkaan_cli", "predict", "-", "--model", str(checkpoint)],
+        [sys.executable, "-c", main, "predict", "-", "--model", str(checkpoint)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
