@@ -24,6 +24,8 @@ __all__ = [
 
 BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
+#: Motion options of the model (docs/model.md#motion): the paper's network, ``diff``, ``track``.
+Motion = Literal["none", "diff", "track"]
 #: Clip sampling modes (the values of ``SamplingConfig.mode``).
 SamplingMode = Literal["dense", "segments", "uniform"]
 
@@ -183,10 +185,12 @@ class GKAANConfig(_Strict):
     #: W_m and ``s = motion_stride`` frames; ``track`` adds the GM stream, a classifier of
     #: where the activity is and how fast it moves (docs/model.md#motion-track), fused with
     #: weight ``motion_weight`` beside ``stream_weights``.
-    motion: Literal["none", "diff", "track"] = "none"
+    motion: Motion = "none"
     motion_dim: int = Field(128, ge=1, le=MAX_HIDDEN)
     motion_stride: int = Field(1, ge=1, le=MAX_CLIP_FRAMES)
-    motion_weight: Finite = Field(1.0, ge=0.0)
+    #: 100 chosen by validation: leave-one-person-out on kth-mini, and one person against the
+    #: other on ps7-arms (docs/protocol.md#own-recipe).
+    motion_weight: Finite = Field(100.0, ge=0.0)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__

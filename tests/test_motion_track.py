@@ -135,13 +135,14 @@ def test_training_with_the_track_option_fits_the_gm_head(
             make_video(f"mine/{label}/{label}{number}.mp4", num_frames=12, size=(32, 32))
     recipe = tmp_path / "recipe.json"
     sampling = SamplingConfig(mode="dense", clip_len=6, stride=6, max_clips=2).model_dump()
-    settings = {"model": {"motion": "track", "motion_weight": 3.0, "sampling": sampling}}
-    recipe.write_text(json.dumps(settings))
+    recipe.write_text(json.dumps({"model": {"sampling": sampling}}))
     run = tmp_path / "run"
     args = ["train", str(tmp_path / "mine"), "--out", str(run), "--config", str(recipe)]
-    result = runner.invoke(app, [*args, "--epochs", "1", "--val-fraction", "0"])
+    result = runner.invoke(
+        app, [*args, "--motion", "track", "--epochs", "1", "--val-fraction", "0"]
+    )
     assert result.exit_code == 0, result.output
     model = GKAAN.from_pretrained(run / "last")
     assert model.motion_head is not None and float(model.motion_head.fitted) == 1.0
-    assert model.config.motion_weight == 3.0
+    assert model.config.motion_weight == 100.0  # the validated default weight
     assert float(model.motion_head.std.min()) > 0

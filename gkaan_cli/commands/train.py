@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..config import BackboneName, Fusion
+from ..config import BackboneName, Fusion, Motion
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
 from .common import (
     OptionalDeviceOption,
@@ -112,6 +112,15 @@ def train(
             show_default=False,
         ),
     ] = None,
+    motion: Annotated[
+        Motion | None,
+        typer.Option(
+            help="track: add the GM motion stream (where the activity is and how fast it "
+            "moves; docs/model.md#motion-track); none: the paper's network (default: the "
+            "recipe's, none).",
+            show_default=False,
+        ),
+    ] = None,
     backbone: Annotated[
         BackboneName | None,
         typer.Option(help="CNN trunk (default: the recipe's).", show_default=False),
@@ -200,7 +209,7 @@ def train(
     from ..errors import UsageError
     from ..fileio import check_output_path
 
-    model = {"fusion": fusion, "backbone": backbone}
+    model = {"fusion": fusion, "backbone": backbone, "motion": motion}
     overrides: dict[str, Any] = {
         "model": {key: value for key, value in model.items() if value is not None},
         "frozen_backbone": frozen_backbone,
