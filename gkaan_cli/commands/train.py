@@ -116,8 +116,8 @@ def train(
         Motion | None,
         typer.Option(
             help="track: add the GM motion stream (where the activity is and how fast it "
-            "moves; docs/model.md#motion-track); none: the paper's network (default: the "
-            "recipe's, none).",
+            "moves; docs/model.md#motion-track); diff: frame differences into the SRUs; "
+            "none: the paper's network (default: the recipe's, none).",
             show_default=False,
         ),
     ] = None,
