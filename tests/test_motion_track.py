@@ -145,4 +145,36 @@ def test_training_with_the_track_option_fits_the_gm_head(
     model = GKAAN.from_pretrained(run / "last")
     assert model.motion_head is not None and float(model.motion_head.fitted) == 1.0
     assert model.config.motion_weight == 100.0  # the validated default weight
+    assert float(model.motion_head.fps) == 25.0  # the training videos' frame rate
     assert float(model.motion_head.std.min()) > 0
+
+
+def test_the_fit_records_the_frame_rate_and_flags_videos_at_other_rates() -> None:
+    model, _ = fitted_model()
+    head = model.motion_head
+    assert head is not None and not head.rate_differs(50.0)  # fitted without a rate: no claim
+    head.fps.fill_(25.0)
+    assert [head.rate_differs(fps) for fps in (25.0, 27.0, 30.0, 12.5, 50.0)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_predict_notes_videos_at_another_frame_rate_than_the_motion_fit(
+    make_video: Callable[..., Path], tmp_path: Path
+) -> None:
+    model, _ = fitted_model()
+    assert model.motion_head is not None
+    model.motion_head.fps.fill_(25.0)
+    folder = model.save_pretrained(tmp_path / "tracked")
+    same = make_video("same.mp4", num_frames=8, fps=25)
+    other = make_video("other.mp4", num_frames=8, fps=50)
+    args = ["predict", str(same), str(other), "--model", str(folder), "-f", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "fitted on 25 fps" in line]
+    assert len(notes) == 1 and "other.mp4 50 fps" in notes[0] and "same.mp4" not in notes[0]
+    assert "fitted on" not in runner.invoke(app, [*args, "-q"]).stderr

@@ -37,6 +37,7 @@ class TrainingClips:
         labels: (N,) class indices.
         video_index: (N,) the video of each clip.
         groups: (N,) the group (person) of each clip's video, or None when unknown.
+        fps: the median frame rate of the training videos (0 when unknown).
     """
 
     embeddings: Tensor
@@ -44,6 +45,7 @@ class TrainingClips:
     labels: Tensor
     video_index: Tensor
     groups: Tensor | None
+    fps: float = 0.0
 
 
 @torch.inference_mode()
@@ -87,7 +89,9 @@ def training_clips(
     if dataset.manifest.groups_known and None not in group_names:  # type: ignore[attr-defined]
         ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
         groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
+    rates = [r.fps for r in dataset.records if r.fps]  # type: ignore[attr-defined]
     return TrainingClips(
+        fps=float(torch.tensor(rates).median()) if rates else 0.0,
         embeddings=torch.cat(embeddings),
         descriptors=torch.cat(descriptors) if motion else None,
         labels=torch.cat(labels),
@@ -128,7 +132,7 @@ def add_training_statistics(
             ood = training_ood(clips)
         model.ood = ood
         if model.motion_head is not None and clips.descriptors is not None:
-            model.motion_head.fit(clips.descriptors, clips.labels)
+            model.motion_head.fit(clips.descriptors, clips.labels, fps=clips.fps)
         if model.ood is not None or model.motion_head is not None:
             model.save_pretrained(folder)
     return ood is not None

@@ -24,7 +24,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DESCRIPTOR_SIZE", "LAGS", "MOTION_L2", "MotionHead", "motion_descriptor"]
+__all__ = [
+    "DESCRIPTOR_SIZE",
+    "LAGS",
+    "MOTION_L2",
+    "RATE_TOLERANCE",
+    "MotionHead",
+    "motion_descriptor",
+]
 
 #: Frame lags of the centroid displacements (at 25 frames/s: 0.04 s to 0.8 s).
 LAGS = (1, 5, 10, 20)
@@ -36,6 +43,9 @@ DESCRIPTOR_SIZE = 2 * _PER_MAP
 MOTION_L2 = 3e-3
 #: Floor of the per-feature standard deviation (features constant in training).
 _MIN_STD = 1e-6
+#: A video whose frame rate differs from the fitted one by more than this fraction reads its
+#: speeds differently (lags count frames): :meth:`MotionHead.rate_differs`.
+RATE_TOLERANCE = 0.1
 
 
 def _track(maps: Tensor) -> Tensor:
@@ -91,13 +101,26 @@ class MotionHead(nn.Module):
         self.register_buffer("bias", torch.zeros(classes))
         #: 1.0 once :meth:`fit` has run (a float: checkpoints hold floating tensors only).
         self.register_buffer("fitted", torch.zeros(()))
+        #: Median frame rate of the training videos (0: unknown).
+        self.register_buffer("fps", torch.zeros(()))
 
     def forward(self, descriptor: Tensor) -> Tensor:
         """(B, DESCRIPTOR_SIZE) descriptors -> (B, K) logits."""
         return ((descriptor - self.mean) / self.std) @ self.weight.T + self.bias
 
+    def rate_differs(self, fps: float) -> bool:
+        """Whether a video at ``fps`` frames/s is read at another speed scale than the
+        training videos (rates apart by more than :data:`RATE_TOLERANCE`; False when the
+        head is not fitted or a rate is unknown)."""
+        fitted = float(self.fps)
+        if float(self.fitted) == 0 or fitted <= 0 or fps <= 0:
+            return False
+        return abs(fps / fitted - 1) > RATE_TOLERANCE
+
     @torch.enable_grad()
-    def fit(self, descriptors: Tensor, labels: Tensor, l2: float = MOTION_L2) -> None:
+    def fit(
+        self, descriptors: Tensor, labels: Tensor, l2: float = MOTION_L2, fps: float = 0.0
+    ) -> None:
         """Fit the head as a logistic regression on training clips.
 
         Minimises mean cross-entropy + ``l2`` * ||W||^2 over standardised descriptors with
@@ -107,6 +130,7 @@ class MotionHead(nn.Module):
             descriptors: (N, DESCRIPTOR_SIZE) descriptors of the training clips.
             labels: (N,) their class indices.
             l2: the L2 weight on W.
+            fps: the training videos' (median) frame rate, 0 when unknown.
         """
         x = descriptors.detach().float().cpu().clone()  # may come from inference mode
         y = labels.detach().long().cpu().clone()
@@ -128,3 +152,4 @@ class MotionHead(nn.Module):
             for name, value in (("mean", mean), ("std", std), ("weight", weight), ("bias", bias)):
                 getattr(self, name).copy_(value)
             self.fitted.fill_(1.0)
+            self.fps.fill_(float(fps))
