@@ -117,11 +117,12 @@ def add_training_statistics(
     a ``motion="track"`` model, the fitted GM head.
 
     On cached maps (``features``) neither depends on the trained weights, so the training
-    split is read once for both checkpoints. Returns whether they got OOD statistics (not
-    without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
+    split is read, and the GM head fitted, once for both checkpoints. Returns whether they got
+    OOD statistics (not without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
     clips: TrainingClips | None = None
     ood: OODStats | None = None
+    motion: dict[str, Tensor] | None = None  # the fitted GM head's tensors
     for name in ("last", "best"):
         folder = Path(run) / name
         if not folder.is_dir():
@@ -129,10 +130,15 @@ def add_training_statistics(
         model = GKAAN.from_pretrained(folder)
         if clips is None or not features:
             clips = training_clips(model, prepared_dir, features=features, device=device)
-            ood = training_ood(clips)
+            ood, motion = training_ood(clips), None
         model.ood = ood
-        if model.motion_head is not None and clips.descriptors is not None:
-            model.motion_head.fit(clips.descriptors, clips.labels, fps=clips.fps)
-        if model.ood is not None or model.motion_head is not None:
+        head = model.motion_head
+        if head is not None and clips.descriptors is not None:
+            if motion is None:
+                head.fit(clips.descriptors, clips.labels, fps=clips.fps)
+                motion = head.state_dict()
+            else:
+                head.load_state_dict(motion)
+        if model.ood is not None or head is not None:
             model.save_pretrained(folder)
     return ood is not None

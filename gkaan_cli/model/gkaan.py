@@ -159,10 +159,10 @@ class GKAAN(nn.Module):
         """The fusion weights of the streams and then GM, normalised: ``stream_weights`` and
         ``motion_weight`` once the GM head is fitted, 0 before (it does not vote)."""
         assert self.motion_head is not None
-        fitted = float(self.motion_head.fitted) > 0
-        raw = [*self.config.stream_weights[: len(self.config.streams)]]
-        raw.append(self.config.motion_weight if fitted else 0.0)
-        weights = torch.tensor(raw, dtype=torch.float32)
+        fitted = self.motion_head.fitted  # 0.0 or 1.0 on the model's device: no host sync
+        streams = self.config.stream_weights[: len(self.config.streams)]
+        vote = (self.config.motion_weight * fitted).reshape(1)
+        weights = torch.cat([fitted.new_tensor(streams), vote])
         return weights / weights.sum()
 
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> Path:
