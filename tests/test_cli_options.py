@@ -114,6 +114,14 @@ def test_recipe_lists_its_choices_and_refuses_others() -> None:
     assert result.exit_code == 2
 
 
+def test_motion_lists_its_choices_and_refuses_others() -> None:
+    row = option_rows("train")["--motion"]
+    for name in ("none", "diff", "track"):
+        assert name in row
+    result = runner.invoke(app, ["train", "data", "-o", "run", "--motion", "nosuch"])
+    assert result.exit_code == 2 and "nosuch" in result.output
+
+
 # --- quick to answer --------------------------------------------------------------------------
 
 IMPORT_PROBE = """
