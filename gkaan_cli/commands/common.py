@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..config import Decode
+from ..config import MAX_SWITCH_COST, SWITCH_COST, Decode
 from ..errors import UsageError
 from ..progress import ProgressCallback, ProgressEvent
 
@@ -50,6 +50,7 @@ __all__ = [
     "PrecisionOption",
     "QuietOption",
     "SmoothOption",
+    "SwitchCostOption",
     "ThreadsOption",
     "TimelineOptions",
     "WindowOption",
@@ -174,21 +175,37 @@ MinDurationOption = Annotated[
     ),
 ]
 
+SwitchCostOption = Annotated[
+    float,
+    typer.Option(
+        "--switch-cost",
+        min=0.0,
+        max=MAX_SWITCH_COST,
+        help=(
+            "Timeline: nats of window log-probability a change of label costs "
+            f"(0: each window's own label; 0-{MAX_SWITCH_COST:g})."
+        ),
+    ),
+]
+
 
 @dataclass(frozen=True)
 class TimelineOptions:
-    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
-    ``--min-duration`` options."""
+    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth``,
+    ``--min-duration`` and ``--switch-cost`` options."""
 
     window: float | None = None
     hop: float | None = None
     smooth: int = 1
     min_duration: float = 0.0
+    switch_cost: float = SWITCH_COST
 
     def require_timeline(self, timeline: bool) -> None:
         """Raise UsageError when an option differs from its default without ``--timeline``."""
         if not timeline and self != TimelineOptions():
-            raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
+            raise UsageError(
+                "--window, --hop, --smooth, --min-duration and --switch-cost need --timeline"
+            )
 
 
 def _plain_params(params: list[Any]) -> list[Any]:

@@ -23,7 +23,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..config import STREAM_TITLES, OutputFormat, SamplingMode
+from ..config import STREAM_TITLES, SWITCH_COST, OutputFormat, SamplingMode
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -36,6 +36,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     SmoothOption,
+    SwitchCostOption,
     ThreadsOption,
     TimelineOptions,
     WindowOption,
@@ -222,6 +223,7 @@ def predict(
     hop: HopOption = None,
     smooth: SmoothOption = 1,
     min_duration: MinDurationOption = 0.0,
+    switch_cost: SwitchCostOption = SWITCH_COST,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -233,7 +235,13 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
     from ..video.formats import is_live_source
 
-    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options = TimelineOptions(
+        window=window,
+        hop=hop,
+        smooth=smooth,
+        min_duration=min_duration,
+        switch_cost=switch_cost,
+    )
     if timeline or any(is_live_source(item) for item in inputs):  # docs/predict.md#timeline
         _timeline_command(
             inputs,
@@ -648,6 +656,7 @@ def _file_timelines(
                         hop=options.hop,
                         smooth=options.smooth,
                         min_duration=options.min_duration,
+                        switch_cost=options.switch_cost,
                         on_progress=on_progress,
                     )
                 )
@@ -716,7 +725,11 @@ def _live_timeline(
         interrupted = True
     finally:
         live.close()
-    timeline = live.result(smooth=options.smooth, min_duration=options.min_duration)
+    timeline = live.result(
+        smooth=options.smooth,
+        min_duration=options.min_duration,
+        switch_cost=options.switch_cost,
+    )
     if live.dropped is not None:
         _error(
             f"{source}: the stream dropped after {timeline.info.duration:.1f} s "
