@@ -56,7 +56,7 @@ L2S = (1e-3, 3e-3, 1e-2)
 WEIGHTS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 #: Timeline choices: switch cost (nats) and smoothing (windows).
 SWITCH_COSTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-SMOOTHS = (1, 3)
+SMOOTHS = (1,)
 #: Persons whose kth-mini videos cover three or more actions (joined-video timelines).
 TIMELINE_PERSONS = ("01", "09", "11")
 #: Window and hop of the default timeline (frames at 25 fps): one clip, half a clip.

@@ -185,32 +185,14 @@ def test_training_with_the_track_option_fits_the_gm_head(
     assert float(model.motion_head.std.min()) > 0
 
 
-def test_the_fit_records_the_frame_rate_and_flags_videos_at_other_rates() -> None:
+def test_the_gm_stream_reads_each_video_at_its_own_frame_rate() -> None:
+    # the same blob walk filmed at 25 and at 50 fps: the fitted head answers the same
     model, _ = fitted_model()
-    head = model.motion_head
-    assert head is not None and not head.rate_differs(50.0)  # fitted without a rate: no claim
-    head.fps.fill_(25.0)
-    assert [head.rate_differs(fps) for fps in (25.0, 27.0, 30.0, 12.5, 50.0)] == [
-        False,
-        False,
-        True,
-        True,
-        True,
-    ]
-
-
-def test_predict_notes_videos_at_another_frame_rate_than_the_motion_fit(
-    make_video: Callable[..., Path], tmp_path: Path
-) -> None:
-    model, _ = fitted_model()
-    assert model.motion_head is not None
-    model.motion_head.fps.fill_(25.0)
-    folder = model.save_pretrained(tmp_path / "tracked")
-    same = make_video("same.mp4", num_frames=8, fps=25)
-    other = make_video("other.mp4", num_frames=8, fps=50)
-    args = ["predict", str(same), str(other), "--model", str(folder), "-f", "json"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    notes = [line for line in result.stderr.splitlines() if "fitted on 25 fps" in line]
-    assert len(notes) == 1 and "other.mp4 50 fps" in notes[0] and "same.mp4" not in notes[0]
-    assert "fitted on" not in runner.invoke(app, [*args, "-q"]).stderr
+    slow25 = blob_clip([t // 4 for t in range(24)], channels=512)
+    slow50 = slow25.repeat_interleave(2, dim=1)  # each frame twice: a 50 fps video
+    with torch.inference_mode():
+        at25 = model.forward_heads(slow25, 25.0).stream_probs["gm"]
+        at50 = model.forward_heads(slow50, 50.0).stream_probs["gm"]
+        misread = model.forward_heads(slow50, 25.0).stream_probs["gm"]  # rate ignored
+    assert at25.argmax().item() == at50.argmax().item() == 1
+    assert misread.argmax().item() != 1

@@ -347,7 +347,6 @@ def predict(
     predictions, failed = run.predictions, run.failed + len(failures)
     if not quiet:
         stderr.print(_throughput(predictions, time.perf_counter() - started))
-        _note_frame_rates(predictor, predictions)
     overlays: dict[str, Path] = {}
     if render is not None and save_video is not None:
         for prediction, target in zip(
@@ -666,30 +665,8 @@ def _file_timelines(
             on_progress(ProgressEvent("videos", done, len(paths)))
     if not quiet:
         stderr.print(_throughput(timelines, time.perf_counter() - started))
-        _note_frame_rates(predictor, timelines)
     _render_timelines(timelines, fmt=fmt, output=output, report=report, top_k=top_k)
     return failed
-
-
-def _note_frame_rates(
-    predictor: Predictor,
-    results: Sequence[VideoPrediction] | Sequence[TimelinePrediction],
-    shown: int = 3,
-) -> None:
-    """One ``note:`` line naming the videos whose frame rate differs from the one the GM
-    stream was fitted on (its speeds count frames: docs/model.md#motion-track)."""
-    head = predictor.model.motion_head
-    if head is None:
-        return
-    odd = [r for r in results if head.rate_differs(r.info.fps)]
-    if not odd:
-        return
-    names = ", ".join(f"{Path(r.path).name} {r.info.fps:g} fps" for r in odd[:shown])
-    more = f" and {len(odd) - shown} more" if len(odd) > shown else ""
-    stderr.print(
-        f"note: the motion stream was fitted on {float(head.fps):g} fps video; at other rates "
-        f"it reads speeds wrongly, expect more motion errors: {names}{more}"
-    )
 
 
 def _live_timeline(

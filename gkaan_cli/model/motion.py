@@ -42,7 +42,6 @@ __all__ = [
     "DESCRIPTOR_SIZE",
     "LAG_SECONDS",
     "MOTION_L2",
-    "RATE_TOLERANCE",
     "ZOOMS",
     "MotionHead",
     "MotionScale",
@@ -68,9 +67,6 @@ _RATES = (0.5, 1.0, 2.0)
 _MIN_STD = 1e-6
 #: Floor of the activity region's height (a fiftieth of the frame).
 _MIN_HEIGHT = 0.02
-#: A video whose frame rate differs from the fitted one by more than this fraction:
-#: :meth:`MotionHead.rate_differs`.
-RATE_TOLERANCE = 0.1
 
 
 def _centroids(maps: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -224,15 +220,6 @@ class MotionHead(nn.Module):
     def forward(self, descriptor: Tensor) -> Tensor:
         """(B, DESCRIPTOR_SIZE) descriptors -> (B, K) logits."""
         return ((descriptor - self.mean) / self.std) @ self.weight.T + self.bias
-
-    def rate_differs(self, fps: float) -> bool:
-        """Whether a video at ``fps`` frames/s is read at another speed scale than the
-        training videos (rates apart by more than :data:`RATE_TOLERANCE`; False when the
-        head is not fitted or a rate is unknown)."""
-        fitted = float(self.fps)
-        if float(self.fitted) == 0 or fitted <= 0 or fps <= 0:
-            return False
-        return abs(fps / fitted - 1) > RATE_TOLERANCE
 
     @torch.enable_grad()
     def fit(
