@@ -420,6 +420,17 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
             app_class[classes[y]][0] += int(np.argmax(p) == y)
             app_class[classes[y]][1] += 1
     plain_choice, plain_scores = nested.plain_select(persons, grid, oracle)
+    plain_class = {c: [0, 0] for c in classes}
+    plain_streams = dict.fromkeys(streams, 0)
+    for person in persons:
+        for video in oracle.person_videos(person):
+            label = oracle.label(video)
+            probs = oracle.streams(plain_choice, (person,), video)
+            probs["fused"] = oracle.fused(plain_choice, probs)
+            for s in streams:
+                plain_streams[s] += int(np.argmax(probs[s]) == label)
+            plain_class[classes[label]][0] += int(np.argmax(probs["fused"]) == label)
+            plain_class[classes[label]][1] += 1
     # timelines
     timelines = Timelines(work, oracle)
     options = list(itertools.product(SWITCH_COSTS, SMOOTHS))
@@ -465,6 +476,8 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
         "plain": {
             "choice": asdict(plain_choice),
             "correct": plain_scores[plain_choice][0],
+            "streams": plain_streams,
+            "per_class": plain_class,
             "label": "selected on the same folds it reports (optimistic)",
         },
         "timeline": {

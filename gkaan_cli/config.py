@@ -29,7 +29,7 @@ Motion = Literal["none", "diff", "track"]
 #: Timelines: the default cost, in nats of window log-probability, of a change of label
 #: between windows (docs/predict.md#segments; chosen by nested leave-one-person-out on joined
 #: KTH videos), and the largest accepted.
-SWITCH_COST = 4.0
+SWITCH_COST = 16.0
 MAX_SWITCH_COST = 1000.0
 #: The GM descriptor's unit of length (docs/model.md#motion-track): fractions of the frame,
 #: or the activity region's own height.
@@ -199,7 +199,7 @@ class GKAANConfig(_Strict):
     #: The GM stream's fusion weight, its descriptor's unit of length, whether its fit sees
     #: each clip zoomed and at other frame rates, and its fit's L2 weight; the defaults are
     #: the choices of nested leave-one-person-out on kth-mini (docs/protocol.md#nested).
-    motion_weight: Finite = Field(100.0, ge=0.0, le=1e6)
+    motion_weight: Finite = Field(30.0, ge=0.0, le=1e6)
     motion_scale: MotionScale = "frame"
     motion_augment: bool = False
     motion_l2: Finite = Field(3e-3, gt=0.0, le=1e3)

@@ -180,7 +180,7 @@ def test_training_with_the_track_option_fits_the_gm_head(
     assert result.exit_code == 0, result.output
     model = GKAAN.from_pretrained(run / "last")
     assert model.motion_head is not None and float(model.motion_head.fitted) == 1.0
-    assert model.config.motion_weight == 100.0  # the validated default weight
+    assert model.config.motion_weight == 30.0  # the validated default weight
     assert float(model.motion_head.fps) == 25.0  # the training videos' frame rate
     assert float(model.motion_head.std.min()) > 0
 
