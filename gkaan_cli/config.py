@@ -90,6 +90,12 @@ class PreprocessConfig(_Strict):
     train_scale: tuple[Finite, Finite] = (0.08, 1.0)
     train_ratio: tuple[Finite, Finite] = (3 / 4, 4 / 3)
     train_flip: float = Field(0.5, ge=0.0, le=1.0)
+    #: Training crop: ``resized`` (random-resized crop, ``train_scale``/``train_ratio``) or
+    #: ``random`` (a ``crop`` x ``crop`` window at a random place, no rescaling: the authors').
+    train_crop: Literal["resized", "random"] = "resized"
+    #: Draw the training crop and flip for every frame (the authors' code) instead of once per
+    #: clip.
+    train_per_frame: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> PreprocessConfig:
@@ -173,6 +179,16 @@ class GKAANConfig(_Strict):
     sru_layers: int = Field(3, ge=1, le=MAX_SRU_LAYERS)
     sru_hidden: int = Field(1024, ge=1, le=MAX_HIDDEN)
     dropout: float = Field(0.6, ge=0.0, lt=1.0)
+    #: The SRU cell (docs/model.md#sru-authors): ``paper`` (eq. 11-15; ``dropout`` masks each
+    #: layer's input) or ``authors`` (the ``sru`` package 2.1.3 cell the authors' code calls:
+    #: c_{t-1} in both gates, highway scaled by sqrt(3), ``dropout`` masks g(c_t) in every
+    #: layer but the last).
+    sru_variant: Literal["paper", "authors"] = "paper"
+    #: ``authors`` cell only: tanh as its activation g (the package's ``use_tanh``); the
+    #: package's default, and the authors' code, use the identity.
+    sru_use_tanh: bool = False
+    #: Dropout on each stream's SRU output before its classifier (0.5 in the authors' code).
+    head_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     margin: Finite = Field(0.1, ge=0.0)
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
@@ -218,6 +234,8 @@ class GKAANConfig(_Strict):
             )
         if sum(self.stream_weights) <= 0 or min(self.stream_weights) < 0:
             raise ValueError("stream_weights must be >= 0 with a positive sum")
+        if self.sru_use_tanh and self.sru_variant != "authors":
+            raise ValueError("sru_use_tanh applies to sru_variant 'authors' only")
         return self
 
     def label(self, index: int) -> str:
