@@ -195,3 +195,16 @@ def test_tanh_flag_belongs_to_the_authors_cell() -> None:
         )
     )
     assert all(layer.use_tanh for s in model.srus.values() for layer in s.rnn_lst)
+
+
+def test_reference_recipe_selects_the_authors_model_and_augmentation() -> None:
+    from gkaan_cli.engine.recipes import load_train_config
+
+    config = load_train_config("reference").model_config_for(["a", "b"])
+    assert (config.sru_variant, config.head_dropout, config.sru_use_tanh) == ("authors", 0.5, False)
+    assert (config.preprocess.train_crop, config.preprocess.train_per_frame) == ("random", True)
+    assert (config.sa_variant, config.la_variant, config.fuse) == (
+        "reference",
+        "reference",
+        "logits",
+    )
