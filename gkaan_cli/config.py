@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from .version import __version__
 
@@ -131,6 +139,9 @@ class SamplingConfig(_Strict):
     num_segments: int = Field(3, ge=1, le=MAX_CLIP_FRAMES)
     frames_per_segment: int = Field(4, ge=1, le=MAX_CLIP_FRAMES)
     num_clips: int = Field(4, ge=1, le=MAX_CLIPS)
+    #: ``segments`` only: 0 tests one clip per video (the middle frame of each part); N > 0
+    #: tests N clips per video, each drawn as a training clip is, seeded (the authors' test).
+    test_clips: int = Field(0, ge=0, le=MAX_CLIPS)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -143,6 +154,15 @@ class SamplingConfig(_Strict):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``test_clips`` is left out at 0, so configs and cache keys written before it
+        existed stay the same."""
+        data: dict[str, object] = handler(self)
+        if self.test_clips == 0:
+            data.pop("test_clips", None)
+        return data
+
     def describe(self) -> str:
         """The sampling in words, e.g. ``dense: 30 consecutive frames every 15 frames, at
         most 20 clips per video`` (model cards, training summaries and messages)."""
@@ -152,7 +172,8 @@ class SamplingConfig(_Strict):
                 f"at most {self.max_clips} clips per video"
             )
         if self.mode == "segments":
-            return f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            words = f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            return words + (f", {self.test_clips} random test clips" if self.test_clips else "")
         return f"uniform: {self.num_clips} clips of {self.clip_len} consecutive frames"
 
     @property
@@ -189,6 +210,10 @@ class GKAANConfig(_Strict):
     sru_use_tanh: bool = False
     #: Dropout on each stream's SRU output before its classifier (0.5 in the authors' code).
     head_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: How a video's clips combine when scoring (``evaluate``, training's evaluation):
+    #: ``probs``, the mean of their probabilities (docs/protocol.md#scores), or ``logits``,
+    #: the mean of their fused logits, then softmax (the authors' test).
+    clip_average: Literal["probs", "logits"] = "probs"
     margin: Finite = Field(0.1, ge=0.0)
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
