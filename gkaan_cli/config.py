@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from .version import __version__
 
@@ -98,6 +106,12 @@ class PreprocessConfig(_Strict):
     train_scale: tuple[Finite, Finite] = (0.08, 1.0)
     train_ratio: tuple[Finite, Finite] = (3 / 4, 4 / 3)
     train_flip: float = Field(0.5, ge=0.0, le=1.0)
+    #: Training crop: ``resized`` (random-resized crop, ``train_scale``/``train_ratio``) or
+    #: ``random`` (a ``crop`` x ``crop`` window at a random place, no rescaling: the authors').
+    train_crop: Literal["resized", "random"] = "resized"
+    #: Draw the training crop and flip for every frame (the authors' code) instead of once per
+    #: clip.
+    train_per_frame: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> PreprocessConfig:
@@ -133,6 +147,9 @@ class SamplingConfig(_Strict):
     num_segments: int = Field(3, ge=1, le=MAX_CLIP_FRAMES)
     frames_per_segment: int = Field(4, ge=1, le=MAX_CLIP_FRAMES)
     num_clips: int = Field(4, ge=1, le=MAX_CLIPS)
+    #: ``segments`` only: 0 tests one clip per video (the middle frame of each part); N > 0
+    #: tests N clips per video, each drawn as a training clip is, seeded (the authors' test).
+    test_clips: int = Field(0, ge=0, le=MAX_CLIPS)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -145,6 +162,15 @@ class SamplingConfig(_Strict):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``test_clips`` is left out at 0, so configs and cache keys written before it
+        existed stay the same."""
+        data: dict[str, object] = handler(self)
+        if self.test_clips == 0:
+            data.pop("test_clips", None)
+        return data
+
     def describe(self) -> str:
         """The sampling in words, e.g. ``dense: 30 consecutive frames every 15 frames, at
         most 20 clips per video`` (model cards, training summaries and messages)."""
@@ -154,7 +180,8 @@ class SamplingConfig(_Strict):
                 f"at most {self.max_clips} clips per video"
             )
         if self.mode == "segments":
-            return f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            words = f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            return words + (f", {self.test_clips} random test clips" if self.test_clips else "")
         return f"uniform: {self.num_clips} clips of {self.clip_len} consecutive frames"
 
     @property
@@ -181,6 +208,20 @@ class GKAANConfig(_Strict):
     sru_layers: int = Field(3, ge=1, le=MAX_SRU_LAYERS)
     sru_hidden: int = Field(1024, ge=1, le=MAX_HIDDEN)
     dropout: float = Field(0.6, ge=0.0, lt=1.0)
+    #: The SRU cell (docs/model.md#sru-authors): ``paper`` (eq. 11-15; ``dropout`` masks each
+    #: layer's input) or ``authors`` (the ``sru`` package 2.1.3 cell the authors' code calls:
+    #: c_{t-1} in both gates, highway scaled by sqrt(3), ``dropout`` masks g(c_t) in every
+    #: layer but the last).
+    sru_variant: Literal["paper", "authors"] = "paper"
+    #: ``authors`` cell only: tanh as its activation g (the package's ``use_tanh``); the
+    #: package's default, and the authors' code, use the identity.
+    sru_use_tanh: bool = False
+    #: Dropout on each stream's SRU output before its classifier (0.5 in the authors' code).
+    head_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: How a video's clips combine when scoring (``evaluate``, training's evaluation):
+    #: ``probs``, the mean of their probabilities (docs/protocol.md#scores), or ``logits``,
+    #: the mean of their fused logits, then softmax (the authors' test).
+    clip_average: Literal["probs", "logits"] = "probs"
     margin: Finite = Field(0.1, ge=0.0)
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
@@ -230,6 +271,8 @@ class GKAANConfig(_Strict):
             )
         if sum(self.stream_weights) <= 0 or min(self.stream_weights) < 0:
             raise ValueError("stream_weights must be >= 0 with a positive sum")
+        if self.sru_use_tanh and self.sru_variant != "authors":
+            raise ValueError("sru_use_tanh applies to sru_variant 'authors' only")
         return self
 
     def label(self, index: int) -> str:

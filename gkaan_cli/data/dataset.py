@@ -118,7 +118,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
         self.train = train
         self.seed = seed
         self.epoch = 0
-        self._random_clip = train and config.sampling.mode == "segments"
+        self._random_clip = config.sampling.mode == "segments" and (
+            train or config.sampling.test_clips > 0
+        )
         self._positions: list[np.ndarray] = []
         self._clips: list[list[tuple[int, ...]]] = []
         self.items: list[tuple[int, int]] = []
@@ -135,7 +137,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
                 )
             self._positions.append(positions)
             self._clips.append(clips)
-            count = 1 if self._random_clip else len(clips)
+            count = (
+                len(clips) if not self._random_clip else 1 if train else config.sampling.test_clips
+            )
             self.items.extend((video, k) for k in range(count))
         self._setup()
         validate_prepared(

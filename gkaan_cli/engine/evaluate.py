@@ -4,7 +4,8 @@ The data is what ``train`` accepts: a prepared directory, or a raw source (video
 split files, CSV) prepared into the cache, the very cache its training run used when the
 model comes from a run folder (same settings, same key).
 
-Video predictions average their clips' probabilities (docs/protocol.md#scores). Scores are
+Video predictions average their clips' probabilities, or their logits with
+``clip_average="logits"`` (docs/protocol.md#scores). Scores are
 reported for the fused probabilities (eq. 19/20) and for each stream, as the paper's tables
 are; attention entropy shows how peaked the SA/LA maps are (docs/model.md#sa-peaked). The conv
 maps cached by ``prepare --features`` are used when they came from exactly this model's
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import GKAANConfig
+from ..config import MIN_PROB, GKAANConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
@@ -274,14 +275,32 @@ def gather_outputs(ctx: DistContext, outputs: SplitOutputs) -> SplitOutputs:
     )
 
 
-def summarize(outputs: SplitOutputs, classes: list[str], split: str, inputs: str) -> EvalReport:
-    """Scores, per-class table and confusion matrix from collected outputs."""
+def _video_scores(
+    probs: np.ndarray, labels: np.ndarray, video_index: np.ndarray, average: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(V, K) video probabilities and (V,) labels: the mean of the clips' probabilities, or
+    (``average="logits"``) the softmax of the mean of their logits. The mean log-probability
+    is the mean logit less a per-clip constant, so it gives the same softmax."""
+    if average == "probs":
+        return video_average(probs, labels, video_index)[1:]
+    _, mean_log, video_labels = video_average(
+        np.log(np.clip(probs, MIN_PROB, None)), labels, video_index
+    )
+    shifted = np.exp(mean_log - mean_log.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True), video_labels
+
+
+def summarize(
+    outputs: SplitOutputs, classes: list[str], split: str, inputs: str, *, average: str = "probs"
+) -> EvalReport:
+    """Scores, per-class table and confusion matrix from collected outputs; ``average``:
+    how a video's clips combine (``GKAANConfig.clip_average``)."""
     clip = {name: score(p, outputs.labels) for name, p in outputs.probs.items()}
     video: dict[str, AccuracyScores] = {}
     video_labels = np.zeros(0, np.int64)
     fused_video = np.zeros((0, len(classes)))
     for name, p in outputs.probs.items():
-        _, averaged, video_labels = video_average(p, outputs.labels, outputs.video_index)
+        averaged, video_labels = _video_scores(p, outputs.labels, outputs.video_index, average)
         video[name] = score(averaged, video_labels)
         if name == FUSED:
             fused_video = averaged
@@ -427,7 +446,13 @@ def evaluate(
     outputs = collect_outputs(
         net, loader, features=features, device=target, trunk=trunk, on_progress=on_progress
     )
-    report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
+    report = summarize(
+        outputs,
+        manifest.classes,
+        split,
+        "features" if features else "frames",
+        average=net.config.clip_average,
+    )
     report.model = describe_model(net, source, checkpoint, precision=used)
     report.data = {
         "source": str(data),

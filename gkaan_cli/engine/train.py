@@ -643,9 +643,9 @@ class _Run:
         joined = gather_outputs(self.ctx, outputs)
         if not self.ctx.is_main:
             return None
-        return summarize(
-            joined, self.manifest.classes, self.eval_name, "features" if self.features else "frames"
-        )
+        inputs = "features" if self.features else "frames"
+        average = self.model_config.clip_average
+        return summarize(joined, self.manifest.classes, self.eval_name, inputs, average=average)
 
 
 def train(

@@ -20,7 +20,7 @@ from .backbones import build_backbone
 from .checkpoint import WEIGHTS_FILE, read_checkpoint, write_checkpoint
 from .motion import MotionHead, motion_descriptor
 from .ood import OOD_PREFIX, OODStats
-from .sru import SRU
+from .sru import SRU, AuthorsSRU
 from .weights_file import state_dict_mismatch
 
 __all__ = ["GKAAN", "GKAANOutput", "temporal_difference"]
@@ -86,15 +86,12 @@ class GKAAN(nn.Module):
             nn.Linear(channels, config.motion_dim, bias=False) if config.motion == "diff" else None
         )
         extra = config.motion_dim if self.motion is not None else 0
-        self.srus = nn.ModuleDict(
-            {
-                s: SRU(width[s] + extra, config.sru_hidden, config.sru_layers, config.dropout)
-                for s in streams
-            }
-        )
+        self.srus = nn.ModuleDict({s: self._sru(width[s] + extra) for s in streams})
         self.heads = nn.ModuleDict(
             {s: nn.Linear(config.sru_hidden, config.num_classes) for s in streams}
         )
+        #: Dropout before each classifier (``head_dropout``; none when 0).
+        self.head_dropout = nn.Dropout(config.head_dropout) if config.head_dropout > 0 else None
         #: The GM stream (docs/model.md#motion-track), fitted at the end of training.
         self.motion_head = MotionHead(config.num_classes) if config.motion == "track" else None
         weights = torch.tensor(config.stream_weights[: len(streams)], dtype=torch.float32)
@@ -104,6 +101,15 @@ class GKAAN(nn.Module):
         #: The spec and the folder :meth:`from_pretrained` loaded (None when built in memory).
         self.source: str | None = None
         self.checkpoint_path: Path | None = None
+
+    def _sru(self, input_size: int) -> nn.Module:
+        """One stream's SRU, of ``config.sru_variant`` (docs/model.md#sru-authors)."""
+        cfg = self.config
+        if cfg.sru_variant == "authors":
+            return AuthorsSRU(
+                input_size, cfg.sru_hidden, cfg.sru_layers, cfg.dropout, use_tanh=cfg.sru_use_tanh
+            )
+        return SRU(input_size, cfg.sru_hidden, cfg.sru_layers, cfg.dropout)
 
     def extract_maps(self, frames: Tensor) -> Tensor:
         """Backbone only: frames (N, 3, H, W) -> conv maps (N, C, h, w)."""
@@ -143,6 +149,8 @@ class GKAAN(nn.Module):
             if motion is not None:
                 inputs = torch.cat([inputs, motion], dim=2)
             states = self.srus[name](inputs)
+            if self.head_dropout is not None:
+                states = self.head_dropout(states)
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
         weights = self.stream_weights.to(maps.dtype)
         if self.motion_head is not None:
