@@ -30,8 +30,9 @@ def windows(probs: list[list[float]], hop: float = 0.6) -> list[WindowPrediction
 
 
 WALK, JOG, RUN = [0.6, 0.3, 0.1], [0.3, 0.6, 0.1], [0.1, 0.3, 0.6]
+SURE_WALK, SURE_RUN = [0.8, 0.15, 0.05], [0.05, 0.15, 0.8]
 #: 10 walking windows with two doubtful ones inside, then 10 clearly running.
-FLICKER = [WALK] * 4 + [JOG] + [WALK] * 2 + [RUN] + [WALK] * 2 + [[0.05, 0.15, 0.8]] * 10
+FLICKER = [SURE_WALK] * 4 + [JOG] + [SURE_WALK] * 2 + [RUN] + [SURE_WALK] * 2 + [SURE_RUN] * 10
 
 
 def test_a_flickering_run_becomes_one_segment_and_the_real_change_is_kept() -> None:

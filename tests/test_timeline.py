@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from gkaan_cli import GKAAN, GKAANConfig, Predictor
 from gkaan_cli.cli import app
-from gkaan_cli.config import PreprocessConfig, SamplingConfig
+from gkaan_cli.config import SWITCH_COST, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine.outputs import format_timelines, timeline_record
 from gkaan_cli.engine.predict import _Batch
 from gkaan_cli.engine.timeline import (
@@ -295,6 +295,7 @@ def test_json_and_csv_carry_windows_segments_and_the_model(
         "hop_frames": 2,
         "smooth": 3,
         "min_duration": 0.0,
+        "switch_cost": SWITCH_COST,
     }
     assert len(record["windows"]) == 9 and len(record["windows"][0]["top_k"]) == 2
     assert record["segments"][0]["start"] == 0.0
