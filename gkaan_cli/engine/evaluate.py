@@ -223,7 +223,7 @@ def collect_outputs(
         on_progress(ProgressEvent("evaluate", 0, len(loader)))
     for done, (inputs, target, video) in enumerate(loader, start=1):
         inputs = inputs.to(device, non_blocking=True)
-        rates = clip_rates(loader.dataset, video)
+        rates = clip_rates(getattr(loader, "dataset", None), video)
         if trunk is not None and not features:
             maps = trunk(inputs.flatten(0, 1)).float()  # heads in fp32
             output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]), rates)
