@@ -24,7 +24,7 @@ from conftest import write_video
 from gkaan_cli.config import MAX_CLASS_NAME, GKAANConfig, SamplingConfig
 from gkaan_cli.data.dataset import verify_shard
 from gkaan_cli.data.manifest import MANIFEST_NAME, MANIFEST_VERSION, load_manifest
-from gkaan_cli.data.sources import MAX_PATH_CHARS, discover
+from gkaan_cli.data.sources import MAX_PATH_CHARS, SplitOptions, discover
 from gkaan_cli.errors import BadDataError, UsageError
 from gkaan_cli.fileio import sha256_file
 from gkaan_cli.model.gkaan import GKAAN
@@ -269,3 +269,34 @@ def test_csv_rows_out_of_bounds_are_refused_naming_the_row(
         discover(source)
     source.write_text(f"a.mp4,{'a' * MAX_CLASS_NAME}\n")  # the longest label is accepted
     assert discover(source).classes == ("a" * MAX_CLASS_NAME,)
+
+
+def test_prepare_records_too_many_frames_and_non_finite_maps_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gkaan_cli.data import prepare as prepare_module
+
+    write_video(tmp_path / "src" / "a" / "long.mp4", 12)
+    write_video(tmp_path / "src" / "b" / "nan.mp4", 8)
+    monkeypatch.setattr(prepare_module, "MAX_VIDEO_FRAMES", 10)
+    real = prepare_module.compute_features
+
+    def nan_maps(frames: torch.Tensor, *args: object, **kwargs: object) -> np.ndarray:
+        maps = real(frames, *args, **kwargs)  # type: ignore[arg-type]
+        maps[-1, 0, 0, 0] = np.nan
+        return maps
+
+    monkeypatch.setattr(prepare_module, "compute_features", nan_maps)
+    options = prepare_module.PrepareOptions(
+        sampling=SamplingConfig(clip_len=4, stride=4, max_clips=1),
+        resize=(32, 32),
+        features=prepare_module.FeatureOptions("resnet18", pretrained=False),
+        split=SplitOptions(val_fraction=0.0, test_fraction=0.0),
+    )
+    report = prepare_module.prepare(tmp_path / "src", tmp_path / "out", options)
+    assert report.ok == 0 and report.failed == 2
+    reasons = {Path(path).name: reason for path, reason in report.failures}
+    assert reasons["long.mp4"] == "states 12 frames, more than 10 (refused)"
+    assert reasons["nan.mp4"] == "the backbone's conv maps hold NaN or inf values"
+    assert not list((tmp_path / "out" / "features").iterdir())
+    assert not list((tmp_path / "out" / "frames").iterdir())
