@@ -513,10 +513,14 @@ def test_corrupt_shard_is_one_line_and_a_prepare_rerun_rebuilds_it(
     corrupt = bytearray(good)
     corrupt[10:400] = bytes(390)  # inside the first JPEG; the footer stays valid
     shard.write_bytes(bytes(corrupt))
-    dataset = ClipDataset(prepared, "train", _clip_config(), train=False)
+    with pytest.raises(BadDataError, match=f"{shard.name}: corrupt shard"):  # its sha256
+        ClipDataset(prepared, "train", _clip_config(), train=False)
+    _edit_manifest(prepared, lambda raw: raw["videos"][0].update(shard_sha256=None))
+    dataset = ClipDataset(prepared, "train", _clip_config(), train=False)  # no sha256 to check
     with pytest.raises(BadDataError, match=f"{shard.name}: corrupt shard"):
         for index in range(len(dataset)):
             dataset[index]
+    _edit_manifest(prepared, lambda raw: raw["videos"][0].update(shard_sha256=record.shard_sha256))
     options = PrepareOptions(
         sampling=SMALL_SAMPLING,
         resize=(32, 32),

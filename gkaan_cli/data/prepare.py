@@ -63,7 +63,9 @@ from .frame_cache import (
     write_frame_shard,
 )
 from .manifest import (
+    MAX_VIDEO_FRAMES,
     Manifest,
+    NewerManifestError,
     PrepareSettings,
     VideoRecord,
     indices_to_runs,
@@ -275,6 +277,10 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
             features = job.previous.features if job.features else None
             return job.previous.model_copy(update={**base, "features": features}), "skipped"
         info = probe_video(job.path)
+        if info.num_frames > MAX_VIDEO_FRAMES:
+            raise BadVideoError(
+                job.path, f"states {info.num_frames} frames, more than {MAX_VIDEO_FRAMES} (refused)"
+            )
         values.update(
             frames=info.num_frames,
             fps=info.fps,
@@ -337,7 +343,13 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
         shard.unlink(missing_ok=True)
         raise BadVideoError(job.path, f"decoded {count} of the {len(needed)} frames needed")
     flush()
-    return np.concatenate(maps) if backbone is not None else None
+    if backbone is None:
+        return None
+    stacked = np.concatenate(maps)
+    if not np.isfinite(stacked).all():  # fp16 overflow or a broken trunk: never cached
+        shard.unlink(missing_ok=True)
+        raise BadVideoError(job.path, "the backbone's conv maps hold NaN or inf values")
+    return stacked
 
 
 class _End:
@@ -393,9 +405,12 @@ def _remove_temp_files(out: Path) -> None:
 
 
 def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRecord]:
-    """Records of an earlier run into ``out`` whose cache settings match ``settings``."""
+    """Records of an earlier run into ``out`` whose cache settings match ``settings``
+    (a manifest of a newer gkaan is refused rather than overwritten)."""
     try:
         old = load_manifest(out)
+    except NewerManifestError:
+        raise
     except UsageError:
         return {}
     same = old.settings.resize == settings.resize and old.settings.storage == settings.storage
