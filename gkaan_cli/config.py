@@ -60,6 +60,29 @@ MAX_STRIDE = 1_000_000
 MIN_SIZE = 8
 MAX_SIZE = 4096
 
+# Bounds of the command-line options (docs/cli.md; each stated in ``--help``): a value
+# outside them is a usage error before any work (inf, nan and 1e308 included).
+#: ``--threads``: more threads than this only slow torch down (100000 crashed OpenMP).
+MAX_THREADS = 1024
+#: ``--batch-size`` (frames or clips per forward pass) and ``--accumulate``.
+MAX_BATCH = 4096
+#: ``--workers``: processes decoding or loading data.
+MAX_WORKERS = 256
+#: ``--window`` and ``--hop`` (seconds) and ``--min-duration``: one hour.
+MAX_TIMELINE_SECONDS = 3600.0
+#: ``--smooth``: windows averaged before labelling.
+MAX_SMOOTH = 10_000
+#: ``--epochs``.
+MAX_EPOCHS = 100_000
+#: ``--seed``: the seeds numpy and torch both take.
+MAX_SEED = 2**32 - 1
+#: ``--lr``.
+MAX_LR = 10.0
+#: ``--ood-threshold`` (a multiple of the calibrated limit).
+MAX_OOD_THRESHOLD = 1e6
+#: ``visualize --grid-frames``.
+MAX_GRID_FRAMES = 256
+
 
 def _finite(value: float) -> float:
     if not math.isfinite(value):

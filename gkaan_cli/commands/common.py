@@ -8,6 +8,7 @@ The shared options (``--model``, ``--device``, ``--precision``, ``--decode``, ``
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,12 @@ from rich.progress import (
 )
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..config import Decode
+from ..config import (
+    MAX_SMOOTH,
+    MAX_THREADS,
+    MAX_TIMELINE_SECONDS,
+    Decode,
+)
 from ..errors import UsageError
 from ..progress import ProgressCallback, ProgressEvent
 
@@ -54,7 +60,9 @@ __all__ = [
     "TimelineOptions",
     "WindowOption",
     "choice_callback",
+    "finite",
     "load_model",
+    "positive_finite",
     "progress_bar",
     "shorten_path",
     "stderr",
@@ -75,6 +83,21 @@ def _check_device(value: str | None) -> str | None:
     """``--device`` values: auto, cpu, cuda, cuda:N (anything else is a usage error, exit 2)."""
     if value is not None and not _DEVICE.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
+    return value
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: ``nan`` is refused (``inf`` and ``1e308`` already fail the option's
+    ``max``), so no float reaches the library unbounded."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def positive_finite(value: float | None) -> float | None:
+    """Option callback: a finite number above 0 (help shows the range with ``0<=x``)."""
+    if finite(value) is not None and value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
     return value
 
 
@@ -139,7 +162,10 @@ DecodeOption = Annotated[
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
-        min=1, help="CPU threads for torch (default: torch's choice).", show_default=False
+        min=1,
+        max=MAX_THREADS,
+        help="CPU threads for torch (default: torch's choice).",
+        show_default=False,
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
@@ -150,7 +176,10 @@ WindowOption = Annotated[
     float | None,
     typer.Option(
         "--window",
-        help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
+        min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=positive_finite,
+        help="Timeline window in seconds, above 0 (default: the model's clip, e.g. 1.2 s).",
         show_default=False,
     ),
 ]
@@ -158,18 +187,26 @@ HopOption = Annotated[
     float | None,
     typer.Option(
         "--hop",
-        help="Seconds between timeline windows (default: half the window).",
+        min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=positive_finite,
+        help="Seconds between timeline windows, above 0 (default: half the window).",
         show_default=False,
     ),
 ]
 SmoothOption = Annotated[
-    int, typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling.")
+    int,
+    typer.Option(
+        "--smooth", min=1, max=MAX_SMOOTH, help="Timeline: windows averaged before labelling."
+    ),
 ]
 MinDurationOption = Annotated[
     float,
     typer.Option(
         "--min-duration",
         min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=finite,
         help="Timeline: segments shorter than this (seconds) join a neighbour.",
     ),
 ]

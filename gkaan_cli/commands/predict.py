@@ -23,7 +23,17 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..config import STREAM_TITLES, OutputFormat, SamplingMode
+from ..config import (
+    MAX_BATCH,
+    MAX_CLASSES,
+    MAX_CLIP_FRAMES,
+    MAX_CLIPS,
+    MAX_OOD_THRESHOLD,
+    MAX_STRIDE,
+    STREAM_TITLES,
+    OutputFormat,
+    SamplingMode,
+)
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -39,6 +49,7 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    finite,
     load_model,
     progress_bar,
     shorten_path,
@@ -111,6 +122,7 @@ def predict(
             "--top-k",
             "-k",
             min=1,
+            max=MAX_CLASSES,
             help=f"Labels per video (default: {_DEFAULT_TOP_K}; at most the model's classes).",
             show_default=False,
         ),
@@ -144,7 +156,9 @@ def predict(
     threads: ThreadsOption = None,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", min=1, help="Frames per backbone batch (not clips)."),
+        typer.Option(
+            "--batch-size", min=1, max=MAX_BATCH, help="Frames per backbone batch (not clips)."
+        ),
     ] = 32,
     save_video: Annotated[
         Path | None,
@@ -166,13 +180,18 @@ def predict(
     clip_len: Annotated[
         int | None,
         typer.Option(
-            "--clip-len", min=1, help="Frames per clip (default: the model's).", show_default=False
+            "--clip-len",
+            min=1,
+            max=MAX_CLIP_FRAMES,
+            help="Frames per clip (default: the model's).",
+            show_default=False,
         ),
     ] = None,
     stride: Annotated[
         int | None,
         typer.Option(
             min=1,
+            max=MAX_STRIDE,
             help="Frames between dense clip starts (default: the model's).",
             show_default=False,
         ),
@@ -182,6 +201,7 @@ def predict(
         typer.Option(
             "--max-clips",
             min=1,
+            max=MAX_CLIPS,
             help="Most clips per video (default: the model's).",
             show_default=False,
         ),
@@ -197,6 +217,9 @@ def predict(
         float,
         typer.Option(
             "--ood-threshold",
+            min=0.0,
+            max=MAX_OOD_THRESHOLD,
+            callback=finite,
             help="Out-of-distribution scores above this are 'unknown' (1.0: the limit "
             "calibrated on the training data; larger flags fewer videos).",
         ),

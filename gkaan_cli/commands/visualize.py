@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from ..config import MAX_GRID_FRAMES
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -64,7 +65,13 @@ def visualize(
         ),
     ] = None,
     grid_frames: Annotated[
-        int, typer.Option("--grid-frames", min=1, help="Columns (frames) of the contact sheet.")
+        int,
+        typer.Option(
+            "--grid-frames",
+            min=1,
+            max=MAX_GRID_FRAMES,
+            help="Columns (frames) of the contact sheet.",
+        ),
     ] = 8,
     save_maps: Annotated[
         Path | None,
