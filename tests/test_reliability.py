@@ -421,6 +421,60 @@ def test_weights_must_be_finite_floats(tmp_path: Path, tensor: torch.Tensor, rea
         read_checkpoint(folder)
 
 
+def test_weights_of_an_unsupported_dtype_are_refused_by_name(tmp_path: Path) -> None:
+    folder = _checkpoint(tmp_path / "ckpt", w=torch.zeros(2).to(torch.float8_e4m3fn))
+    with pytest.raises(BadCheckpointError, match="'w' is float8_e4m3fn, an unsupported dtype"):
+        read_checkpoint(folder)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("k", torch.tensor(-3), "ood.k is -3, not a count"),
+        ("k", torch.tensor([1, 2]), "ood.k has 2 values"),
+        ("limit_video", torch.tensor(0.0), "ood.limit_video is 0, not a positive limit"),
+        ("limit_clip", torch.tensor(-1.0), "ood.limit_clip is -1, not a positive limit"),
+    ],
+)
+def test_ood_statistics_are_validated_like_the_weights(
+    key: str, value: torch.Tensor, reason: str
+) -> None:
+    from gkaan_cli.model.ood import OODStats
+
+    state = {
+        "ood.bank": torch.ones(4, 8),
+        "ood.k": torch.tensor(2),
+        "ood.limit_video": torch.tensor(0.5),
+        "ood.limit_clip": torch.tensor(0.5),
+    } | {f"ood.{key}": value}
+    with pytest.raises(ValueError, match=reason):
+        OODStats.from_state(state, prefix="ood.", channels=8)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("std", torch.zeros(3)), ("fitted", torch.tensor(0.5)), ("fps", torch.tensor(-25.0))],
+)
+def test_gm_statistics_a_head_could_not_use_are_refused(
+    tmp_path: Path, key: str, value: torch.Tensor
+) -> None:
+    folder = _checkpoint(tmp_path / "ckpt", **{f"motion_head.{key}": value})
+    with pytest.raises(BadCheckpointError, match=f"'motion_head.{key}' must be"):
+        read_checkpoint(folder)
+
+
+@pytest.mark.parametrize("content", [bytes(range(128, 256)), b"[1, 2]", b"{"])
+def test_a_registry_of_garbage_is_one_line(weights: Path, tmp_path: Path, content: bytes) -> None:
+    (weights / "registry.json").write_bytes(content)
+    with pytest.raises(BadCheckpointError, match="invalid model registry"):
+        resolve_checkpoint(None)
+    for args in (("info",), ("info", "--json")):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: ") and "invalid model registry" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_batchnorm_step_counters_may_be_integers(tmp_path: Path) -> None:
     folder = _checkpoint(tmp_path / "ckpt", **{"bn.num_batches_tracked": torch.tensor(3)})
     assert read_checkpoint(folder)[1]["bn.num_batches_tracked"].item() == 3
