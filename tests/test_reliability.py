@@ -8,8 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -81,6 +82,32 @@ def specials(tmp_path: Path) -> dict[str, Path]:
     return {p.stem: p for p in folder.iterdir()}
 
 
+@pytest.fixture
+def recording_server() -> Iterator[SimpleNamespace]:
+    """An HTTP server on 127.0.0.1 that records each request's path and answers 404; it
+    runs in a daemon thread and stops with the test."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", requests=requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- inputs: regular files only ----------------------------------------------------------
 
 
@@ -100,6 +127,42 @@ def test_special_files_are_refused_at_once_without_opening(specials: dict[str, P
             list(reader.read_frames(specials[name]))
         assert time.monotonic() - started < 5
         assert regular_file_problem(specials[name]) == f"not a regular file ({kind})"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("list.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n"),
+        ("x.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n"),
+        ("x.mkv", "ffconcat version 1.0\nfile '{target}'\n"),
+        ("list.ffconcat", "ffconcat version 1.0\nfile '{target}'\n"),
+    ],
+)
+@pytest.mark.parametrize("target", ["fifo", "video", "url"])
+def test_a_playlist_in_disguise_opens_nothing_it_lists(
+    tmp_path: Path,
+    make_video: Callable[..., Path],
+    recording_server: SimpleNamespace,
+    name: str,
+    text: str,
+    target: str,
+) -> None:
+    fifo = tmp_path / "fifo.ts"
+    os.mkfifo(fifo)
+    listed = {
+        "fifo": str(fifo),
+        "video": str(make_video("real.mp4", num_frames=8)),
+        "url": f"{recording_server.url}/segment.ts",
+    }[target]
+    playlist = tmp_path / name
+    playlist.write_text(text.format(target=listed))
+    started = time.monotonic()
+    with pytest.raises(BadVideoError, match="not a video"):
+        probe_video(playlist)
+    with pytest.raises(BadVideoError, match="not a video"):
+        list(reader.read_frames(playlist))
+    assert time.monotonic() - started < 10  # the FIFO is never opened (it would block)
+    assert recording_server.requests == []
 
 
 def test_sha256_refuses_a_fifo_and_dev_zero_instead_of_blocking(
