@@ -290,6 +290,22 @@ def test_output_naming_an_input_is_a_usage_error(tmp_path: Path) -> None:
             check_output_path(target, inputs=[video])
 
 
+def test_character_devices_are_outputs_written_in_place(tmp_path: Path) -> None:
+    assert check_output_path("/dev/null") == Path("/dev/null")
+    atomic_write_text("/dev/null", "results\n")
+    assert Path("/dev/null").is_char_device()  # written, not replaced
+    with pytest.raises(OutputError, match=r"/dev/full: cannot write .*disk is full"):
+        atomic_write_text("/dev/full", "results\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_nothing_reads_is_refused_as_an_output_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="a FIFO that nothing reads"):
+        check_output_path(fifo)
+
+
 def test_predict_output_over_its_input_is_refused_and_the_video_survives(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:

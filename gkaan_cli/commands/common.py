@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -62,6 +63,7 @@ __all__ = [
     "choice_callback",
     "finite",
     "load_model",
+    "model_files",
     "positive_finite",
     "progress_bar",
     "shorten_path",
@@ -257,7 +259,21 @@ class GkaanCommand(TyperCommand):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if any(p.name == "out" and "--output" in p.opts for p in self.params):
             args = [_OLD_OUTPUT.sub("--output", arg, count=1) for arg in args]
+        self._refuse_empty(ctx, args)
         return super().parse_args(ctx, args)
+
+    def _refuse_empty(self, ctx: typer.Context, args: list[str]) -> None:
+        """An empty (or blank) argument or option value is a usage error: a path "" would
+        be read as "." (``gkaan predict ""`` predicted every video in the folder)."""
+        try:
+            values, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        except typer.TyperException:
+            return  # the real parse reports it
+        for param in self.get_params(ctx):
+            value = values.get(param.name)
+            given = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(item, str) and not item.strip() for item in given):
+                raise typer.BadParameter("empty; give a value", ctx=ctx, param=param)
 
 
 class GkaanGroup(TyperGroup):
@@ -353,6 +369,21 @@ class DecodeNote:
     @staticmethod
     def _print(reason: str) -> None:
         stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
+
+
+def model_files(spec: str | None) -> list[Path]:
+    """The files of the checkpoint ``spec`` names (None: the default model): inputs too, so
+    no output may replace them; none when ``spec`` names no checkpoint (loading the model
+    says why)."""
+    from ..errors import GkaanError
+    from ..model.checkpoint import CHECKPOINT_FILES
+    from ..model.locate import resolve_checkpoint
+
+    try:
+        folder = resolve_checkpoint(spec)
+    except GkaanError:
+        return []
+    return [folder / name for name in CHECKPOINT_FILES]
 
 
 def load_model(spec: str | None) -> GKAAN:

@@ -51,6 +51,7 @@ from .common import (
     WindowOption,
     finite,
     load_model,
+    model_files,
     progress_bar,
     shorten_path,
     stderr,
@@ -87,14 +88,17 @@ _DEFAULT_TOP_K = 5
 
 
 def output_format(fmt: Format | None, output: Path | None) -> Format:
-    """The format to write: ``--format``, else ``--output``'s suffix, else the table.
+    """The format to write: ``--format``, else ``--output``'s suffix, else the table (also
+    for a character device or FIFO such as ``/dev/null`` or ``/dev/stdout``).
 
     Raises:
         UsageError: a suffix that disagrees with ``--format``, or an unknown suffix without it.
     """
+    from ..fileio import is_stream_output
+
     known = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
     if fmt is None:
-        if output is None:
+        if output is None or (known is None and is_stream_output(output)):
             return "table"
         if known is None:
             suffixes = " ".join(SUFFIX_FORMATS)
@@ -294,12 +298,14 @@ def predict(
 
     paths, failures = expand_inputs(inputs)  # the same list in every torchrun process
     main = launch_rank() == 0  # rank 0 checks and writes the outputs, and reports once
+    writes = main and (output is not None or report is not None)
+    paths_and_model = [*paths, *model_files(model)] if writes else paths  # the model's too
     if main and output is not None:  # before any work; never over an input (e.g. -o x.mp4)
-        check_output_path(output, inputs=paths)
+        check_output_path(output, inputs=paths_and_model)
     if main and save_video is not None:
         check_output_path(save_video, kind="dir")
     if main and report is not None:
-        check_output_path(report, inputs=paths)
+        check_output_path(report, inputs=paths_and_model)
     for failure in failures if main else []:
         _error(str(failure))
     if not paths:
@@ -609,8 +615,8 @@ def _timeline_command(
 
     paths, failures = expand_inputs([] if live else inputs)
     for target in (output, report):
-        if target is not None:  # before any work; never over an input
-            check_output_path(target, inputs=paths)
+        if target is not None:  # before any work; never over an input or the model's files
+            check_output_path(target, inputs=[*paths, *model_files(model)])
     for failure in failures:
         _error(str(failure))
     if not paths and not live:

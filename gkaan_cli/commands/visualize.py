@@ -31,6 +31,7 @@ from .common import (
     TimelineOptions,
     WindowOption,
     load_model,
+    model_files,
     progress_bar,
     stdout,
 )
@@ -115,9 +116,10 @@ def visualize(
         raise UsageError(f"--output {out}: would overwrite the input video")
     from ..fileio import check_output_path
 
-    for target in (out, grid, save_maps):  # writable, never the input, before any work
+    inputs = [video, *model_files(model)]  # the model's files are inputs too
+    for target in (out, grid, save_maps):  # writable, never an input, before any work
         if target is not None:
-            check_output_path(target, inputs=[video])
+            check_output_path(target, inputs=inputs)
 
     from ..engine.predict import Predictor
     from ..engine.timeline import predict_timeline, timeline_spec
