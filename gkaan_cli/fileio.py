@@ -43,6 +43,7 @@ __all__ = [
     "display_path",
     "is_stream_output",
     "make_temp_dir",
+    "printable",
     "regular_file_problem",
     "same_file",
     "sha256_file",
@@ -75,6 +76,17 @@ _KINDS = (
 class NotRegularFileError(OSError):
     """Raised by :func:`sha256_file` for a path that is not a regular file (``strerror`` says
     what it is)."""
+
+
+#: Characters a terminal or a page may act on: C0 controls but tab and newline, DEL, C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters (ESC, BEL, CR... but tab and newline) and
+    bytes that are not UTF-8 shown as ``\\xNN``: a file name cannot drive the terminal."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def display_path(path: str | Path) -> str:

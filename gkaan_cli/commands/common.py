@@ -28,6 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..config import (
@@ -37,6 +38,7 @@ from ..config import (
     Decode,
 )
 from ..errors import UsageError
+from ..fileio import printable
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
@@ -71,11 +73,28 @@ __all__ = [
     "stdout",
 ]
 
+
 #: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
 #: ``soft_wrap``: a printed line (``wrote PATH``) is never broken inside a path or a label;
 #: tables still fit the terminal (see :func:`gkaan_cli.commands.predict.print_table`).
-stdout = Console(markup=False, highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+class _PrintableConsole(Console):
+    """A Console that prints control characters of ``str`` and ``Text`` arguments (a file
+    name's ESC or BEL in a note or an error) as ``\\xNN``: a name cannot drive the terminal."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*map(_printable, objects), **kwargs)
+
+
+def _printable(item: Any) -> Any:
+    if isinstance(item, str):
+        return printable(item)
+    if isinstance(item, Text) and printable(item.plain) != item.plain:
+        return Text(printable(item.plain), style=item.style)  # spans would no longer fit
+    return item
+
+
+stdout = _PrintableConsole(markup=False, highlight=False, soft_wrap=True)
+stderr = _PrintableConsole(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
