@@ -476,6 +476,36 @@ def test_hostile_config_values_are_refused_by_pydantic(bad: dict[str, object]) -
         GKAANConfig.model_validate({"num_classes": 2} | bad)
 
 
+#: Legal sizes that no machine holds: about 470 GB of weights, frames and activations.
+HUGE_CONFIG = {
+    "num_classes": 100_000,
+    "backbone": "resnet50",
+    "sru_hidden": 8192,
+    "sru_layers": 32,
+    "preprocess": {"resize": [4096, 4096], "crop": 4096},
+    "sampling": {"clip_len": 1024},
+}
+
+
+def test_a_config_the_machine_cannot_hold_is_refused_naming_its_fields(tmp_path: Path) -> None:
+    from gkaan_cli.config import memory_problem
+
+    config = GKAANConfig.model_validate(HUGE_CONFIG)
+    assert memory_problem(config, available=10**15) is None
+    assert "sized by preprocess.resize, sampling.clip_len" in str(
+        memory_problem(config, available=10**9)
+    )
+    small = GKAANConfig(num_classes=2, backbone="resnet18", sru_hidden=8, sru_layers=1)
+    weights = memory_problem(
+        small.model_copy(update={"sru_layers": 32, "sru_hidden": 8192}), available=10**9
+    )
+    assert "most of it weights" in str(weights) and "sru_hidden" in str(weights)
+    folder = _checkpoint(tmp_path / "ckpt")
+    (folder / "config.json").write_text(json.dumps(HUGE_CONFIG))
+    with pytest.raises(BadCheckpointError, match=r"config\.json: config needs about \d+"):
+        read_checkpoint(folder)
+
+
 def test_hostile_flag_is_one_line_before_any_allocation(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:

@@ -42,6 +42,7 @@ from ..fileio import printable
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
+    from ..config import GKAANConfig, SamplingConfig
     from ..model.gkaan import GKAAN
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "ThreadsOption",
     "TimelineOptions",
     "WindowOption",
+    "check_sampling_memory",
     "choice_callback",
     "finite",
     "load_model",
@@ -388,6 +390,16 @@ class DecodeNote:
     @staticmethod
     def _print(reason: str) -> None:
         stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
+
+
+def check_sampling_memory(config: GKAANConfig, sampling: SamplingConfig) -> None:
+    """Raise UsageError when ``--clip-len``/``--max-clips``... make the model's clips more
+    than this machine can hold (before a frame is decoded)."""
+    from ..config import memory_problem
+
+    problem = memory_problem(config.model_copy(update={"sampling": sampling}))
+    if problem is not None:
+        raise UsageError(f"the sampling options: the model with them {problem}")
 
 
 def model_files(spec: str | None) -> list[Path]:

@@ -49,6 +49,7 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    check_sampling_memory,
     finite,
     load_model,
     model_files,
@@ -336,6 +337,7 @@ def predict(
         if value is not None
     }
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     with distributed_context(device, timeout=SHARD_TIMEOUT) as ctx:  # one process: no-op
         note = DecodeNote(enabled=main and not quiet)
         predictor = Predictor(
@@ -633,6 +635,7 @@ def _timeline_command(
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     note = DecodeNote(enabled=not quiet)
     predictor = Predictor(net, sampling=sampling, on_decode_fallback=note, **predictor_options)
     if not quiet:

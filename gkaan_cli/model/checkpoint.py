@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..config import GKAANConfig
+from ..config import GKAANConfig, memory_problem
 from ..errors import (
     PICKLE_REASON,
     PICKLE_SUFFIXES,
@@ -121,6 +121,9 @@ def read_checkpoint(source: str | Path) -> tuple[GKAANConfig, dict[str, torch.Te
     except ValidationError as error:
         reason = f"invalid config ({validation_problems(error)})"
         raise BadCheckpointError(config_path, reason) from error
+    problem = memory_problem(config)  # before a tensor is read or a layer built
+    if problem is not None:
+        raise BadCheckpointError(config_path, f"config {problem}")
     try:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as error:
