@@ -63,7 +63,7 @@ MAX_STRIDE = 1_000_000
 MIN_SIZE = 8
 MAX_SIZE = 4096
 
-# Bounds of the command-line options (docs/cli.md; each stated in ``--help``): a value
+# Bounds of the command-line options (README "Shared options"; each in ``--help``): a value
 # outside them is a usage error before any work (inf, nan and 1e308 included).
 #: ``--threads``: more threads than this only slow torch down (100000 crashed OpenMP).
 MAX_THREADS = 1024

@@ -312,6 +312,7 @@ CASES: dict[str, Case] = {
     ),
     "output /dev/null": Case(_predict("vid.mp4", "-o", "/dev/null"), 0),
     "output /dev/null json": Case(_predict("vid.mp4", "-o", "/dev/null", "-f", "json"), 0),
+    "output /dev/stdout": Case(_predict("vid.mp4", "-o", "/dev/stdout", "-f", "json"), 0),
     "output /dev/full": Case(_predict("vid.mp4", "-o", "/dev/full", "-f", "json"), 1, "full"),
     # file names a terminal or a page could act on
     "hostile name": Case(_predict("names", "--report", "r.html"), 0, writes=("r.html",)),

@@ -61,7 +61,7 @@ _HUB_ERRORS = (OSError, HFValidationError, HTTPError)
 #: Seconds a Hub request may go without an answer (``HF_HUB_DOWNLOAD_TIMEOUT`` overrides).
 _HUB_TIMEOUT_S = 5.0
 #: Seconds one Hub request may take in all, its answer included, however the server drips it
-#: (``GKAAN_HUB_DEADLINE`` overrides; docs/hub.md).
+#: (``GKAAN_HUB_DEADLINE`` overrides; README "Files and models").
 HUB_DEADLINE_S = 300.0
 #: Largest answer read from the Hub, per request and so per file (``GKAAN_HUB_MAX_BYTES``
 #: overrides): checkpoint files are tens of MB.
