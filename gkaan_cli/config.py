@@ -29,6 +29,14 @@ BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
 #: Motion options of the model (docs/model.md#motion): the paper's network, ``diff``, ``track``.
 Motion = Literal["none", "diff", "track"]
+#: Timelines: the default cost, in nats of window log-probability, of a change of label
+#: between windows (docs/predict.md#segments; chosen by nested leave-one-person-out on joined
+#: KTH videos), and the largest accepted.
+SWITCH_COST = 4.0
+MAX_SWITCH_COST = 1000.0
+#: The GM descriptor's unit of length (docs/model.md#motion-track): fractions of the frame,
+#: or the activity region's own height.
+MotionScale = Literal["frame", "height"]
 #: Clip sampling modes (the values of ``SamplingConfig.mode``).
 SamplingMode = Literal["dense", "segments", "uniform"]
 
@@ -214,9 +222,13 @@ class GKAANConfig(_Strict):
     motion: Motion = "none"
     motion_dim: int = Field(128, ge=1, le=MAX_HIDDEN)
     motion_stride: int = Field(1, ge=1, le=MAX_CLIP_FRAMES)
-    #: 100 chosen by validation: leave-one-person-out on kth-mini, and one person against the
-    #: other on ps7-arms (docs/protocol.md#own-recipe).
-    motion_weight: Finite = Field(100.0, ge=0.0)
+    #: The GM stream's fusion weight, its descriptor's unit of length, whether its fit sees
+    #: each clip zoomed and at other frame rates, and its fit's L2 weight; the defaults are
+    #: the choices of nested leave-one-person-out on kth-mini (docs/protocol.md#nested).
+    motion_weight: Finite = Field(100.0, ge=0.0, le=1e6)
+    motion_scale: MotionScale = "frame"
+    motion_augment: bool = False
+    motion_l2: Finite = Field(3e-3, gt=0.0, le=1e3)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__

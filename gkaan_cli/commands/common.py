@@ -33,8 +33,10 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..config import (
     MAX_SMOOTH,
+    MAX_SWITCH_COST,
     MAX_THREADS,
     MAX_TIMELINE_SECONDS,
+    SWITCH_COST,
     Decode,
 )
 from ..errors import UsageError
@@ -60,6 +62,7 @@ __all__ = [
     "PrecisionOption",
     "QuietOption",
     "SmoothOption",
+    "SwitchCostOption",
     "ThreadsOption",
     "TimelineOptions",
     "WindowOption",
@@ -234,21 +237,38 @@ MinDurationOption = Annotated[
     ),
 ]
 
+SwitchCostOption = Annotated[
+    float,
+    typer.Option(
+        "--switch-cost",
+        min=0.0,
+        max=MAX_SWITCH_COST,
+        callback=finite,
+        help=(
+            "Timeline: nats of window log-probability a change of label costs "
+            f"(0: each window's own label; 0-{MAX_SWITCH_COST:g})."
+        ),
+    ),
+]
+
 
 @dataclass(frozen=True)
 class TimelineOptions:
-    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
-    ``--min-duration`` options."""
+    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth``,
+    ``--min-duration`` and ``--switch-cost`` options."""
 
     window: float | None = None
     hop: float | None = None
     smooth: int = 1
     min_duration: float = 0.0
+    switch_cost: float = SWITCH_COST
 
     def require_timeline(self, timeline: bool) -> None:
         """Raise UsageError when an option differs from its default without ``--timeline``."""
         if not timeline and self != TimelineOptions():
-            raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
+            raise UsageError(
+                "--window, --hop, --smooth, --min-duration and --switch-cost need --timeline"
+            )
 
 
 def _plain_params(params: list[Any]) -> list[Any]:

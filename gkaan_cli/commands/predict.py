@@ -31,6 +31,7 @@ from ..config import (
     MAX_OOD_THRESHOLD,
     MAX_STRIDE,
     STREAM_TITLES,
+    SWITCH_COST,
     OutputFormat,
     SamplingMode,
 )
@@ -46,6 +47,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     SmoothOption,
+    SwitchCostOption,
     ThreadsOption,
     TimelineOptions,
     WindowOption,
@@ -250,6 +252,7 @@ def predict(
     hop: HopOption = None,
     smooth: SmoothOption = 1,
     min_duration: MinDurationOption = 0.0,
+    switch_cost: SwitchCostOption = SWITCH_COST,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -261,7 +264,13 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
     from ..video.formats import is_live_source
 
-    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options = TimelineOptions(
+        window=window,
+        hop=hop,
+        smooth=smooth,
+        min_duration=min_duration,
+        switch_cost=switch_cost,
+    )
     if timeline or any(is_live_source(item) for item in inputs):  # docs/predict.md#timeline
         _timeline_command(
             inputs,
@@ -370,7 +379,6 @@ def predict(
     predictions, failed = run.predictions, run.failed + len(failures)
     if not quiet:
         stderr.print(_throughput(predictions, time.perf_counter() - started))
-        _note_frame_rates(predictor, predictions)
     overlays: dict[str, Path] = {}
     if render is not None and save_video is not None:
         for prediction, target in zip(
@@ -680,6 +688,7 @@ def _file_timelines(
                         hop=options.hop,
                         smooth=options.smooth,
                         min_duration=options.min_duration,
+                        switch_cost=options.switch_cost,
                         on_progress=on_progress,
                     )
                 )
@@ -689,30 +698,8 @@ def _file_timelines(
             on_progress(ProgressEvent("videos", done, len(paths)))
     if not quiet:
         stderr.print(_throughput(timelines, time.perf_counter() - started))
-        _note_frame_rates(predictor, timelines)
     _render_timelines(timelines, fmt=fmt, output=output, report=report, top_k=top_k)
     return failed
-
-
-def _note_frame_rates(
-    predictor: Predictor,
-    results: Sequence[VideoPrediction] | Sequence[TimelinePrediction],
-    shown: int = 3,
-) -> None:
-    """One ``note:`` line naming the videos whose frame rate differs from the one the GM
-    stream was fitted on (its speeds count frames: docs/model.md#motion-track)."""
-    head = predictor.model.motion_head
-    if head is None:
-        return
-    odd = [r for r in results if head.rate_differs(r.info.fps)]
-    if not odd:
-        return
-    names = ", ".join(f"{Path(r.path).name} {r.info.fps:g} fps" for r in odd[:shown])
-    more = f" and {len(odd) - shown} more" if len(odd) > shown else ""
-    stderr.print(
-        f"note: the motion stream was fitted on {float(head.fps):g} fps video; at other rates "
-        f"it reads speeds wrongly, expect more motion errors: {names}{more}"
-    )
 
 
 def _live_timeline(
@@ -748,7 +735,11 @@ def _live_timeline(
         interrupted = True
     finally:
         live.close()
-    timeline = live.result(smooth=options.smooth, min_duration=options.min_duration)
+    timeline = live.result(
+        smooth=options.smooth,
+        min_duration=options.min_duration,
+        switch_cost=options.switch_cost,
+    )
     if live.dropped is not None:
         _error(
             f"{source}: the stream dropped after {timeline.info.duration:.1f} s "

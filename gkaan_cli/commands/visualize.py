@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from ..config import MAX_GRID_FRAMES
+from ..config import MAX_GRID_FRAMES, SWITCH_COST
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -27,6 +27,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     SmoothOption,
+    SwitchCostOption,
     ThreadsOption,
     TimelineOptions,
     WindowOption,
@@ -104,9 +105,16 @@ def visualize(
     hop: HopOption = None,
     smooth: SmoothOption = 1,
     min_duration: MinDurationOption = 0.0,
+    switch_cost: SwitchCostOption = SWITCH_COST,
 ) -> None:
     """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
-    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options = TimelineOptions(
+        window=window,
+        hop=hop,
+        smooth=smooth,
+        min_duration=min_duration,
+        switch_cost=switch_cost,
+    )
     options.require_timeline(timeline)
     out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
     _check_suffix("--output", out, ".mp4")
@@ -151,6 +159,7 @@ def visualize(
                 hop=options.hop,
                 smooth=options.smooth,
                 min_duration=options.min_duration,
+                switch_cost=options.switch_cost,
                 on_progress=on_progress,
             ).segments
         render.render_overlay_video(

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import GKAANConfig
@@ -186,6 +187,15 @@ def features_match(model: GKAAN, manifest: Manifest) -> bool:
     )
 
 
+def clip_rates(dataset: Any, video: Tensor) -> Tensor | None:
+    """The frame rate of each clip's video (``video``: video indices into the prepared
+    split's ``records``), for the GM stream; None when the dataset does not know them."""
+    records = getattr(dataset, "records", None)
+    if records is None:
+        return None
+    return torch.tensor([records[v].fps or 0.0 for v in video.tolist()], dtype=torch.float32)
+
+
 @torch.no_grad()
 def collect_outputs(
     model: GKAAN,
@@ -212,12 +222,16 @@ def collect_outputs(
         on_progress(ProgressEvent("evaluate", 0, len(loader)))
     for done, (inputs, target, video) in enumerate(loader, start=1):
         inputs = inputs.to(device, non_blocking=True)
+        rates = clip_rates(loader.dataset, video)
         if trunk is not None and not features:
             maps = trunk(inputs.flatten(0, 1)).float()  # heads in fp32
-            output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]))
+            output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]), rates)
         else:
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                output = model.forward_heads(inputs.float()) if features else model(inputs)
+                if features:
+                    output = model.forward_heads(inputs.float(), rates)
+                else:
+                    output = model(inputs, rates)
         for name, value in {FUSED: output.probs, **output.stream_probs}.items():
             probs.setdefault(name, []).append(value.float().cpu().numpy())
         for name, maps in output.attention.items():

@@ -109,15 +109,18 @@ class GKAAN(nn.Module):
         """Backbone only: frames (N, 3, H, W) -> conv maps (N, C, h, w)."""
         return self.backbone(frames)
 
-    def forward(self, clips: Tensor) -> GKAANOutput:
-        """Classify clips (B, T, 3, H, W)."""
+    def forward(self, clips: Tensor, fps: float | Tensor | None = None) -> GKAANOutput:
+        """Classify clips (B, T, 3, H, W) at ``fps`` frames/s (see :meth:`forward_heads`)."""
         b, t = clips.shape[:2]
         maps = self.extract_maps(clips.flatten(0, 1))
-        return self.forward_heads(maps.unflatten(0, (b, t)))
+        return self.forward_heads(maps.unflatten(0, (b, t)), fps)
 
-    def forward_heads(self, maps: Tensor) -> GKAANOutput:
+    def forward_heads(self, maps: Tensor, fps: float | Tensor | None = None) -> GKAANOutput:
         """Everything after the backbone: classify clips from their conv maps (B, T, C, h, w),
-        e.g. maps cached by ``gkaan prepare --features`` or computed once per frame."""
+        e.g. maps cached by ``gkaan prepare --features`` or computed once per frame.
+
+        ``fps``: the clips' frame rate (one number or one per clip), read by the GM stream
+        only (docs/model.md#motion-track); None: the rate the GM head was fitted at."""
         b, t, _, h, w = maps.shape
         flat = maps.flatten(0, 1)
         pooled = {"gp": self.gp(flat)[0]}
@@ -143,7 +146,9 @@ class GKAAN(nn.Module):
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
         weights = self.stream_weights.to(maps.dtype)
         if self.motion_head is not None:
-            logits["gm"] = self.motion_head(motion_descriptor(maps)).to(maps.dtype)
+            rate = fps if fps is not None else float(self.motion_head.fps)
+            descriptor = motion_descriptor(maps, rate, self.config.motion_scale)
+            logits["gm"] = self.motion_head(descriptor).to(maps.dtype)
             weights = self._weights_with_gm().to(maps)
         stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         if self.config.fuse == "logits":
