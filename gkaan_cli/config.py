@@ -28,6 +28,9 @@ __all__ = [
     "GKAANConfig",
     "PreprocessConfig",
     "SamplingConfig",
+    "machine_memory",
+    "memory_estimate",
+    "memory_problem",
 ]
 
 BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
@@ -75,6 +78,29 @@ MAX_STRIDE = 1_000_000
 #: Frame sizes (resize and crop, pixels).
 MIN_SIZE = 8
 MAX_SIZE = 4096
+
+# Bounds of the command-line options (README "Shared options"; each in ``--help``): a value
+# outside them is a usage error before any work (inf, nan and 1e308 included).
+#: ``--threads``: more threads than this only slow torch down (100000 crashed OpenMP).
+MAX_THREADS = 1024
+#: ``--batch-size`` (frames or clips per forward pass) and ``--accumulate``.
+MAX_BATCH = 4096
+#: ``--workers``: processes decoding or loading data.
+MAX_WORKERS = 256
+#: ``--window`` and ``--hop`` (seconds) and ``--min-duration``: one hour.
+MAX_TIMELINE_SECONDS = 3600.0
+#: ``--smooth``: windows averaged before labelling.
+MAX_SMOOTH = 10_000
+#: ``--epochs``.
+MAX_EPOCHS = 100_000
+#: ``--seed``: the seeds numpy and torch both take.
+MAX_SEED = 2**32 - 1
+#: ``--lr``.
+MAX_LR = 10.0
+#: ``--ood-threshold`` (a multiple of the calibrated limit).
+MAX_OOD_THRESHOLD = 1e6
+#: ``visualize --grid-frames``.
+MAX_GRID_FRAMES = 256
 
 
 def _finite(value: float) -> float:
@@ -280,6 +306,73 @@ class GKAANConfig(_Strict):
         if self.class_names is None:
             return f"class_{index}"
         return self.class_names[index]
+
+
+#: Parameters of each backbone's trunk (torchvision's counts, classifier left out).
+_BACKBONE_PARAMS = {
+    "resnet18": 11_200_000,
+    "resnet34": 21_300_000,
+    "resnet50": 23_500_000,
+    "efficientnet_lite0": 3_400_000,
+}
+#: Bytes of backbone activations alive per frame and cropped pixel (the stem's 64 channels at
+#: half resolution, float32, about three tensors at once: measured peak on ResNet stems).
+_ACTIVATION_BYTES_PER_PIXEL = 192
+#: Frames the backbone runs at once at most (the predictor's default ``--batch-size``).
+_FRAMES_AT_ONCE = 32
+
+
+def memory_estimate(config: GKAANConfig) -> dict[str, tuple[int, str]]:
+    """About how many bytes running ``config`` needs, by part: ``weights``, ``frames`` (one
+    clip's decoded and normalised frames) and ``activations`` (the backbone on a batch of
+    frames); each with the config fields that size it. An estimate to refuse configs a
+    machine cannot hold before anything is allocated, not a measurement."""
+    channels, hidden, layers = config.feature_channels, config.sru_hidden, config.sru_layers
+    extra = config.motion_dim if config.motion == "diff" else 0
+    per_stream = 4 * (channels + extra) * hidden + 4 * (layers - 1) * hidden * hidden
+    per_stream += hidden * config.num_classes
+    params = _BACKBONE_PARAMS[config.backbone] + len(config.streams) * per_stream
+    params += 2 * channels * config.la_hidden
+    pre, sampling = config.preprocess, config.sampling
+    frames = sampling.frames_per_clip
+    pixels = pre.resize[0] * pre.resize[1]
+    crop = pre.crop * pre.crop
+    clips = {"dense": sampling.max_clips, "segments": 1, "uniform": sampling.num_clips}
+    at_once = min(_FRAMES_AT_ONCE, frames * clips[sampling.mode])
+    return {
+        "weights": (4 * params, "num_classes, sru_hidden, sru_layers, la_hidden, motion_dim"),
+        "frames": (frames * (3 * pixels + 12 * crop), "preprocess.resize, sampling.clip_len"),
+        "activations": (at_once * _ACTIVATION_BYTES_PER_PIXEL * crop, "preprocess.crop"),
+    }
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the physical memory, or the cgroup's limit
+    when lower (a container)."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return total
+    return min(total, int(text)) if text.isdigit() else total
+
+
+def memory_problem(config: GKAANConfig, *, available: int | None = None) -> str | None:
+    """Why this machine cannot hold ``config`` (naming the fields of the largest part), or
+    None. ``available``: bytes of memory (default :func:`machine_memory`)."""
+    parts = memory_estimate(config)
+    total = sum(size for size, _ in parts.values())
+    available = machine_memory() if available is None else available
+    if total <= available:
+        return None
+    name, (size, fields) = max(parts.items(), key=lambda item: item[1][0])
+    return (
+        f"needs about {total / 1e9:.1f} GB, more than this machine's {available / 1e9:.1f} GB "
+        f"of memory; most of it {name} ({size / 1e9:.1f} GB), sized by {fields}"
+    )
 
 
 # Option values shared by the library and the command line (each list defined here once).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from ..config import MAX_BATCH, MAX_WORKERS
 from ..data.sources import Split
 from .common import DeviceOption, PrecisionOption, QuietOption, progress_bar, stdout
 
@@ -45,11 +46,13 @@ def evaluate(
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Clips (not frames) per forward pass.")
+        int, typer.Option(min=1, max=MAX_BATCH, help="Clips (not frames) per forward pass.")
     ] = 8,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=0, max=MAX_WORKERS, help="DataLoader worker processes.")
+    ] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate MODEL on a split of DATA: top-1 (top-5 with > 5 classes), per stream, per class."""

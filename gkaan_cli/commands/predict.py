@@ -23,7 +23,18 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..config import STREAM_TITLES, SWITCH_COST, OutputFormat, SamplingMode
+from ..config import (
+    MAX_BATCH,
+    MAX_CLASSES,
+    MAX_CLIP_FRAMES,
+    MAX_CLIPS,
+    MAX_OOD_THRESHOLD,
+    MAX_STRIDE,
+    STREAM_TITLES,
+    SWITCH_COST,
+    OutputFormat,
+    SamplingMode,
+)
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -40,7 +51,10 @@ from .common import (
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    check_sampling_memory,
+    finite,
     load_model,
+    model_files,
     progress_bar,
     shorten_path,
     stderr,
@@ -77,14 +91,17 @@ _DEFAULT_TOP_K = 5
 
 
 def output_format(fmt: Format | None, output: Path | None) -> Format:
-    """The format to write: ``--format``, else ``--output``'s suffix, else the table.
+    """The format to write: ``--format``, else ``--output``'s suffix, else the table (also
+    for a character device or FIFO such as ``/dev/null`` or ``/dev/stdout``).
 
     Raises:
         UsageError: a suffix that disagrees with ``--format``, or an unknown suffix without it.
     """
+    from ..fileio import is_stream_output
+
     known = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
     if fmt is None:
-        if output is None:
+        if output is None or (known is None and is_stream_output(output)):
             return "table"
         if known is None:
             suffixes = " ".join(SUFFIX_FORMATS)
@@ -112,6 +129,7 @@ def predict(
             "--top-k",
             "-k",
             min=1,
+            max=MAX_CLASSES,
             help=f"Labels per video (default: {_DEFAULT_TOP_K}; at most the model's classes).",
             show_default=False,
         ),
@@ -145,7 +163,9 @@ def predict(
     threads: ThreadsOption = None,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", min=1, help="Frames per backbone batch (not clips)."),
+        typer.Option(
+            "--batch-size", min=1, max=MAX_BATCH, help="Frames per backbone batch (not clips)."
+        ),
     ] = 32,
     save_video: Annotated[
         Path | None,
@@ -167,13 +187,18 @@ def predict(
     clip_len: Annotated[
         int | None,
         typer.Option(
-            "--clip-len", min=1, help="Frames per clip (default: the model's).", show_default=False
+            "--clip-len",
+            min=1,
+            max=MAX_CLIP_FRAMES,
+            help="Frames per clip (default: the model's).",
+            show_default=False,
         ),
     ] = None,
     stride: Annotated[
         int | None,
         typer.Option(
             min=1,
+            max=MAX_STRIDE,
             help="Frames between dense clip starts (default: the model's).",
             show_default=False,
         ),
@@ -183,6 +208,7 @@ def predict(
         typer.Option(
             "--max-clips",
             min=1,
+            max=MAX_CLIPS,
             help="Most clips per video (default: the model's).",
             show_default=False,
         ),
@@ -198,6 +224,9 @@ def predict(
         float,
         typer.Option(
             "--ood-threshold",
+            min=0.0,
+            max=MAX_OOD_THRESHOLD,
+            callback=finite,
             help="Out-of-distribution scores above this are 'unknown' (1.0: the limit "
             "calibrated on the training data; larger flags fewer videos).",
         ),
@@ -279,12 +308,14 @@ def predict(
 
     paths, failures = expand_inputs(inputs)  # the same list in every torchrun process
     main = launch_rank() == 0  # rank 0 checks and writes the outputs, and reports once
+    writes = main and (output is not None or report is not None)
+    paths_and_model = [*paths, *model_files(model)] if writes else paths  # the model's too
     if main and output is not None:  # before any work; never over an input (e.g. -o x.mp4)
-        check_output_path(output, inputs=paths)
+        check_output_path(output, inputs=paths_and_model)
     if main and save_video is not None:
         check_output_path(save_video, kind="dir")
     if main and report is not None:
-        check_output_path(report, inputs=paths)
+        check_output_path(report, inputs=paths_and_model)
     for failure in failures if main else []:
         _error(str(failure))
     if not paths:
@@ -315,6 +346,7 @@ def predict(
         if value is not None
     }
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     with distributed_context(device, timeout=SHARD_TIMEOUT) as ctx:  # one process: no-op
         note = DecodeNote(enabled=main and not quiet)
         predictor = Predictor(
@@ -593,8 +625,8 @@ def _timeline_command(
 
     paths, failures = expand_inputs([] if live else inputs)
     for target in (output, report):
-        if target is not None:  # before any work; never over an input
-            check_output_path(target, inputs=paths)
+        if target is not None:  # before any work; never over an input or the model's files
+            check_output_path(target, inputs=[*paths, *model_files(model)])
     for failure in failures:
         _error(str(failure))
     if not paths and not live:
@@ -611,6 +643,7 @@ def _timeline_command(
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     note = DecodeNote(enabled=not quiet)
     predictor = Predictor(net, sampling=sampling, on_decode_fallback=note, **predictor_options)
     if not quiet:

@@ -13,10 +13,19 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..config import BackboneName, SamplingConfig, SamplingMode
+from ..config import (
+    MAX_CLIP_FRAMES,
+    MAX_CLIPS,
+    MAX_SEED,
+    MAX_STRIDE,
+    MAX_WORKERS,
+    BackboneName,
+    SamplingConfig,
+    SamplingMode,
+)
 from ..data.manifest import MANIFEST_NAME
 from ..data.sources import SPLITS, SplitOptions
-from .common import PrecisionOption, QuietOption, progress_bar, stdout
+from .common import PrecisionOption, QuietOption, finite, progress_bar, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
@@ -61,16 +70,22 @@ def prepare(
         typer.Option(
             min=0.0,
             max=0.95,
+            callback=finite,
             help="Fraction of groups (of train groups with official splits) for val.",
         ),
     ] = _SPLIT.val_fraction,
     test_fraction: Annotated[
         float,
         typer.Option(
-            min=0.0, max=0.95, help="Fraction of groups for test when the source has no test split."
+            min=0.0,
+            max=0.95,
+            callback=finite,
+            help="Fraction of groups for test when the source has no test split.",
         ),
     ] = _SPLIT.test_fraction,
-    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = _SPLIT.seed,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the split assignment.")
+    ] = _SPLIT.seed,
     test_groups: Annotated[
         list[str] | None,
         typer.Option(
@@ -94,19 +109,23 @@ def prepare(
         ),
     ] = _SAMPLING.mode,
     clip_len: Annotated[
-        int, typer.Option(min=1, help="Frames per clip (dense/uniform).")
+        int, typer.Option(min=1, max=MAX_CLIP_FRAMES, help="Frames per clip (dense/uniform).")
     ] = _SAMPLING.clip_len,
     stride: Annotated[
-        int, typer.Option(min=1, help="Frames between dense clip starts.")
+        int, typer.Option(min=1, max=MAX_STRIDE, help="Frames between dense clip starts.")
     ] = _SAMPLING.stride,
     max_clips: Annotated[
-        int, typer.Option(min=1, help="Most dense clips per video.")
+        int, typer.Option(min=1, max=MAX_CLIPS, help="Most dense clips per video.")
     ] = _SAMPLING.max_clips,
     num_segments: Annotated[
-        int, typer.Option(min=1, help="Segments per video (segments sampling).")
+        int,
+        typer.Option(min=1, max=MAX_CLIP_FRAMES, help="Segments per video (segments sampling)."),
     ] = _SAMPLING.num_segments,
     frames_per_segment: Annotated[
-        int, typer.Option(min=1, help="Frames drawn from each segment (segments sampling).")
+        int,
+        typer.Option(
+            min=1, max=MAX_CLIP_FRAMES, help="Frames drawn from each segment (segments sampling)."
+        ),
     ] = _SAMPLING.frames_per_segment,
     features: Annotated[
         BackboneName | None,
@@ -126,7 +145,9 @@ def prepare(
         ),
     ] = None,
     precision: PrecisionOption = "auto",
-    workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=MAX_WORKERS, help="Processes decoding in parallel.")
+    ] = 1,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
     output: Annotated[
         Path | None,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from ..config import SWITCH_COST
+from ..config import MAX_GRID_FRAMES, SWITCH_COST
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -32,6 +32,7 @@ from .common import (
     TimelineOptions,
     WindowOption,
     load_model,
+    model_files,
     progress_bar,
     stdout,
 )
@@ -66,7 +67,13 @@ def visualize(
         ),
     ] = None,
     grid_frames: Annotated[
-        int, typer.Option("--grid-frames", min=1, help="Columns (frames) of the contact sheet.")
+        int,
+        typer.Option(
+            "--grid-frames",
+            min=1,
+            max=MAX_GRID_FRAMES,
+            help="Columns (frames) of the contact sheet.",
+        ),
     ] = 8,
     save_maps: Annotated[
         Path | None,
@@ -117,9 +124,10 @@ def visualize(
         raise UsageError(f"--output {out}: would overwrite the input video")
     from ..fileio import check_output_path
 
-    for target in (out, grid, save_maps):  # writable, never the input, before any work
+    inputs = [video, *model_files(model)]  # the model's files are inputs too
+    for target in (out, grid, save_maps):  # writable, never an input, before any work
         if target is not None:
-            check_output_path(target, inputs=[video])
+            check_output_path(target, inputs=inputs)
 
     from ..engine.predict import Predictor
     from ..engine.timeline import predict_timeline, timeline_spec
