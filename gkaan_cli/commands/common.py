@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -69,8 +69,12 @@ __all__ = [
     "check_sampling_memory",
     "choice_callback",
     "finite",
+    "fit_width",
     "load_model",
     "model_files",
+    "natural_width",
+    "pack_entries",
+    "packed_width",
     "positive_finite",
     "progress_bar",
     "shorten_path",
@@ -336,6 +340,52 @@ def shorten_path(path: str, width: int) -> str:
     if len(path) <= width:
         return path
     return "..." + path[len(path) - max(width - 3, 1) :]
+
+
+def natural_width(renderable: RenderableType) -> int:
+    """The columns ``renderable`` takes with every cell on its own lines, nothing wrapped."""
+    return Console(width=100_000).measure(renderable).maximum
+
+
+#: Between the entries of a packed line (``walking 78.0%  running 19.1%``).
+ENTRY_GAP = "  "
+
+
+def pack_entries(entries: Sequence[str], width: int) -> list[str]:
+    """``entries`` joined by two spaces into lines of at most ``width`` characters, filled in
+    order; a line breaks only between entries, so a label stays whole and beside its number
+    (an entry longer than ``width`` gets a line of its own)."""
+    lines: list[str] = []
+    for entry in entries:
+        if lines and len(lines[-1]) + len(ENTRY_GAP) + len(entry) <= width:
+            lines[-1] += ENTRY_GAP + entry
+        else:
+            lines.append(entry)
+    return lines
+
+
+def packed_width(entries: Sequence[str], lines: int) -> int:
+    """The least width at which :func:`pack_entries` puts ``entries`` on ``lines`` lines."""
+    width = max((len(entry) for entry in entries), default=0)
+    while len(pack_entries(entries, width)) > lines:
+        width += 1
+    return width
+
+
+def fit_width(
+    build: Callable[[int | None], RenderableType], longest: int, width: int, *, least: int = 12
+) -> RenderableType | None:
+    """``build(path_width)`` (file names cut from the left to ``path_width``; None: whole) with
+    the names as long as ``width`` columns allow, at least ``least`` characters; None when the
+    result cannot fit."""
+    renderable = build(None)
+    excess = natural_width(renderable) - width
+    if excess <= 0:
+        return renderable
+    if longest - excess < min(least, longest):
+        return None
+    renderable = build(longest - excess)
+    return renderable if natural_width(renderable) <= width else None
 
 
 @contextmanager

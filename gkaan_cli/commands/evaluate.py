@@ -93,7 +93,7 @@ def scores_table(report: EvalReport) -> Table:
     columns = ["stream", "clip top-1", "clip top-5", "video top-1", "video top-5", "mean class"]
     for name in columns:
         if top5 or "top-5" not in name:
-            table.add_column(name, justify="right")
+            table.add_column(name, justify="right", no_wrap=name == "stream")
     for name, clip in report.clip.items():
         video = report.video[name]
         cells = [
@@ -112,7 +112,10 @@ def per_class_table(report: EvalReport) -> Table:
     """Video-level accuracy of the fused prediction per class."""
     table = Table(title="per class (video level, fused)")
     for name in ("#", "class", "videos", "correct", "accuracy"):
-        table.add_column(name, justify="right" if name != "class" else "left")
+        if name == "class":  # a class name is never broken; the numbers' headers wrap first
+            table.add_column(name, no_wrap=True, overflow="fold")
+        else:
+            table.add_column(name, justify="right")
     for index, row in enumerate(report.per_class):
         accuracy = "-" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f}%"
         table.add_row(str(index), row["class"], str(row["videos"]), str(row["correct"]), accuracy)

@@ -388,7 +388,7 @@ def _summary(history: list[dict[str, Any]]) -> Table:
         "video top-1",
         "clips/s",
     ):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=name == "eval")  # headers wrap first
     for record in history:
         scores = record.get("eval")
         table.add_row(
