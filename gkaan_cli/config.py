@@ -249,9 +249,6 @@ class GKAANConfig(_Strict):
     #: the mean of their fused logits, then softmax (the authors' test).
     clip_average: Literal["probs", "logits"] = "probs"
     margin: Finite = Field(0.1, ge=0.0)
-    #: What the GA hinge compares (docs/model.md#ga): each stream's true-class ``probs``
-    #: (the paper's eq.) or its true-class ``logits`` (the authors' code).
-    ga_scores: Literal["probs", "logits"] = "probs"
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
     stream_weights: tuple[Finite, Finite, Finite] = (1.0, 1.0, 1.0)

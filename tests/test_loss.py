@@ -60,32 +60,6 @@ def test_early_fusion_loss_is_nll_plus_ga_of_gs_and_gl() -> None:
     assert parts.total.item() == pytest.approx(-math.log(0.6) + 0.45)
 
 
-def test_ga_on_logits_compares_the_true_class_logits_as_the_authors_code() -> None:
-    # ga_scores="logits" (the reference recipe): max(0, z_GP[y] - z_att[y] + margin) on the
-    # streams' time-averaged logits, not on their probabilities.
-    config = GKAANConfig(num_classes=3, ga_scores="logits")
-    logits = {
-        "gs": torch.tensor([[1.0, 0.0, 0.0]]),
-        "gl": torch.tensor([[2.5, 0.0, 3.0]]),
-        "gp": torch.tensor([[2.0, 1.0, 0.0]]),
-    }
-    stream_probs = {name: value.softmax(dim=1) for name, value in logits.items()}
-    out = GKAANOutput(logits=logits, stream_probs=stream_probs, probs=probs(0.6))
-    parts = gkaan_loss(out, TARGET, config)
-    assert parts.ga_sa.item() == pytest.approx(2.0 - 1.0 + 0.1)
-    assert parts.ga_la.item() == pytest.approx(0.0)  # 2.0 - 2.5 + 0.1 < 0
-    assert parts.nll.item() == pytest.approx(-math.log(0.6))
-    probs_parts = gkaan_loss(out, TARGET, GKAANConfig(num_classes=3))
-    assert probs_parts.ga_sa.item() != pytest.approx(parts.ga_sa.item())
-
-
-def test_the_reference_recipe_puts_ga_on_logits() -> None:
-    from gkaan_cli.engine.recipes import RECIPES
-
-    assert RECIPES["reference"]["model"]["ga_scores"] == "logits"
-    assert GKAANConfig(num_classes=3).ga_scores == "probs"
-
-
 @pytest.mark.parametrize("fusion", ["late", "gp", "sa", "la", "gs", "gl"])
 def test_late_fusion_and_single_streams_have_no_ga(fusion: str) -> None:
     config = GKAANConfig(num_classes=3, fusion=fusion)

@@ -185,8 +185,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "epochs": 25,
     },
     # The authors' public code (docs/protocol.md#reference-recipe): SA/LA reference variants,
-    # the `sru` package's cell, Dropout(0.5) before each classifier, logits averaging, GA on
-    # the true-class logits,
+    # the `sru` package's cell, Dropout(0.5) before each classifier, logits averaging,
     # dropout 0.5, SGD momentum 0.9, lr 1e-3 with a per-epoch cosine, weight decay 1e-5,
     # batch 30, 18 epochs, 12 segments of one frame, a random 224 crop and flip per frame;
     # tested on 10 random clips per video, logits averaged.
@@ -198,7 +197,6 @@ RECIPES: dict[str, dict[str, Any]] = {
             "sru_variant": "authors",
             "head_dropout": 0.5,
             "fuse": "logits",
-            "ga_scores": "logits",
             "dropout": 0.5,
             "preprocess": {"train_crop": "random", "train_per_frame": True},
             "clip_average": "logits",

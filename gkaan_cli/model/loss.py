@@ -30,8 +30,8 @@ def ga_term(p_gp: Tensor, p_att: Tensor, target: Tensor, margin: float) -> Tenso
     """Mean of max(0, p_GP[y] - p_att[y] + margin) over the batch.
 
     Args:
-        p_gp: (B, K) softmax probabilities (or logits) of the GP stream.
-        p_att: (B, K) softmax probabilities (or logits) of the attention stream.
+        p_gp: (B, K) softmax probabilities of the GP stream.
+        p_att: (B, K) softmax probabilities of the attention stream.
         target: (B,) true class indices.
         margin: the hinge margin (0.1 in the paper).
     """
@@ -45,20 +45,18 @@ def gkaan_loss(output: GKAANOutput, target: Tensor, config: GKAANConfig) -> Loss
     """L = NLL(log P_fused, y) + GA(SA) + GA(LA).
 
     GA applies to early fusion only, where the GS stream stands for SA and the GL stream for
-    LA; late fusion and single-stream models get zero GA terms. It compares the streams'
-    true-class probabilities, or their true-class logits with ``config.ga_scores`` =
-    ``"logits"`` (the authors' code).
+    LA; late fusion and single-stream models get zero GA terms.
 
     Args:
         output: the model's output for the batch.
         target: (B,) true class indices.
-        config: the model's config (fusion, margin and ga_scores).
+        config: the model's config (fusion and margin).
     """
     nll = torch.nn.functional.nll_loss(torch.log(output.probs.clamp_min(MIN_PROB)), target)
     if config.fusion == "early":
-        scores = output.logits if config.ga_scores == "logits" else output.stream_probs
-        ga_sa = ga_term(scores["gp"], scores["gs"], target, config.margin)
-        ga_la = ga_term(scores["gp"], scores["gl"], target, config.margin)
+        p_gp = output.stream_probs["gp"]
+        ga_sa = ga_term(p_gp, output.stream_probs["gs"], target, config.margin)
+        ga_la = ga_term(p_gp, output.stream_probs["gl"], target, config.margin)
     else:
         ga_sa = ga_la = nll.new_zeros(())
     return LossParts(nll + ga_sa + ga_la, nll, ga_sa, ga_la)
