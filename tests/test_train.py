@@ -13,6 +13,7 @@ from typing import Any
 
 import av
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from conftest import TINY_MODEL
@@ -20,6 +21,7 @@ from conftest import TINY_MODEL
 from gkaan_cli.engine.evaluate import evaluate
 from gkaan_cli.engine.recipes import TrainConfig, load_train_config
 from gkaan_cli.engine.train import METRICS_NAME, STATE_NAME, load_state, train
+from gkaan_cli.engine.train_plot import CURVES_NAME, CURVES_SIZE, curve_series
 from gkaan_cli.errors import UsageError
 from gkaan_cli.model.gkaan import GKAAN
 
@@ -128,13 +130,36 @@ def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     assert all(torch.equal(best[key], last[key]) for key in last)
 
 
+def test_each_epoch_redraws_curves_png_with_loss_top1_per_stream_and_lr(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    pictures: list[bytes] = []
+    result = train(
+        colour_source,
+        run,
+        _config(epochs=2, val_fraction=0.0),
+        on_epoch=lambda record: pictures.append((run / CURVES_NAME).read_bytes()),
+    )
+    assert len(pictures) == 2 and pictures[0] != pictures[1]  # epoch 2 redrew it
+    assert pictures[1] == (run / CURVES_NAME).read_bytes()
+    with PIL.Image.open(run / CURVES_NAME) as image:
+        image.load()
+        assert image.format == "PNG" and image.size == CURVES_SIZE
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp file left
+    loss, top1, lr = curve_series(result.history)
+    assert [e for e, _ in loss["train loss"]] == [1, 2] and [e for e, _ in lr["lr"]] == [1, 2]
+    streams = [name for name in top1 if name.startswith("test ")]
+    assert "test fused" in streams and len(streams) >= 2  # each stream and the fused one
+
+
 def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(
     colour_source: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
     result = train(colour_source, run, _config(epochs=1, accumulate=2))
     names = {p.name for p in run.iterdir()}
-    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json"}
+    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json", CURVES_NAME}
     assert expected <= names and names - expected <= {"tensorboard"}
     model = GKAAN.from_pretrained(run / "last")
     assert model.config.class_names == ["blue", "red"]

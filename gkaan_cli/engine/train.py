@@ -70,6 +70,7 @@ from .evaluate import (
 from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
 from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
 from .stream_weights import StreamChoice, choose_stream_weights
+from .train_plot import write_curves
 
 __all__ = [
     "CONFIG_NAME",
@@ -348,6 +349,7 @@ class _Logger:
     def write(self, history: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in history)
         atomic_write_text(self.out / METRICS_NAME, lines)
+        write_curves(self.out, history)
         if self.writer is not None and history:
             record = history[-1]
             for name, value in flatten_nested(record, sep="/").items():
