@@ -25,12 +25,12 @@ from ..config import (
 )
 from ..data.manifest import MANIFEST_NAME
 from ..data.sources import SPLITS, SplitOptions
-from .common import PrecisionOption, QuietOption, finite, progress_bar, stdout
+from .common import PrecisionOption, QuietOption, finite, progress_bar, stderr, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
 
-__all__ = ["exit_code", "prepare", "render_report"]
+__all__ = ["exit_code", "prepare", "print_findings", "render_report"]
 
 _SPLIT = SplitOptions()
 _SAMPLING = SamplingConfig()
@@ -148,7 +148,14 @@ def prepare(
     workers: Annotated[
         int, typer.Option(min=1, max=MAX_WORKERS, help="Processes decoding in parallel.")
     ] = 1,
-    strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 when any video fails; the data doctor's warnings (class balance, "
+            "duplicates, leaking groups, person ids in names, near-identical labels) stop the "
+            "run before any decoding (exit 2) instead of being printed."
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -198,13 +205,22 @@ def prepare(
         if features is None
         else FeatureOptions(features, pretrained=_trunk_weights(weights), precision=precision),
         workers=workers,
+        strict=strict,
     )
     with progress_bar(enabled=not quiet and launch_rank() == 0) as on_progress:
-        report = prepare_sharded(source, target, options, on_progress=on_progress)
+        report = prepare_sharded(
+            source, target, options, on_progress=on_progress, on_findings=print_findings
+        )
     if report is None:
         return  # another torchrun process: rank 0 prints the report of the whole run
     stdout.print(render_report(report))
     raise typer.Exit(exit_code(report, strict=strict))
+
+
+def print_findings(findings: list[str]) -> None:
+    """The data doctor's warnings, one ``warning:`` line each on stderr (docs/protocol.md#the-data-doctor)."""
+    for line in findings:
+        stderr.print(f"warning: {line}")
 
 
 def _trunk_weights(spec: str | None) -> bool | str:
@@ -260,6 +276,11 @@ def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
         f"{report.frames_per_s:.0f} frames/s)",
     )
     table.add_row("split rule", report.split_rule)
+    if report.findings:
+        table.add_row(
+            Text("data warnings", style="yellow"),
+            f"{len(report.findings)} (printed above; kept in {MANIFEST_NAME})",
+        )
     for split in SPLITS:
         groups = report.split_groups.get(split, [])
         shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")

@@ -318,6 +318,7 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
         lines.append(f"from {start.init_from}: {start.reused} tensors reused; new: {new}")
     if start.resumed_epoch is not None:
         lines.append(f"resuming from epoch {start.resumed_epoch}")
+    lines += [f"warning: {finding}" for finding in start.findings]
     for line in lines:
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 

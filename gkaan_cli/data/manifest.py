@@ -56,6 +56,9 @@ _SHOWN_PROBLEMS = 3
 Status = Literal["ok", "failed", "skipped"]
 Frames = Annotated[int, Field(ge=0, le=MAX_VIDEO_FRAMES)]
 ClassName = Annotated[str, Field(max_length=MAX_CLASS_NAME)]
+#: Bounds of the doctor's findings a manifest may hold (count, characters each).
+MAX_FINDINGS = 10_000
+MAX_FINDING = 100_000
 
 
 class NewerManifestError(UsageError):
@@ -147,6 +150,10 @@ class Manifest(_Model):
     settings: PrepareSettings
     split_rule: str
     split_groups: dict[str, list[str]]
+    #: The data doctor's warnings when it was prepared (docs/protocol.md#the-data-doctor).
+    findings: list[Annotated[str, Field(max_length=MAX_FINDING)]] = Field(
+        default_factory=list, max_length=MAX_FINDINGS
+    )
     videos: list[VideoRecord]
 
     @property

@@ -52,6 +52,7 @@ from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import check_video_file, probe_video, read_frames
 from ..video.sampling import frames_needed
+from .doctor import DataWarningsError, diagnose
 from .frame_cache import (
     FRAME_SUFFIX,
     STORAGE,
@@ -126,6 +127,8 @@ class PrepareOptions:
         features: also store a backbone's conv maps; ``None``: frames only.
         workers: processes decoding in parallel (1: in this process).
         max_videos: stop after this many videos were processed (the rest left for a rerun).
+        strict: the data doctor's warnings (:func:`~gkaan_cli.data.doctor.diagnose`) stop
+            the run before any decoding (:class:`DataWarningsError`) instead of being noted.
     """
 
     video_root: str | Path | None = None
@@ -136,6 +139,7 @@ class PrepareOptions:
     features: FeatureOptions | None = None
     workers: int = 1
     max_videos: int | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,8 @@ class PrepareReport:
     split_rule: str = ""
     split_groups: dict[str, list[str]] = field(default_factory=dict)
     split_videos: dict[str, int] = field(default_factory=dict)
+    #: The data doctor's warnings (docs/protocol.md#the-data-doctor), also in the manifest.
+    findings: list[str] = field(default_factory=list)
 
     @property
     def videos_per_s(self) -> float:
@@ -430,6 +436,7 @@ def prepare(
     *,
     on_progress: ProgressCallback | None = None,
     on_video: Callable[[VideoRecord, str], None] | None = None,
+    on_findings: Callable[[list[str]], None] | None = None,
     ranks: RankGroup | None = None,
 ) -> PrepareReport:
     """Prepare ``source`` into ``out``: manifest, frame cache and optional feature store.
@@ -441,17 +448,27 @@ def prepare(
         on_progress: called with ``ProgressEvent("prepare", videos_done, videos_total,
             rates)`` at the start and after each video.
         on_video: called with each finished record and its outcome (ok/failed/skipped).
+        on_findings: called once, before any decoding, with the data doctor's warnings
+            (:func:`~gkaan_cli.data.doctor.diagnose`) when there are any.
         ranks: this process's share of a multi-process run (``None``: one process). The
             report of rank 0 covers every process's videos; another rank's only its own.
 
     Raises:
         UsageError: bad source, split options or backbone name.
+        DataWarningsError: the doctor found problems and ``options.strict`` is set.
         MissingWeightsError: features with pretrained weights that are not available.
     """
     # a second prepare into the same folder is refused, not raced; one lock for all ranks
     main = ranks is None or ranks.is_main
-    with PathLock(out) if main else contextlib.nullcontext():
-        return _prepare(source, Path(out), options, on_progress, on_video, ranks)
+    created = not Path(out).exists()
+    try:
+        with PathLock(out) if main else contextlib.nullcontext():
+            return _prepare(source, Path(out), options, on_progress, on_video, on_findings, ranks)
+    except DataWarningsError:
+        if created and main:
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()  # stopped before anything was written: leave no folder
+        raise
 
 
 def _prepare(
@@ -460,6 +477,7 @@ def _prepare(
     options: PrepareOptions | None,
     on_progress: ProgressCallback | None,
     on_video: Callable[[VideoRecord, str], None] | None,
+    on_findings: Callable[[list[str]], None] | None,
     ranks: RankGroup | None,
 ) -> PrepareReport:
     started = time.perf_counter()
@@ -476,6 +494,11 @@ def _prepare(
         raise UsageError(f"workers must be >= 1, got {options.workers}")
     src = discover(source, video_root=options.video_root, split_id=options.split_id)
     entries, plan = assign_splits(src.entries, options.split)
+    findings = diagnose(entries, split_by=options.split.split_by) if main else []
+    if findings and options.strict:
+        raise DataWarningsError(src.description, findings)
+    if findings and on_findings is not None:
+        on_findings(findings)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     if main:
@@ -527,7 +550,7 @@ def _prepare(
     if ranks is not None:
         jobs = jobs[ranks.rank :: ranks.world_size]
     finished: list[tuple[VideoRecord, str]] = []
-    report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
+    report = PrepareReport(out=out, source=src.description, split_rule=plan.rule, findings=findings)
     report.excluded = len(records)
     report.failures.extend(src.warnings)  # unreadable folders, classes without a readable video
 
@@ -538,6 +561,7 @@ def _prepare(
             settings=settings,
             split_rule=plan.rule,
             split_groups=plan.groups,
+            findings=findings,
             videos=[records[i] for i in order if i in records],
         )
 

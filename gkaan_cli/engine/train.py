@@ -114,6 +114,7 @@ class RunStart:
         resumed_epoch: epochs already done when resuming, else ``None``.
         init_from: the ``--from`` checkpoint folder, or ``None``.
         reused: tensors copied from it; new: tensor names that start fresh.
+        findings: the data doctor's warnings stored with the prepared data (docs/protocol.md#the-data-doctor).
     """
 
     data: Path
@@ -129,6 +130,7 @@ class RunStart:
     init_from: str | None = None
     reused: int = 0
     new: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -490,6 +492,7 @@ class _Run:
             init_from=self.init_from,
             reused=self.reused,
             new=self.new,
+            findings=self.manifest.findings,
         )
 
     @property
