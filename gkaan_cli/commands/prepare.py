@@ -218,7 +218,8 @@ def prepare(
 
 
 def print_findings(findings: list[str]) -> None:
-    """The data doctor's warnings, one ``warning:`` line each on stderr (docs/protocol.md#the-data-doctor)."""
+    """The data doctor's warnings, one ``warning:`` line each on stderr
+    (docs/protocol.md#the-data-doctor)."""
     for line in findings:
         stderr.print(f"warning: {line}")
 

@@ -114,7 +114,8 @@ class RunStart:
         resumed_epoch: epochs already done when resuming, else ``None``.
         init_from: the ``--from`` checkpoint folder, or ``None``.
         reused: tensors copied from it; new: tensor names that start fresh.
-        findings: the data doctor's warnings stored with the prepared data (docs/protocol.md#the-data-doctor).
+        findings: the data doctor's warnings stored with the prepared data
+            (docs/protocol.md#the-data-doctor).
     """
 
     data: Path
