@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from ..config import STREAM_TITLES
 from ..fileio import printable
+from ..model.describe import model_words
 
 __all__ = ["report_html", "timeline_svg"]
 
@@ -154,9 +155,10 @@ def _segment_bands(
 
 
 def _model_section(model: Mapping[str, Any]) -> str:
+    """The model block in words (:func:`~gkaan_cli.model.describe.model_words`)."""
     rows = "".join(
-        f"<tr><th>{_text(str(key))}</th><td>{_text(str(value))}</td></tr>"
-        for key, value in model.items()
+        f"<tr><th>{_text(key)}</th><td>{_text(value)}</td></tr>"
+        for key, value in model_words(model)
     )
     return f'<section id="model"><h2>Model</h2><table>{rows}</table></section>'
 
