@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,3 +309,37 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_good_checkpoints(
         model = GKAAN.from_pretrained(run / name)
         weights = [t for t in model.state_dict().values() if t.is_floating_point()]
         assert all(torch.isfinite(t).all() for t in weights)
+
+
+def test_a_run_leaves_report_html_with_curves_scores_model_and_data_that_chromium_renders(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    from test_report import CHROMIUM, chromium
+
+    from gkaan_cli.viz.run_report import write_run_report
+
+    run = tmp_path / "run"
+    result = train(colour_source, run, _config(epochs=2, val_fraction=0.0))
+    assert result.evaluation == run / "eval" / "test"  # as `gkaan evaluate RUN/best` writes it
+    report = json.loads((result.evaluation / "report.json").read_text())
+    assert report["split"] == "test" and report["data"]["videos"] == 2
+    page_path = write_run_report(result)
+    page = page_path.read_text(encoding="utf-8")
+    for section in ("run", "model", "curves", "scores", "per-class", "data", "settings"):
+        assert f'<section id="{section}">' in page, section
+    assert page.count('src="data:image/png;base64,') == 2  # curves and confusion, embedded
+    assert "the last epoch (2): no val split" in page
+    assert "<td>red</td><td class=prob>3</td><td class=prob>1</td>" in page  # train, test counts
+    assert "None" not in page and "{'" not in page and "<script" not in page
+    if CHROMIUM is None:
+        return
+    probe = page_path.with_name("probe.html")
+    script = (
+        "<script>addEventListener('load', () => { document.body.dataset.images = "
+        "[...document.images].map(i => i.naturalWidth).join(','); });</script>"
+    )
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = chromium("--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    widths = re.search(r'data-images="([\d,]*)"', dom)
+    assert widths is not None, dom[:500]
+    assert all(int(w) > 0 for w in widths.group(1).split(",")), widths.group(1)  # images load

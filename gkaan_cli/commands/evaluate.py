@@ -40,8 +40,8 @@ def evaluate(
         typer.Option(
             "--output",
             "-o",
-            help="Where report.json and confusion.png go (default RUN/eval/SPLIT next to the "
-            "model's run, else runs/eval/MODEL-SHA/SPLIT); --out also works.",
+            help="Where report.json, confusion.png and report.html go (default RUN/eval/SPLIT "
+            "next to the model's run, else runs/eval/MODEL-SHA/SPLIT); --out also works.",
             show_default=False,
         ),
     ] = None,
@@ -83,7 +83,11 @@ def evaluate(
             f"{name} attention: entropy {stats['entropy']:.3g} nats "
             f"(uniform {stats['uniform_entropy']:.3g}), mean peak weight {stats['peak']:.3g}"
         )
+    from ..viz.run_report import write_eval_report
+
+    page = write_eval_report(out)
     stdout.print(f"report: {report.report_path}  confusion matrix: {report.confusion_path}")
+    stdout.print(f"page: {page}", markup=False)
 
 
 def scores_table(report: EvalReport) -> Table:

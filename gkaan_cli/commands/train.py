@@ -288,8 +288,12 @@ def train(
         )
     if not main:
         return
+    from ..viz.run_report import write_run_report
+
+    page = write_run_report(result)
     stdout.print(_summary(result.history))
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
+    stdout.print(f"report: {page}  (curves: {result.out / 'curves.png'})", markup=False)
 
 
 def _print_start(config: TrainConfig, start: RunStart) -> None:

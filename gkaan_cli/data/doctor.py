@@ -154,8 +154,8 @@ def check_person_ids(entries: Sequence[SourceEntry]) -> list[str]:
             shown = simple if _ids(simple, names) == ids else guarded
             return [
                 f"file names carry what looks like a person id ({len(set(ids))} ids, e.g. "
-                f"{names[0]!r}) but the split is by video, so one person can be in train and "
-                f"test; group them with --split-by '{shown}'"
+                f"{names[0]!r}) but the split is by video, so one person can be in two splits; "
+                f"group them with --split-by '{shown}'"
             ]
     return []
 

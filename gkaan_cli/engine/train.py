@@ -62,6 +62,8 @@ from .distributed import (
 from .evaluate import (
     EvalReport,
     collect_outputs,
+    default_eval_dir,
+    evaluate,
     feature_weights,
     gather_outputs,
     make_dataset,
@@ -150,6 +152,9 @@ class TrainResult:
             (:mod:`~gkaan_cli.engine.stream_weights`); ``None`` without val or one stream.
         ood: the checkpoints carry out-of-distribution statistics (docs/model.md#ood); not
             when the training videos have fewer than two groups.
+        evaluation: where the final ``best/`` was evaluated on the eval split (its
+            ``report.json`` and ``confusion.png``, as ``gkaan evaluate RUN/best --split S``
+            writes them: ``RUN/eval/S``); ``None`` without an eval split.
     """
 
     out: Path
@@ -162,6 +167,7 @@ class TrainResult:
     selection: str = SELECT_VAL
     stream_choice: StreamChoice | None = None
     ood: bool = False
+    evaluation: Path | None = None
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
@@ -753,6 +759,20 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     result.ood = add_training_statistics(
         run.out, run.data, features=run.features, device=run.ctx.device
     )
+    if result.best is not None and run.eval_name is not None:
+        # the final best/ (its chosen fusion weights, its OOD statistics) on the eval split,
+        # for the run's report.html: one more pass over that split
+        where = default_eval_dir(result.best, run.eval_name)
+        evaluate(
+            result.best,
+            run.data,
+            split=run.eval_name,
+            batch_size=run.config.batch_size,
+            device=str(run.ctx.device),
+            out=where,
+            num_workers=run.config.num_workers,
+        )
+        result.evaluation = where
 
 
 def _fuse_on_val(run: _Run, result: TrainResult) -> None:

@@ -20,7 +20,7 @@ from ..config import STREAM_TITLES
 from ..fileio import printable
 from ..model.describe import model_words
 
-__all__ = ["report_html", "timeline_svg"]
+__all__ = ["html_text", "model_section", "page_html", "report_html", "timeline_svg"]
 
 #: Line colours of the timeline, one per ranked class (colour-blind safe, Okabe-Ito).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
@@ -219,16 +219,29 @@ def report_html(
     timeline can follow the video's top labels through every clip; ``overlay``, when present,
     is the overlay video's path relative to the page.
     """
-    body = [f"<h1>{_text(title)}</h1>"]
-    if model:
-        body.append(_model_section(model))
+    body = [_model_section(model)] if model else []
     body += [_video_section(record, timeline_labels=timeline_labels) for record in records]
     if not records:
         body.append("<p>No video was predicted.</p>")
+    return page_html(title, body)
+
+
+def page_html(title: str, sections: Sequence[str]) -> str:
+    """A whole page in the reports' style: ``title`` as its heading, then ``sections``
+    (HTML, already escaped). No script, no external file."""
     return (
         "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
         '<meta name=viewport content="width=device-width, initial-scale=1">\n'
         f"<title>{_text(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        f"<h1>{_text(title)}</h1>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
+
+
+def html_text(value: str) -> str:
+    """``value`` escaped for a page (control characters and stray bytes shown as ``\\xNN``)."""
+    return _text(value)
+
+
+def model_section(model: Mapping[str, Any]) -> str:
+    """The ``model`` block as a page section, in words."""
+    return _model_section(model)
