@@ -497,8 +497,6 @@ def _prepare(
     findings = diagnose(entries, split_by=options.split.split_by) if main else []
     if findings and options.strict:
         raise DataWarningsError(src.description, findings)
-    if findings and on_findings is not None:
-        on_findings(findings)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     if main:
@@ -512,6 +510,8 @@ def _prepare(
         precision=None if features is None else resolve_precision(features.precision, _CPU),
     )
     previous = _previous_records(out, settings)
+    if findings and on_findings is not None:  # after the folder's own checks: its errors first
+        on_findings(findings)
     if ranks is not None:
         ranks.barrier()  # temp files gone and the old manifest read before any rank writes
     label_index = {label: i for i, label in enumerate(src.classes)}
