@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from ..errors import GkaanError, UsageError
-from ..fileio import sha256_file
+from ..fileio import display_path, sha256_file
 from .sources import SourceEntry
 
 __all__ = [
@@ -129,7 +129,7 @@ def check_duplicates(entries: Sequence[SourceEntry]) -> list[str]:
                 continue
     warnings: list[str] = []
     for same in by_hash.values():
-        names = ", ".join(str(e.path) for e in same)
+        names = ", ".join(display_path(e.path) for e in same)
         if len({e.split for e in same}) > 1:
             warnings.append(f"identical videos in more than one split: {names}")
         if len({e.label for e in same}) > 1:
