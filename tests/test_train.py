@@ -160,7 +160,7 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     run = tmp_path / "run"
     result = train(colour_source, run, _config(epochs=1, accumulate=2))
     names = {p.name for p in run.iterdir()}
-    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json", CURVES_NAME}
+    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json", CURVES_NAME, "eval"}
     assert expected <= names and names - expected <= {"tensorboard"}
     model = GKAAN.from_pretrained(run / "last")
     assert model.config.class_names == ["blue", "red"]
