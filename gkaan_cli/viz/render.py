@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.predict import VideoPrediction, rank_labels
+from ..engine.predict import VideoPrediction, rank_labels, verdict_line
 from ..engine.timeline import Segment
 from ..fileio import atomic_write_bytes, atomic_write_path
 from ..video.reader import read_frames
@@ -121,22 +121,23 @@ def _streams(prediction: VideoPrediction) -> list[str]:
 
 
 def _caption(prediction: VideoPrediction, *, timeline: bool = False) -> list[str]:
-    """Caption lines: the predicted label and probability (``video: ...`` beside a timeline's
-    segment line), then each stream's top-1."""
+    """Caption lines: the video's verdict (:func:`~gkaan_cli.engine.predict.verdict_line`:
+    the label and probability, or ``unknown (closest: ...)``; ``video: ...`` beside a
+    timeline's segment line), then each stream's top-1."""
     label, prob = prediction.top_k(1)[0]
+    said = verdict_line(label, prob, prediction.in_distribution)
     tops = {
         name: rank_labels(prediction.labels, p, 1)[0] for name, p in prediction.stream_probs.items()
     }
     streams = "  ".join(f"{name.upper()}: {top} {p:.0%}" for name, (top, p) in tops.items())
-    return [f"{'video: ' if timeline else ''}{label} {prob:.1%}", streams]
+    return [f"{'video: ' if timeline else ''}{said}", streams]
 
 
 def _segment_caption(segment: Segment, number: int, count: int) -> str:
-    """A segment's caption line: ``walk 81.2%  (segment 2/3, 4.00-8.00 s)``."""
-    return (
-        f"{segment.label} {segment.prob:.1%}  "
-        f"(segment {number}/{count}, {segment.start:.2f}-{segment.end:.2f} s)"
-    )
+    """A segment's caption line: ``walk 81.2%  (segment 2/3, 4.00-8.00 s)`` (its verdict,
+    ``unknown (closest: walk 41%)``, when most of its windows are out of distribution)."""
+    said = verdict_line(segment.label, segment.prob, segment.in_distribution)
+    return f"{said}  (segment {number}/{count}, {segment.start:.2f}-{segment.end:.2f} s)"
 
 
 def _titles(streams: tuple[str, ...]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Pure functions from prediction records (the dicts of
 :func:`gkaan_cli.engine.outputs.prediction_record`, with ``clips``) to an HTML string: per
-video its top-k with bars, each stream's top-1, an inline SVG timeline of the clips' class
+video its verdict (``record["verdict"]``: the label, or ``unknown (closest: ...)``), its
+top-k with bars, each stream's top-1, an inline SVG timeline of the clips' class
 probabilities over time and, when the record names an ``overlay`` (a path relative to the
 page), the overlay video in a ``<video>`` element. No script, no external file, no CDN: the
 page works offline and from any folder that keeps the overlays beside it.
@@ -141,12 +142,16 @@ def _segment_bands(
     parts = []
     for segment in segments:
         label = str(segment["label"])
+        unknown = segment.get("in_distribution") is False
         colour = PALETTE[labels.index(label) % len(PALETTE)] if label in labels else "#999"
+        colour = "#999" if unknown else colour
+        said = str(segment.get("verdict") or label)
+        label = said.split(" ", 1)[0] if unknown else label  # the band says "unknown"
         start, end = x(float(segment["start"])), x(float(segment["end"]))
         width = max(end - start, 0.5)
         parts.append(
             f'<rect x="{start:.1f}" y="{top}" width="{width:.1f}" height="14" fill="{colour}" '
-            f'fill-opacity="0.35" stroke="#fff"><title>{_text(label)} '
+            f'fill-opacity="0.35" stroke="#fff"><title>{_text(said)} '
             f"{float(segment['start']):.2f}-{float(segment['end']):.2f} s</title></rect>"
         )
         if width > 7 * len(label):
@@ -182,10 +187,12 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         f"<td class=prob>{_pct(top['prob'])}</td></tr>"
         for name, top in (record.get("streams") or {}).items()
     )
+    said = record.get("verdict")
     html = [
         '<section class="video">',
         f"<h2>{_text(file)}</h2>",
         f'<p class="facts">{_text(", ".join(facts))}</p>' if facts else "",
+        f'<p class="verdict">verdict: <strong>{_text(str(said))}</strong></p>' if said else "",
         f"<table><tr><th>label</th><th>prob</th><th></th></tr>{ranked}</table>",
     ]
     if streams:
