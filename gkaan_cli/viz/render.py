@@ -157,7 +157,9 @@ def _row_width(panel_width: int, panels: int) -> int:
 
 @dataclass(frozen=True)
 class OverlayLayout:
-    """Frame layout of the overlay video: a title row, panels side by side, a caption strip.
+    """Frame layout of the overlay video: a caption strip on top (where a browser's video
+    controls, drawn over the bottom of the picture, never hide it), a title row, then the
+    panels side by side.
 
     Attributes:
         panel: (width, height) of each panel, even.
@@ -185,16 +187,21 @@ class OverlayLayout:
         return line_height(self.font_size) + self.pad
 
     @property
+    def caption_height(self) -> int:
+        """Height of the caption strip at the top of the frame."""
+        lines = len(self.caption) + bool(self.segment_captions)
+        return lines * self.line + self.pad
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole frame, both even."""
         width = _row_width(self.panel[0], 1 + len(self.streams))
-        lines = len(self.caption) + bool(self.segment_captions)
-        height = self.line + self.panel[1] + lines * self.line + self.pad
+        height = self.caption_height + self.line + self.panel[1]
         return width + width % 2, height + height % 2
 
     def panel_box(self, number: int) -> tuple[int, int, int, int]:
         """(x, y, width, height) of panel ``number`` (0 is the input, then the streams)."""
-        return number * (self.panel[0] + _GAP), self.line, *self.panel
+        return number * (self.panel[0] + _GAP), self.caption_height + self.line, *self.panel
 
     def background(self, segment: int | None = None) -> np.ndarray:
         """The frame without panels: titles and caption drawn on a dark background, the
@@ -210,8 +217,9 @@ class OverlayLayout:
         pad, size = self.pad, self.font_size
         for number, title in enumerate(_titles(self.streams)):
             text = fit_text(title, size, self.panel[0] - 2 * pad)
-            draw_text(image, text, self.panel_box(number)[0] + pad, pad // 2, size=size)
-        top = self.line + self.panel[1] + pad // 2
+            x = self.panel_box(number)[0] + pad
+            draw_text(image, text, x, self.caption_height + pad // 2, size=size)
+        top = pad // 2
         for row, line in enumerate(caption):
             colour = (255, 220, 80) if row == 0 else (210, 210, 210)
             text = fit_text(line, size, width - 2 * pad)
