@@ -180,3 +180,14 @@ def test_an_unknown_video_has_the_same_verdict_in_the_table_json_and_page(
     assert f"verdict: <strong>{said}</strong>" in page.read_text(encoding="utf-8")
     table = CliRunner().invoke(app, ["predict", str(video), "-q"])
     assert said in table.output
+
+
+def test_each_unknown_window_is_marked_on_the_timeline_with_its_verdict() -> None:
+    data = record()
+    clips = data["clips"]
+    assert isinstance(clips, list)
+    clips[1] |= {"in_distribution": False, "verdict": "unknown (closest: boxing 50%)"}
+    clips[0] |= {"in_distribution": True, "verdict": "boxing"}
+    svg = timeline_svg(data, LABELS)
+    assert svg.count('class="unknown"') == 1
+    assert "<title>unknown (closest: boxing 50%)</title>" in svg

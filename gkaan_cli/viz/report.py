@@ -68,7 +68,8 @@ def timeline_svg(
     Each clip is a point at the middle of its span, with a faint band for the span itself;
     the x axis is the video's time in seconds, the y axis the probability (0 to 1). A
     timeline's record (windows as ``clips``, plus ``segments``) also gets its segments as
-    labelled bands along the top.
+    labelled bands along the top; a clip or window judged out of distribution gets a grey
+    mark along the bottom (its verdict on hover).
     """
     clips = record.get("clips") or []
     left, right, top, bottom = 40, 150, 10, 30
@@ -108,6 +109,15 @@ def timeline_svg(
                 f'height="{plot_h}" fill="#eef3f8"/>'
             )
     parts += _segment_bands(record.get("segments") or [], labels, x, top)
+    for clip in clips:  # each clip's (window's) verdict: a grey mark along the bottom
+        if clip.get("in_distribution") is False:
+            start, end = x(float(clip["start"])), x(float(clip["end"]))
+            said = str(clip.get("verdict") or "unknown")
+            parts.append(
+                f'<rect class="unknown" x="{start:.1f}" y="{top + plot_h - 6}" '
+                f'width="{max(end - start, 0.5):.1f}" height="6" fill="#777">'
+                f"<title>{_text(said)}</title></rect>"
+            )
     centres = [(float(c["start"]) + float(c["end"])) / 2 for c in clips]
     probs = [_label_probs(c) for c in clips]
     for rank, label in enumerate(labels):
