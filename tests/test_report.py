@@ -163,3 +163,31 @@ def test_a_report_name_without_html_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "x.mp4"), "--report", "r.txt"])
     assert result.exit_code == 2
     assert "--report r.txt: the file name must end in .html" in result.stderr
+
+
+def test_an_unknown_video_has_the_same_verdict_in_the_table_json_and_page(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    video = data_dir / "clips" / "arm_wrestling.mp4"  # no KTH action: judged unknown
+    page, data = tmp_path / "r.html", tmp_path / "r.json"
+    args = ["predict", str(video), "--report", str(page), "-o", str(data), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    import json
+
+    said = json.loads(data.read_text())[0]["verdict"]
+    assert said.startswith("unknown (closest: ")
+    assert f"verdict: <strong>{said}</strong>" in page.read_text(encoding="utf-8")
+    table = CliRunner().invoke(app, ["predict", str(video), "-q"])
+    assert said in table.output
+
+
+def test_each_unknown_window_is_marked_on_the_timeline_with_its_verdict() -> None:
+    data = record()
+    clips = data["clips"]
+    assert isinstance(clips, list)
+    clips[1] |= {"in_distribution": False, "verdict": "unknown (closest: boxing 50%)"}
+    clips[0] |= {"in_distribution": True, "verdict": "boxing"}
+    svg = timeline_svg(data, LABELS)
+    assert svg.count('class="unknown"') == 1
+    assert "<title>unknown (closest: boxing 50%)</title>" in svg

@@ -16,6 +16,7 @@ from gkaan_cli.commands.evaluate import per_class_table, scores_table
 from gkaan_cli.commands.predict import clips_timeline, predictions_table, segments_table
 from gkaan_cli.commands.train import _summary
 from gkaan_cli.engine.predict import ClipPrediction, VideoPrediction
+from gkaan_cli.engine.timeline import Segment
 
 KTH = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
 LONG = ["arms_front_raise_left", "arms_front_raise_right", "waving", "boxing", "clapping"]
@@ -131,7 +132,7 @@ def test_long_labels_and_names_stay_whole_in_a_narrow_terminal() -> None:
 def test_timeline_tables_keep_labels_and_the_path_line_whole() -> None:
     long = "/data/" + "deep/" * 20 + "person01_arms_front_raise_left.mp4"
     video = prediction(long, LONG, [0.5, 0.3, 0.1, 0.06, 0.04])
-    segment = SimpleNamespace(
+    segment = Segment(
         start=0.0, end=2.4, label="arms_front_raise_right", prob=0.9, first_window=0, last_window=3
     )
     timeline = SimpleNamespace(

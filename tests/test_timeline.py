@@ -562,3 +562,21 @@ def test_an_unreachable_stream_is_one_error_line(checkpoint: Path) -> None:
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "http://127.0.0.1:9/none.avi" in errors[0]
+
+
+def test_a_segment_is_unknown_when_most_of_its_windows_are_and_says_so_as_everything_does() -> None:
+    import dataclasses
+
+    from gkaan_cli.engine.predict import verdict_text
+
+    parts = windows([0, 0, 0, 0])
+    judged = [dataclasses.replace(w, in_distribution=i != 0) for i, w in enumerate(parts)]
+    (kept,) = merge_segments(judged, LABELS, switch_cost=0)
+    assert kept.in_distribution is True and kept.verdict == "boxing"  # 1 of 4 unknown
+    unknown = [dataclasses.replace(w, in_distribution=i == 0) for i, w in enumerate(parts)]
+    (segment,) = merge_segments(unknown, LABELS, switch_cost=0)
+    assert segment.in_distribution is False
+    assert segment.verdict == "unknown (closest: boxing 80%)" == verdict_text("boxing", 0.8, False)
+    assert unknown[1].verdict(LABELS) == segment.verdict  # a window says it the same way
+    (plain,) = merge_segments(parts, LABELS, switch_cost=0)
+    assert plain.in_distribution is None and plain.verdict == "boxing"  # no verdict: the label

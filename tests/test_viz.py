@@ -489,12 +489,13 @@ def test_segment_at_gives_a_boundary_to_the_segment_it_starts_and_gaps_to_the_ne
 
 def caption_positions(frames: list[np.ndarray], layout: OverlayLayout) -> list[int]:
     """Per decoded frame, the segment whose caption strip (``layout.background``) it shows."""
-    top = layout.line + layout.panel[1]
+    top, bottom = 0, layout.caption_height  # the strip at the top, above the titles
     strips = [
-        layout.background(n)[top:].astype(np.int32) for n in range(len(layout.segment_captions))
+        layout.background(n)[top:bottom].astype(np.int32)
+        for n in range(len(layout.segment_captions))
     ]
     return [
-        int(np.argmin([np.abs(frame[top:].astype(np.int32) - s).mean() for s in strips]))
+        int(np.argmin([np.abs(frame[top:bottom].astype(np.int32) - s).mean() for s in strips]))
         for frame in frames
     ]
 

@@ -615,12 +615,12 @@ def clips_timeline(prediction: VideoPrediction, *, width: int | None = None) -> 
     table = Table()
     table.add_column("clip", justify="right")
     table.add_column("span (s)", justify="right")
-    table.add_column("top label", no_wrap=True, overflow="fold")
+    table.add_column("verdict", no_wrap=True, overflow="fold")
     table.add_column("prob", justify="right")
     for number, clip in enumerate(prediction.clips, start=1):
-        label, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
+        _, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
         span = f"{clip.start:.2f}-{clip.end:.2f}"
-        table.add_row(str(number), span, Text(label), f"{prob:.1%}")
+        table.add_row(str(number), span, Text(clip.verdict(prediction.labels)), f"{prob:.1%}")
     return Group(_path_line("clips of ", prediction.path, "", width), table)
 
 
@@ -681,15 +681,14 @@ def _write_report(
 
 
 def verdict(prediction: VideoPrediction) -> str:
-    """``unknown (closest: jogging 56%)`` for a video judged out of distribution, else ''."""
-    if prediction.in_distribution is not False:
-        return ""
-    label, prob = prediction.top_k(1)[0]
-    return f"unknown (closest: {label} {prob:.0%})"
+    """``unknown (closest: jogging 56%)`` (:attr:`VideoPrediction.verdict`) for a video judged
+    out of distribution, else ''."""
+    return prediction.verdict if prediction.in_distribution is False else ""
 
 
 def _verdicts(predictions: Sequence[VideoPrediction]) -> list[str | None] | None:
-    """One verdict per prediction for the table's column, or None when no video has one."""
+    """The column of videos judged unknown (their :attr:`VideoPrediction.verdict`; blank
+    where the top-1 beside it is the answer), or None when no video is judged unknown."""
     verdicts = [verdict(p) or None for p in predictions]
     return verdicts if any(verdicts) else None
 
@@ -898,11 +897,13 @@ def _live_timeline(
 
 
 def window_line(window: WindowPrediction, labels: Sequence[str]) -> str:
-    """One live line: ``  12.00-13.20 s  boxing 93.1%`` (``unknown, closest:`` when the window
-    is judged out of distribution)."""
+    """One live line: ``  12.00-13.20 s  boxing 93.1%``, or the window's verdict
+    (``unknown (closest: boxing 41%)``) when it is judged out of distribution."""
+    from ..engine.predict import verdict_line
+
     label, prob = window.top_k(labels, 1)[0]
-    verdict = "unknown, closest: " if window.in_distribution is False else ""
-    return f"{window.start:8.2f}-{window.end:.2f} s  {verdict}{label} {prob:.1%}"
+    shown = verdict_line(label, prob, window.in_distribution)
+    return f"{window.start:8.2f}-{window.end:.2f} s  {shown}"
 
 
 def segments_table(timeline: TimelinePrediction, *, width: int | None = None) -> Group:
@@ -913,14 +914,14 @@ def segments_table(timeline: TimelinePrediction, *, width: int | None = None) ->
     table = Table()
     table.add_column("segment", justify="right")
     table.add_column("span (s)", justify="right")
-    table.add_column("label", no_wrap=True, overflow="fold")
+    table.add_column("verdict", no_wrap=True, overflow="fold")
     table.add_column("mean prob", justify="right")
     table.add_column("windows", justify="right")
     for number, segment in enumerate(timeline.segments, start=1):
         table.add_row(
             str(number),
             f"{segment.start:.2f}-{segment.end:.2f}",
-            Text(segment.label),
+            Text(segment.verdict),
             f"{segment.prob:.1%}",
             str(segment.last_window - segment.first_window + 1),
         )

@@ -129,7 +129,7 @@ def visualize(
         if target is not None:
             check_output_path(target, inputs=inputs)
 
-    from ..engine.predict import Predictor
+    from ..engine.predict import Predictor, verdict_line
     from ..engine.timeline import predict_timeline, timeline_spec
     from ..video.reader import probe_video
     from ..viz import render
@@ -175,11 +175,10 @@ def visualize(
     if save_maps is not None:
         render.save_maps(prediction, save_maps)
     label, prob = prediction.top_k(1)[0]
-    stdout.print(f"{video}: {label} ({prob:.1%})")
+    stdout.print(f"{video}: {verdict_line(label, prob, prediction.in_distribution)}", markup=False)
     for segment in segments or ():
-        stdout.print(
-            f"  {segment.start:8.2f}-{segment.end:.2f} s  {segment.label} {segment.prob:.1%}"
-        )
+        said = verdict_line(segment.label, segment.prob, segment.in_distribution)
+        stdout.print(f"  {segment.start:8.2f}-{segment.end:.2f} s  {said}", markup=False)
     for kind, path in (("video", out), ("grid", grid), ("maps", save_maps)):
         if path is not None:
             stdout.print(f"  {kind:<5} {path}")

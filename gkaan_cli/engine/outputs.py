@@ -63,6 +63,7 @@ def prediction_record(
         "streams": _stream_top1(labels, prediction.stream_probs),
         "ood_score": _rounded(prediction.ood_score),
         "in_distribution": prediction.in_distribution,
+        "verdict": prediction.verdict,
         "model": prediction.model,
     }
     if clips:
@@ -74,6 +75,7 @@ def prediction_record(
                 "streams": _stream_top1(labels, clip.stream_probs),
                 "ood_score": _rounded(clip.ood_score),
                 "in_distribution": clip.in_distribution,
+                "verdict": clip.verdict(labels),
             }
             for clip in prediction.clips
         ]
@@ -140,6 +142,7 @@ def _csv_header(streams: list[str], top_k: int) -> list[str]:
         *stream_columns,
         "ood_score",
         "in_distribution",
+        "verdict",
         "model",
         "model_sha256",
     ]
@@ -169,6 +172,8 @@ def timeline_record(timeline: TimelinePrediction, *, top_k: int = 5) -> dict[str
                 "end": round(segment.end, _DIGITS),
                 "label": segment.label,
                 "prob": round(segment.prob, _DIGITS),
+                "in_distribution": segment.in_distribution,
+                "verdict": segment.verdict,
             }
             for segment in timeline.segments
         ],
@@ -180,6 +185,7 @@ def timeline_record(timeline: TimelinePrediction, *, top_k: int = 5) -> dict[str
                 "streams": _stream_top1(labels, window.stream_probs),
                 "ood_score": _rounded(window.ood_score),
                 "in_distribution": window.in_distribution,
+                "verdict": window.verdict(labels),
             }
             for window in timeline.windows
         ],
@@ -207,7 +213,7 @@ def format_timelines(
         for segment in record["segments"]:
             ranked = [segment["label"], segment["prob"]] + [""] * (2 * top_k - 2)
             span = [segment["start"], segment["end"]]
-            verdict = ["", ""]  # a segment has no verdict of its own: see its windows
+            verdict = ["", _csv_bool(segment["in_distribution"]), segment["verdict"]]
             writer.writerow(
                 [
                     record["file"],
@@ -233,6 +239,11 @@ def _csv_part_row(
     streams = [v for item in part["streams"].values() for v in (item["label"], item["prob"])]
     verdict = [
         "" if part["ood_score"] is None else part["ood_score"],
-        "" if part["in_distribution"] is None else str(part["in_distribution"]).lower(),
+        _csv_bool(part["in_distribution"]),
+        part["verdict"],
     ]
     return [file, level, part["start"], part["end"], *ranked, *streams, *verdict, *model_columns]
+
+
+def _csv_bool(value: bool | None) -> str:
+    return "" if value is None else str(value).lower()

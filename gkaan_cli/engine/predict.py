@@ -42,11 +42,14 @@ from .distributed import resolve_device
 from .inputs import expand_inputs
 
 __all__ = [
+    "UNKNOWN",
     "ClipPrediction",
     "Predictor",
     "VideoPrediction",
     "expand_inputs",
     "rank_labels",
+    "verdict_line",
+    "verdict_text",
 ]
 
 #: Frame batches the decoding thread may run ahead of the network.
@@ -68,6 +71,11 @@ class ClipPrediction:
     stream_probs: dict[str, np.ndarray]
     ood_score: float | None = None
     in_distribution: bool | None = None
+
+    def verdict(self, labels: list[str]) -> str:
+        """The clip's answer (:func:`verdict_text`) with the model's ``labels``."""
+        label, prob = rank_labels(labels, self.probs, 1)[0]
+        return verdict_text(label, prob, self.in_distribution)
 
 
 @dataclass
@@ -99,6 +107,33 @@ class VideoPrediction:
     def top_k(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, most probable first."""
         return rank_labels(self.labels, self.probs, k)
+
+    @property
+    def verdict(self) -> str:
+        """The video's answer, the same in every output (:func:`verdict_text`)."""
+        label, prob = self.top_k(1)[0]
+        return verdict_text(label, prob, self.in_distribution)
+
+
+#: The answer for a video, clip, window or segment judged out of distribution.
+UNKNOWN = "unknown"
+
+
+def verdict_text(label: str, prob: float, in_distribution: bool | None) -> str:
+    """The one answer every output shows (table, JSON/CSV ``verdict``, HTML report, overlay
+    caption, ``visualize``, timeline windows and segments; docs/predict.md#model-block):
+    ``label``, the most probable class, or ``unknown (closest: label 32%)`` when judged out of
+    distribution (``in_distribution`` False; None, no verdict, gives the label)."""
+    if in_distribution is False:
+        return f"{UNKNOWN} (closest: {label} {prob:.0%})"
+    return label
+
+
+def verdict_line(label: str, prob: float, in_distribution: bool | None) -> str:
+    """:func:`verdict_text` with the probability where it is a label: ``jogging 32.0%``, or
+    ``unknown (closest: jogging 32%)`` (captions, ``visualize``, live window lines)."""
+    said = verdict_text(label, prob, in_distribution)
+    return said if in_distribution is False else f"{said} {prob:.1%}"
 
 
 def rank_labels(labels: list[str], probs: np.ndarray, k: int) -> list[tuple[str, float]]:

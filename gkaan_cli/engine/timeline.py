@@ -34,7 +34,7 @@ from ..progress import ProgressCallback, ProgressEvent
 from ..video.live import DEFAULT_TIMEOUT, LiveVideo
 from ..video.reader import Frame, VideoInfo, probe_video
 from ..video.sampling import sample_clips
-from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels
+from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels, verdict_text
 from .segmenter import MAX_SWITCH_COST, SWITCH_COST, decode_labels
 
 __all__ = [
@@ -120,11 +120,18 @@ class WindowPrediction:
         """The ``k`` most probable of ``labels`` with their probabilities, best first."""
         return rank_labels(list(labels), self.probs, k)
 
+    def verdict(self, labels: Sequence[str]) -> str:
+        """The window's answer (:func:`~gkaan_cli.engine.predict.verdict_text`)."""
+        label, prob = self.top_k(labels, 1)[0]
+        return verdict_text(label, prob, self.in_distribution)
+
 
 @dataclass(frozen=True)
 class Segment:
     """Consecutive windows ``first_window..last_window`` with one label: the span in seconds
-    and the mean probability of the label over those windows (docs/predict.md#segments)."""
+    and the mean probability of the label over those windows (docs/predict.md#segments).
+    ``in_distribution`` is False when most of its windows are judged out of distribution
+    (its :attr:`verdict` is then ``unknown (closest: label p%)``), None without a verdict."""
 
     start: float
     end: float
@@ -132,6 +139,12 @@ class Segment:
     prob: float
     first_window: int
     last_window: int
+    in_distribution: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        """The segment's answer (:func:`~gkaan_cli.engine.predict.verdict_text`)."""
+        return verdict_text(self.label, self.prob, self.in_distribution)
 
     @property
     def duration(self) -> float:
@@ -196,7 +209,9 @@ def merge_segments(
        whose label is more probable over its windows (the previous one on ties), and equal
        neighbours join.
 
-    A segment's ``prob`` is the mean over its windows of its label's (smoothed) probability.
+    A segment's ``prob`` is the mean over its windows of its label's (smoothed) probability;
+    it is out of distribution (``in_distribution`` False, verdict ``unknown``) when more than
+    half of its windows are, None when its windows have no verdict.
     """
     check_merge_options(smooth, min_duration, switch_cost)
     if not windows:
@@ -239,9 +254,19 @@ def merge_segments(
                 prob=float(probs[first : last + 1, label].mean()),
                 first_window=first,
                 last_window=last,
+                in_distribution=_majority_in_distribution(windows[first : last + 1]),
             )
         )
     return segments
+
+
+def _majority_in_distribution(windows: Sequence[WindowPrediction]) -> bool | None:
+    """False when more than half of ``windows`` are out of distribution, True when not,
+    None when none of them has a verdict."""
+    judged = [w.in_distribution for w in windows if w.in_distribution is not None]
+    if not judged:
+        return None
+    return not 2 * judged.count(False) > len(windows)
 
 
 def _runs(labels: list[int]) -> list[tuple[int, int, int]]:

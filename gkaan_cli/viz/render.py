@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.predict import VideoPrediction, rank_labels
+from ..engine.predict import VideoPrediction, rank_labels, verdict_line
 from ..engine.timeline import Segment
 from ..fileio import atomic_write_bytes, atomic_write_path
 from ..video.reader import read_frames
@@ -121,22 +121,23 @@ def _streams(prediction: VideoPrediction) -> list[str]:
 
 
 def _caption(prediction: VideoPrediction, *, timeline: bool = False) -> list[str]:
-    """Caption lines: the predicted label and probability (``video: ...`` beside a timeline's
-    segment line), then each stream's top-1."""
+    """Caption lines: the video's verdict (:func:`~gkaan_cli.engine.predict.verdict_line`:
+    the label and probability, or ``unknown (closest: ...)``; ``video: ...`` beside a
+    timeline's segment line), then each stream's top-1."""
     label, prob = prediction.top_k(1)[0]
+    said = verdict_line(label, prob, prediction.in_distribution)
     tops = {
         name: rank_labels(prediction.labels, p, 1)[0] for name, p in prediction.stream_probs.items()
     }
     streams = "  ".join(f"{name.upper()}: {top} {p:.0%}" for name, (top, p) in tops.items())
-    return [f"{'video: ' if timeline else ''}{label} {prob:.1%}", streams]
+    return [f"{'video: ' if timeline else ''}{said}", streams]
 
 
 def _segment_caption(segment: Segment, number: int, count: int) -> str:
-    """A segment's caption line: ``walk 81.2%  (segment 2/3, 4.00-8.00 s)``."""
-    return (
-        f"{segment.label} {segment.prob:.1%}  "
-        f"(segment {number}/{count}, {segment.start:.2f}-{segment.end:.2f} s)"
-    )
+    """A segment's caption line: ``walk 81.2%  (segment 2/3, 4.00-8.00 s)`` (its verdict,
+    ``unknown (closest: walk 41%)``, when most of its windows are out of distribution)."""
+    said = verdict_line(segment.label, segment.prob, segment.in_distribution)
+    return f"{said}  (segment {number}/{count}, {segment.start:.2f}-{segment.end:.2f} s)"
 
 
 def _titles(streams: tuple[str, ...]) -> list[str]:
@@ -156,7 +157,9 @@ def _row_width(panel_width: int, panels: int) -> int:
 
 @dataclass(frozen=True)
 class OverlayLayout:
-    """Frame layout of the overlay video: a title row, panels side by side, a caption strip.
+    """Frame layout of the overlay video: a caption strip on top (where a browser's video
+    controls, drawn over the bottom of the picture, never hide it), a title row, then the
+    panels side by side.
 
     Attributes:
         panel: (width, height) of each panel, even.
@@ -184,16 +187,21 @@ class OverlayLayout:
         return line_height(self.font_size) + self.pad
 
     @property
+    def caption_height(self) -> int:
+        """Height of the caption strip at the top of the frame."""
+        lines = len(self.caption) + bool(self.segment_captions)
+        return lines * self.line + self.pad
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole frame, both even."""
         width = _row_width(self.panel[0], 1 + len(self.streams))
-        lines = len(self.caption) + bool(self.segment_captions)
-        height = self.line + self.panel[1] + lines * self.line + self.pad
+        height = self.caption_height + self.line + self.panel[1]
         return width + width % 2, height + height % 2
 
     def panel_box(self, number: int) -> tuple[int, int, int, int]:
         """(x, y, width, height) of panel ``number`` (0 is the input, then the streams)."""
-        return number * (self.panel[0] + _GAP), self.line, *self.panel
+        return number * (self.panel[0] + _GAP), self.caption_height + self.line, *self.panel
 
     def background(self, segment: int | None = None) -> np.ndarray:
         """The frame without panels: titles and caption drawn on a dark background, the
@@ -209,8 +217,9 @@ class OverlayLayout:
         pad, size = self.pad, self.font_size
         for number, title in enumerate(_titles(self.streams)):
             text = fit_text(title, size, self.panel[0] - 2 * pad)
-            draw_text(image, text, self.panel_box(number)[0] + pad, pad // 2, size=size)
-        top = self.line + self.panel[1] + pad // 2
+            x = self.panel_box(number)[0] + pad
+            draw_text(image, text, x, self.caption_height + pad // 2, size=size)
+        top = pad // 2
         for row, line in enumerate(caption):
             colour = (255, 220, 80) if row == 0 else (210, 210, 210)
             text = fit_text(line, size, width - 2 * pad)

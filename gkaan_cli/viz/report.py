@@ -2,7 +2,8 @@
 
 Pure functions from prediction records (the dicts of
 :func:`gkaan_cli.engine.outputs.prediction_record`, with ``clips``) to an HTML string: per
-video its top-k with bars, each stream's top-1, an inline SVG timeline of the clips' class
+video its verdict (``record["verdict"]``: the label, or ``unknown (closest: ...)``), its
+top-k with bars, each stream's top-1, an inline SVG timeline of the clips' class
 probabilities over time and, when the record names an ``overlay`` (a path relative to the
 page), the overlay video in a ``<video>`` element. No script, no external file, no CDN: the
 page works offline and from any folder that keeps the overlays beside it.
@@ -67,7 +68,8 @@ def timeline_svg(
     Each clip is a point at the middle of its span, with a faint band for the span itself;
     the x axis is the video's time in seconds, the y axis the probability (0 to 1). A
     timeline's record (windows as ``clips``, plus ``segments``) also gets its segments as
-    labelled bands along the top.
+    labelled bands along the top; a clip or window judged out of distribution gets a grey
+    mark along the bottom (its verdict on hover).
     """
     clips = record.get("clips") or []
     left, right, top, bottom = 40, 150, 10, 30
@@ -107,6 +109,15 @@ def timeline_svg(
                 f'height="{plot_h}" fill="#eef3f8"/>'
             )
     parts += _segment_bands(record.get("segments") or [], labels, x, top)
+    for clip in clips:  # each clip's (window's) verdict: a grey mark along the bottom
+        if clip.get("in_distribution") is False:
+            start, end = x(float(clip["start"])), x(float(clip["end"]))
+            said = str(clip.get("verdict") or "unknown")
+            parts.append(
+                f'<rect class="unknown" x="{start:.1f}" y="{top + plot_h - 6}" '
+                f'width="{max(end - start, 0.5):.1f}" height="6" fill="#777">'
+                f"<title>{_text(said)}</title></rect>"
+            )
     centres = [(float(c["start"]) + float(c["end"])) / 2 for c in clips]
     probs = [_label_probs(c) for c in clips]
     for rank, label in enumerate(labels):
@@ -141,12 +152,16 @@ def _segment_bands(
     parts = []
     for segment in segments:
         label = str(segment["label"])
+        unknown = segment.get("in_distribution") is False
         colour = PALETTE[labels.index(label) % len(PALETTE)] if label in labels else "#999"
+        colour = "#999" if unknown else colour
+        said = str(segment.get("verdict") or label)
+        label = said.split(" ", 1)[0] if unknown else label  # the band says "unknown"
         start, end = x(float(segment["start"])), x(float(segment["end"]))
         width = max(end - start, 0.5)
         parts.append(
             f'<rect x="{start:.1f}" y="{top}" width="{width:.1f}" height="14" fill="{colour}" '
-            f'fill-opacity="0.35" stroke="#fff"><title>{_text(label)} '
+            f'fill-opacity="0.35" stroke="#fff"><title>{_text(said)} '
             f"{float(segment['start']):.2f}-{float(segment['end']):.2f} s</title></rect>"
         )
         if width > 7 * len(label):
@@ -182,10 +197,12 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         f"<td class=prob>{_pct(top['prob'])}</td></tr>"
         for name, top in (record.get("streams") or {}).items()
     )
+    said = record.get("verdict")
     html = [
         '<section class="video">',
         f"<h2>{_text(file)}</h2>",
         f'<p class="facts">{_text(", ".join(facts))}</p>' if facts else "",
+        f'<p class="verdict">verdict: <strong>{_text(str(said))}</strong></p>' if said else "",
         f"<table><tr><th>label</th><th>prob</th><th></th></tr>{ranked}</table>",
     ]
     if streams:
