@@ -84,6 +84,14 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
     assert "top5" not in report["video"]["fused"]
     page = (run / "eval" / "test" / "report.html").read_text(encoding="utf-8")  # same style
     assert '<section id="per-class">' in page and "left" in page and "None" not in page
+    # predict and visualize name the model and say that it cannot call a video unknown
+    video = str(tmp_path / "mine" / "left" / "left_0.mp4")
+    for args in (["predict", video], ["visualize", video, "-o", str(tmp_path / "v.mp4")]):
+        result = runner.invoke(app, [*args, "--model", str(run / "best")])
+        assert result.exit_code == 0, result.output
+        assert f"model: {run / 'best'}" in result.output
+        assert "note: out-of-distribution verdict: no verdict" in result.output
+        assert "--split-by" in result.output
 
 
 def test_from_a_model_with_other_classes_reuses_what_fits_and_names_the_new_tensors(

@@ -77,6 +77,7 @@ __all__ = [
     "output_format",
     "predict",
     "predictions_table",
+    "print_model_line",
     "print_table",
     "segments_table",
     "table_text",
@@ -332,7 +333,6 @@ def predict(
     from ..engine.predict import Predictor
     from ..engine.shard import SHARD_TIMEOUT, predict_sharded, rank_device
     from ..fileio import atomic_write_text
-    from ..model.describe import model_summary
 
     net = load_model(model)
     classes = net.config.num_classes
@@ -366,7 +366,7 @@ def predict(
             on_decode_fallback=note,
         )
         if main and not quiet:
-            stderr.print(model_summary(predictor.model_info))
+            print_model_line(predictor.model_info, ood_asked=not no_ood)
         note.release()
         started = time.perf_counter()
         with progress_bar(enabled=main and not quiet) as on_progress:
@@ -680,6 +680,16 @@ def _write_report(
     stderr.print(f"wrote report to {path}")
 
 
+def print_model_line(block: dict[str, Any], *, ood_asked: bool = True) -> None:
+    """The ``model:`` line on stderr, then, when a verdict was asked for and the model has
+    no OOD statistics, a note saying none can be given and how to get one."""
+    from ..model.describe import NO_OOD_WORDS, model_summary
+
+    stderr.print(model_summary(block))
+    if ood_asked and block.get("ood") is None:
+        stderr.print(f"note: out-of-distribution verdict: {NO_OOD_WORDS}")
+
+
 def verdict(prediction: VideoPrediction) -> str:
     """``unknown (closest: jogging 56%)`` (:attr:`VideoPrediction.verdict`) for a video judged
     out of distribution, else ''."""
@@ -775,7 +785,6 @@ def _timeline_command(
 
     from ..config import SamplingConfig
     from ..engine.predict import Predictor
-    from ..model.describe import model_summary
 
     net = load_model(model)
     classes = net.config.num_classes
@@ -788,7 +797,7 @@ def _timeline_command(
     note = DecodeNote(enabled=not quiet)
     predictor = Predictor(net, sampling=sampling, on_decode_fallback=note, **predictor_options)
     if not quiet:
-        stderr.print(model_summary(predictor.model_info))
+        print_model_line(predictor.model_info, ood_asked=predictor_options.get("ood", True))
     note.release()
     render = {"fmt": fmt, "output": output, "report": report, "top_k": top_k}
     if live:

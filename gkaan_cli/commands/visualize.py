@@ -36,6 +36,7 @@ from .common import (
     progress_bar,
     stdout,
 )
+from .predict import print_model_line
 
 __all__ = ["visualize"]
 
@@ -145,6 +146,8 @@ def visualize(
         decode=decode,
         on_decode_fallback=note,
     )
+    if not quiet:
+        print_model_line(predictor.model_info)
     note.release()
     if timeline:  # a window shorter than a clip is refused before any work
         timeline_spec(predictor.sampling, info.fps, window=options.window, hop=options.hop)
