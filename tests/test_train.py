@@ -343,3 +343,12 @@ def test_a_run_leaves_report_html_with_curves_scores_model_and_data_that_chromiu
     widths = re.search(r'data-images="([\d,]*)"', dom)
     assert widths is not None, dom[:500]
     assert all(int(w) > 0 for w in widths.group(1).split(",")), widths.group(1)  # images load
+
+
+def test_one_class_is_refused_with_one_line(colour_source: Path, tmp_path: Path) -> None:
+    rows = [row for row in colour_source.read_text().splitlines() if ",red," in row]
+    single = tmp_path / "red.csv"
+    single.write_text("\n".join(rows) + "\n")
+    with pytest.raises(UsageError, match=r"at least two classes.*has 1 \(red\)"):
+        train(single, tmp_path / "run", _config(epochs=1))
+    assert not (tmp_path / "run" / "best").exists()

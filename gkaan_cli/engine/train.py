@@ -399,6 +399,12 @@ class _Run:
         self.data, self.out, self.config, self.ctx = data, out, config, ctx
         self.on_progress = on_progress if ctx.is_main else None
         self.manifest = load_manifest(data)
+        if len(self.manifest.classes) < 2:  # it would answer that class for anything
+            found = ", ".join(self.manifest.classes) or "none"
+            raise UsageError(
+                f"{data}: a model needs at least two classes to tell apart; the data has "
+                f"{len(self.manifest.classes)} ({found})"
+            )
         self.model_config = run_model_config(config, self.manifest)
         self.features = config.frozen_backbone
         pretrained = resolve_backbone_weights(config)
