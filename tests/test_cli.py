@@ -186,3 +186,10 @@ def test_a_usage_error_from_the_console_script_is_one_line_exit_2(
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
     assert "--help" in lines[0] and "╭" not in result.stderr
+
+
+def test_counts_agree_with_their_noun() -> None:
+    from gkaan_cli.words import plural
+
+    assert [plural(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video", "2 videos"]
+    assert plural(1, "class") == "1 class" and plural(3, "class") == "3 classes"

@@ -263,7 +263,7 @@ def test_predict_caps_top_k_with_a_note_and_writes_text_and_csv_files(
     written = text.read_text()
     assert "SA stream (GS)" in written and f"clips of {video}" in written
     assert re.search(r"0\.00-0\.\d\d", written)  # the first clip's span
-    assert result.stderr.splitlines()[-1] == f"wrote 1 predictions to {text}"
+    assert result.stderr.splitlines()[-1] == f"wrote 1 prediction to {text}"
 
 
 # --- the Hub, offline or silent ----------------------------------------------------------------

@@ -37,6 +37,7 @@ from ..config import (
 )
 from ..errors import UsageError
 from ..progress import ProgressEvent
+from ..words import plural
 from .common import (
     DecodeNote,
     DecodeOption,
@@ -337,7 +338,9 @@ def predict(
     net = load_model(model)
     classes = net.config.num_classes
     if main and top_k is not None and top_k > classes:
-        stderr.print(f"note: the model has {classes} classes: --top-k {top_k} shows {classes}")
+        stderr.print(
+            f"note: the model has {plural(classes, 'class')}: --top-k {top_k} shows {classes}"
+        )
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {
         key: value
@@ -407,14 +410,14 @@ def predict(
             )
             tables += [clips_timeline(p) for p in predictions] if clips else []
             atomic_write_text(output, "".join(table_text(t) for t in tables))
-            stderr.print(f"wrote {len(predictions)} predictions to {output}")
+            stderr.print(f"wrote {plural(len(predictions), 'prediction')} to {output}")
     else:
         text = format_predictions(predictions, fmt, top_k=top_k, clips=clips)
         if output is None:
             typer.echo(text, nl=False)
         else:
             atomic_write_text(output, text)
-            stderr.print(f"wrote {len(predictions)} predictions to {output}")
+            stderr.print(f"wrote {plural(len(predictions), 'prediction')} to {output}")
     if report is not None:
         _write_report(
             report,
@@ -789,7 +792,9 @@ def _timeline_command(
     net = load_model(model)
     classes = net.config.num_classes
     if top_k is not None and top_k > classes:
-        stderr.print(f"note: the model has {classes} classes: --top-k {top_k} shows {classes}")
+        stderr.print(
+            f"note: the model has {plural(classes, 'class')}: --top-k {top_k} shows {classes}"
+        )
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
@@ -961,14 +966,14 @@ def _render_timelines(
                 print_table(table)
         else:
             atomic_write_text(output, "".join(table_text(t) for t in tables))
-            stderr.print(f"wrote {len(timelines)} timelines to {output}")
+            stderr.print(f"wrote {plural(len(timelines), 'timeline')} to {output}")
     else:
         text = format_timelines(timelines, fmt, top_k=top_k)
         if output is None:
             typer.echo(text, nl=False)
         else:
             atomic_write_text(output, text)
-            stderr.print(f"wrote {len(timelines)} timelines to {output}")
+            stderr.print(f"wrote {plural(len(timelines), 'timeline')} to {output}")
     if report is not None:
         _write_timeline_report(report, timelines, top_k=top_k)
 

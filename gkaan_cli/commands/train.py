@@ -24,6 +24,7 @@ from ..config import (
     Motion,
 )
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
+from ..words import plural
 from .common import (
     OptionalDeviceOption,
     PrecisionChoice,
@@ -305,7 +306,7 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
     lines = [
         f"recipe {config.recipe}: {model.backbone} ({start.trunk}), {how}; {model.fusion} fusion, "
         f"SRU {model.sru_layers} x {model.sru_hidden}, dropout {model.dropout}",
-        f"data {start.data}: {len(model.class_names or [])} classes, {videos}; "
+        f"data {start.data}: {plural(len(model.class_names or []), 'class')}, {videos}; "
         f"{start.train_clips} training clips ({clips})",
         f"{config.optimizer} lr {config.lr:g} ({config.schedule}), batch {config.batch_size}, "
         f"{config.epochs} epochs, seed {config.seed}",

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import GkaanError, UsageError
 from ..fileio import display_path, sha256_file
+from ..words import plural
 from .sources import SourceEntry
 
 __all__ = [
@@ -44,13 +45,9 @@ class DataWarningsError(UsageError):
     def __init__(self, source: str, findings: Sequence[str]) -> None:
         self.findings = list(findings)
         super().__init__(
-            f"{source}: {_plural(len(self.findings), 'data warning')} with --strict, nothing "
+            f"{source}: {plural(len(self.findings), 'data warning')} with --strict, nothing "
             f"prepared: {'; '.join(self.findings)}"
         )
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def check_balance(
@@ -63,7 +60,7 @@ def check_balance(
     totals = Counter(e.label for e in entries)
     train = Counter(e.label for e in entries if e.split == "train")
     warnings = [
-        f"class {label!r} has {_plural(n, 'video')} (fewer than {min_videos}: it cannot be "
+        f"class {label!r} has {plural(n, 'video')} (fewer than {min_videos}: it cannot be "
         "in train, val and test)"
         for label, n in sorted(totals.items())
         if n < min_videos
@@ -76,7 +73,7 @@ def check_balance(
         large = max(totals, key=lambda label: totals[label])
         small = min(totals, key=lambda label: totals[label])
         warnings.append(
-            f"class {large!r} has {_plural(totals[large], 'video')}, more than {max_ratio:g} x "
+            f"class {large!r} has {plural(totals[large], 'video')}, more than {max_ratio:g} x "
             f"class {small!r} ({totals[small]})"
         )
     return warnings

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import SamplingConfig
 from ..fileio import sha256_file
+from ..words import plural
 from .checkpoint import WEIGHTS_FILE
 from .registry import load_registry, weights_dir
 
@@ -93,7 +94,7 @@ def model_summary(block: dict[str, Any], *, width: int = 80) -> str:
     tail += [str(block[key]) for key in ("device", "precision") if block.get(key)]
     if block.get("decode") not in (None, "cpu"):
         tail.append(f"{block['decode']} decode")
-    count = f"{block['num_classes']} classes"
+    count = plural(int(block["num_classes"]), "class")
     names = ", ".join(block["classes"])
     if len(names) <= width:
         count = f"{count}: {names}"
@@ -116,7 +117,7 @@ def model_words(block: Mapping[str, Any]) -> list[tuple[str, str]]:
     if block.get("sha256"):
         rows.append(("weights sha256", str(block["sha256"])))
     classes = list(block.get("classes") or [])
-    rows.append((f"{len(classes)} classes", ", ".join(str(c) for c in classes)))
+    rows.append((plural(len(classes), "class"), ", ".join(str(c) for c in classes)))
     if block.get("backbone"):
         network = f"{block['backbone']} trunk, {block.get('fusion')} fusion"
         if block.get("motion") not in (None, "none"):
