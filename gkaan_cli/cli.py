@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,11 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             message = f"invalid option: {validation_problems(err, whole='options')}"
             stderr.print(Text.assemble(("error: ", "bold red"), _one_line(message)))
             raise typer.Exit(2) from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())  # Python's exit flush goes nowhere
+            raise typer.Exit(0) from None
         except OSError as err:  # a file error the library did not name: still one line
             where = f"{display_path(err.filename)}: " if err.filename is not None else ""
             message = f"{where}{err.strerror or err}"

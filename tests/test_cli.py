@@ -6,6 +6,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -193,3 +194,17 @@ def test_counts_agree_with_their_noun() -> None:
 
     assert [plural(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video", "2 videos"]
     assert plural(1, "class") == "1 class" and plural(3, "class") == "3 classes"
+
+
+def test_a_reader_that_goes_away_is_no_error(make_video: Callable[..., Path]) -> None:
+    video = make_video("v.mp4", num_frames=6)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gkaan_cli", "predict", str(video), "-f", "jsonl", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    child.stdout.close()  # `| head` gone before the first record
+    _, errors = child.communicate(timeout=120)
+    assert child.returncode == 0 and "Broken pipe" not in errors and "Traceback" not in errors
