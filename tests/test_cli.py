@@ -208,3 +208,16 @@ def test_a_reader_that_goes_away_is_no_error(make_video: Callable[..., Path]) ->
     child.stdout.close()  # `| head` gone before the first record
     _, errors = child.communicate(timeout=120)
     assert child.returncode == 0 and "Broken pipe" not in errors and "Traceback" not in errors
+
+
+def test_a_mistyped_run_folder_is_not_taken_for_a_hub_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gkaan_cli.errors import UnknownModelError
+    from gkaan_cli.model.locate import resolve_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # were it asked, the Hub would be tried
+    with pytest.raises(UnknownModelError, match=r"no such model folder \(runs/ exists"):
+        resolve_checkpoint("runs/ps7")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import MissingWeightsError, UnknownModelError, UsageError
+from ..fileio import display_path
 from .checkpoint import checkpoint_dir
 from .hub_client import download_checkpoint, parse_hub_id
 from .registry import REGISTRY_FILE, RegistryEntry, check_sha256, load_registry, weights_dir
@@ -51,6 +52,13 @@ def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) 
             "or a Hub id org/name[@revision]",
         )
     repo_id, pinned = hub_id
+    parent = Path(repo_id.split("/", 1)[0]).expanduser()
+    if parent.is_dir():  # `runs/ps7` mistyped: a path in a folder that exists, not the Hub
+        raise UnknownModelError(
+            spec,
+            f"no such model folder ({display_path(parent)}/ exists, {display_path(path)} does "
+            "not); a Hub id org/name is only looked up when no folder org exists here",
+        )
     if pinned and revision and pinned != revision:
         raise UsageError(f"{spec}: conflicting revisions '{pinned}' and '{revision}'")
     if revision is not None and parse_hub_id(f"{repo_id}@{revision}") is None:
