@@ -221,3 +221,31 @@ def test_a_mistyped_run_folder_is_not_taken_for_a_hub_id(
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # were it asked, the Hub would be tried
     with pytest.raises(UnknownModelError, match=r"no such model folder \(runs/ exists"):
         resolve_checkpoint("runs/ps7")
+
+
+def test_jsonl_on_stdout_streams_and_ctrl_c_keeps_the_finished_videos(
+    make_video: Callable[..., Path],
+) -> None:
+    import signal
+    import time
+
+    videos = [str(make_video(f"v{i}.mp4", num_frames=240)) for i in range(4)]
+    # a child of a background job starts with Ctrl-C ignored: give it a terminal's default
+    ctrl_c = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    main = f"{ctrl_c}; runpy.run_module('gkaan_cli', run_name='__main__')"
+    child = subprocess.Popen(
+        [sys.executable, "-c", main, "predict", *videos, "-f", "jsonl", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    first = json.loads(child.stdout.readline())  # arrives before the other videos are done
+    assert first["file"] == videos[0]
+    time.sleep(0.5)  # Ctrl-C a moment later, as a person would
+    child.send_signal(signal.SIGINT)
+    rest, errors = child.communicate(timeout=120)
+    assert child.returncode == 130, errors
+    kept = [json.loads(line) for line in rest.splitlines()]
+    assert len(kept) < 3  # stopped half-way; every line written is a whole record
+    assert f"interrupted: {1 + len(kept)} video" in errors and "Traceback" not in errors

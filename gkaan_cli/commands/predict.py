@@ -372,15 +372,25 @@ def predict(
             print_model_line(predictor.model_info, ood_asked=not no_ood)
         note.release()
         started = time.perf_counter()
+        # JSONL/CSV on stdout stream a record per video as it finishes (one process)
+        stream = (
+            _RecordStream(fmt, top_k, clips) if fmt in ("jsonl", "csv") and not output else None
+        )
         with progress_bar(enabled=main and not quiet) as on_progress:
-            run = predict_sharded(
-                predictor,
-                paths,
-                ctx,
-                keep_attention=render is not None,
-                on_progress=on_progress,
-                on_error=lambda error: _error(str(error)),
-            )
+            try:
+                run = predict_sharded(
+                    predictor,
+                    paths,
+                    ctx,
+                    keep_attention=render is not None,
+                    on_progress=on_progress,
+                    on_error=lambda error: _error(str(error)),
+                    on_result=stream,
+                )
+            except KeyboardInterrupt:
+                if stream is not None and not ctx.active:
+                    stderr.print(f"interrupted: {plural(stream.written, 'video')} written")
+                raise
     if not run.complete:
         return  # another torchrun process: its errors are printed, rank 0 writes the rest
     predictions, failed = run.predictions, run.failed + len(failures)
@@ -413,7 +423,9 @@ def predict(
             stderr.print(f"wrote {plural(len(predictions), 'prediction')} to {output}")
     else:
         text = format_predictions(predictions, fmt, top_k=top_k, clips=clips)
-        if output is None:
+        if output is None and stream is not None and stream.written == len(predictions):
+            pass  # already streamed, record by record
+        elif output is None:
             typer.echo(text, nl=False)
         else:
             atomic_write_text(output, text)
@@ -681,6 +693,25 @@ def _write_report(
         records.append(record)
     atomic_write_text(path, report_html(records, model=model))
     stderr.print(f"wrote report to {path}")
+
+
+class _RecordStream:
+    """``on_result`` for JSONL/CSV on stdout: each video's record (CSV: the header first)
+    written and flushed as soon as the video is done, so a reader (or Ctrl-C) keeps what
+    finished."""
+
+    def __init__(self, fmt: str, top_k: int, clips: bool) -> None:
+        self.fmt, self.top_k, self.clips = fmt, top_k, clips
+        self.written = 0
+
+    def __call__(self, prediction: VideoPrediction) -> None:
+        from ..engine.outputs import format_predictions
+
+        text = format_predictions([prediction], self.fmt, top_k=self.top_k, clips=self.clips)
+        if self.fmt == "csv" and self.written:
+            text = text.split("\n", 1)[1]  # the header once
+        typer.echo(text, nl=False)  # flushed: a reader sees each record at once
+        self.written += 1
 
 
 def print_model_line(block: dict[str, Any], *, ood_asked: bool = True) -> None:

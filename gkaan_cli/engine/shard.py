@@ -90,6 +90,7 @@ def predict_sharded(
     keep_attention: bool = False,
     on_progress: ProgressCallback | None = None,
     on_error: Callable[[BadVideoError], None] | None = None,
+    on_result: Callable[[VideoPrediction], None] | None = None,
 ) -> ShardedPredictions:
     """Predict this process's share of ``paths``, then gather every share on rank 0.
 
@@ -104,6 +105,9 @@ def predict_sharded(
         on_progress: ``ProgressEvent("videos", done, share)`` before and after each video of
             this process's share, and the predictor's per-frame events.
         on_error: called with each bad video's error.
+        on_result: in one process, called with each prediction as soon as it is made, in
+            input order (to stream results); ignored under ``torchrun``, whose order is
+            known only once every share is gathered.
     """
     from .distributed import gather_to_main
     from .predict import VideoPrediction
@@ -121,6 +125,8 @@ def predict_sharded(
             on_progress(ProgressEvent("videos", done, len(share)))
         if isinstance(result, VideoPrediction):
             local.append((index, result))
+            if on_result is not None and not ctx.active:
+                on_result(result)
         else:
             failed += 1
             if on_error is not None:
