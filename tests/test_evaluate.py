@@ -171,3 +171,21 @@ def test_frames_run_through_the_inference_trunk_then_fp32_heads_like_the_model()
 def test_evaluate_refuses_fp16_on_the_cpu_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="fp16"):
         evaluate(tmp_path / "no-model", tmp_path / "no-data", device="cpu", precision="fp16")
+
+
+def test_a_source_of_other_classes_is_refused_before_anything_is_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import write_video
+
+    from gkaan_cli.engine.evaluate import resolve_eval_data
+
+    monkeypatch.setenv("GKAAN_CACHE", str(tmp_path / "cache"))
+    for label in ("jump", "sit"):
+        write_video(tmp_path / "other" / label / f"{label}.mp4", 6)
+    config = GKAANConfig.model_validate(
+        TINY_MODEL | {"num_classes": 2, "class_names": ["blue", "red"]}
+    )
+    with pytest.raises(UsageError, match=r"classes \['jump', 'sit'\] differ"):
+        resolve_eval_data(tmp_path / "other", GKAAN(config), None)
+    assert not (tmp_path / "cache").exists()  # nothing decoded, no cache entry

@@ -273,3 +273,30 @@ def test_features_record_their_precision_and_another_precision_recomputes_them(
     assert run("bf16").ok == 1  # maps of another precision are not reused
     assert load_manifest(tmp_path / "out").settings.precision == "bf16"
     assert FeatureOptions("resnet18").precision == "auto"  # as predict's default
+
+
+def test_another_split_reuses_the_decoded_videos(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    from gkaan_cli.engine.recipes import load_train_config
+    from gkaan_cli.engine.run_data import prepared_cache_dir
+
+    for label in ("walk", "wave"):
+        for person in (1, 2, 3):
+            make_video(f"src/{label}/p{person}_{label}.mp4", num_frames=10 + person)
+    sampling = SamplingConfig(mode="dense", clip_len=4, stride=4, max_clips=2)
+    by_video = PrepareOptions(sampling=sampling, resize=(32, 32))
+    first = prepare(tmp_path / "src", tmp_path / "out", by_video)
+    assert first.ok == 6
+    by_person = dataclasses.replace(
+        by_video, split=SplitOptions(split_by=r"p(\d)_", val_fraction=0.0, test_groups=("3",))
+    )
+    second = prepare(tmp_path / "src", tmp_path / "out", by_person)
+    assert (second.ok, second.skipped, second.failed) == (0, 6, 0)  # nothing decoded again
+    manifest = load_manifest(tmp_path / "out")
+    assert {v.group for v in manifest.records("test")} == {"3"}  # re-split all the same
+    # a run's cache folder does not depend on its split settings
+    plain = load_train_config("quick", None, {"pretrained": False})
+    other = load_train_config("quick", None, {"pretrained": False, "split_by": r"p(\d)_"})
+    src = tmp_path / "src"
+    assert prepared_cache_dir(src, plain) == prepared_cache_dir(src, other)

@@ -236,18 +236,19 @@ def _cache_is_current(record: VideoRecord, job: _Job, sha256: str) -> bool:
     if record.status != "ok" or record.sha256 != sha256 or not record.frames:
         return False
     needed = frames_needed(record.frames, job.sampling, train=job.split == "train")
-    if record.cached_runs != indices_to_runs(needed) or record.shard is None:
+    cached = record.cached_frames  # a superset serves too (a video that changed split)
+    if record.shard is None or not set(needed) <= set(cached):
         return False  # other settings: no need to read the shards at all
     if job.features is not None and record.features is None:
         return False
     if not shards_intact(record, job.out):  # a corrupt shard is rebuilt
         return False
     try:
-        if frame_shard_length(job.out / record.shard) != len(needed):
+        if frame_shard_length(job.out / record.shard) != len(cached):
             return False
         if job.features is not None and record.features is not None:
             shape = np.load(job.out / record.features, mmap_mode="r").shape
-            return shape[:2] == (len(needed), BACKBONES[job.features.backbone].channels)
+            return shape[:2] == (len(cached), BACKBONES[job.features.backbone].channels)
     except (OSError, ValueError):
         return False
     return True

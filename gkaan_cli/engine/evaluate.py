@@ -368,6 +368,14 @@ def resolve_eval_data(
     data = Path(data)
     if (data / MANIFEST_NAME).is_file():
         return data
+    if data.exists() and model.config.class_names is not None:  # before decoding anything
+        from ..data.sources import discover
+
+        classes = list(discover(data).classes)
+        if classes != model.config.class_names:
+            raise UsageError(
+                f"{data}: classes {classes} differ from the model's {model.config.class_names}"
+            )
     saved = None if checkpoint is None else Path(checkpoint).resolve().parent / CONFIG_NAME
     if saved is not None and saved.is_file():
         config = TrainConfig.model_validate_json(saved.read_text())

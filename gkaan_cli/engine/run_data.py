@@ -2,8 +2,10 @@
 the backbone weights a run's settings name (shared by ``train`` and ``evaluate``).
 
 A raw source is prepared into ``$GKAAN_CACHE/prepared/<key>`` (default ``~/.cache/gkaan``),
-the key hashing the source path and every setting that changes the cache, so the next run
-(or ``evaluate`` of its model) with the same settings reuses it.
+the key hashing the source path and every setting that changes what is decoded (sampling,
+frame size, trunk and its weights), so the next run (or ``evaluate`` of its model) reuses it.
+The split is not in the key: a run with other split settings re-splits the same folder, and
+``prepare`` decodes only videos whose cached frames do not serve their new split.
 """
 
 from __future__ import annotations
@@ -31,11 +33,7 @@ def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
         "resize": list(model.preprocess.resize),
         "features": model.backbone if config.frozen_backbone else None,
         "weights": str(resolve_backbone_weights(config)) if config.frozen_backbone else None,
-        "split_by": config.split_by,
-        "val_fraction": config.val_fraction,
-        "test_fraction": config.test_fraction,
-        "seed": config.seed,
-    }
+    }  # not the split: another --split-by or fraction re-splits the same decoded videos
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return root / "prepared" / f"{source.resolve().name}-{digest}"
 
