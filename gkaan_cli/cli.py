@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
-from .commands.common import GkaanCommand, GkaanGroup, stderr, stdout
+from .commands.common import GkaanCommand, GkaanGroup, finite, stderr, stdout
 from .commands.evaluate import evaluate
 from .commands.predict import predict
 from .commands.prepare import prepare
@@ -121,8 +121,48 @@ def info(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
     ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="List the data cache's entries ($GKAAN_CACHE/prepared): source, "
+            "videos, size, last change.",
+        ),
+    ] = False,
+    clean_cache: Annotated[
+        bool,
+        typer.Option(
+            "--clean-cache",
+            help="Remove the data cache's entries (with --older-than, only those unchanged "
+            "for that many days); an entry another gkaan process is writing is kept.",
+        ),
+    ] = False,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=36500.0, callback=finite, help="With --clean-cache: days unchanged."
+        ),
+    ] = None,
 ) -> None:
     """Show versions, the compute device, cache locations and the registered models."""
+    from .engine.cache import cache_entries, prepared_root
+    from .engine.cache import clean_cache as clean
+
+    if older_than is not None and not clean_cache:
+        raise UsageError("--older-than goes with --clean-cache")
+    if clean_cache:
+        removed = clean(older_than)
+        freed = sum(entry.size_bytes for entry in removed)
+        stdout.print(
+            f"removed {len(removed)} cache {'entry' if len(removed) == 1 else 'entries'} from "
+            f"{display_path(prepared_root())}, freed {_mib(freed)}",
+            markup=False,
+        )
+        return
+    entries = cache_entries()
+    if cache:
+        _print_cache(entries, as_json=as_json)
+        return
     from .model.hub_client import hub_cache_dir, is_offline
     from .model.registry import registry_status, weights_dir
 
@@ -130,6 +170,9 @@ def info(
         "hf_hub_cache": str(hub_cache_dir()),
         "hf_hub_offline": is_offline(),
         "weights_dir": str(weights_dir()),
+        "data_cache": str(prepared_root()),
+        "data_cache_size": _mib(sum(entry.size_bytes for entry in entries)),
+        "data_cache_entries": len(entries),
         "models": registry_status(),
     }
     if as_json:
@@ -145,6 +188,41 @@ def info(
         state = "available" if model["available"] else "missing"
         default = ", default" if model["default"] else ""
         table.add_row(f"model {name}", f"{model['source']} ({state}{default})")
+    stdout.print(table)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _print_cache(entries: list[Any], *, as_json: bool) -> None:
+    """The data cache's entries as a table (or JSON)."""
+    import datetime
+
+    rows = [
+        {
+            "path": str(entry.path),
+            "source": entry.source,
+            "videos": entry.videos,
+            "size_bytes": entry.size_bytes,
+            "modified": datetime.datetime.fromtimestamp(entry.modified).strftime("%Y-%m-%d %H:%M"),
+        }
+        for entry in entries
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="gkaan data cache")
+    for column in ("changed", "size", "videos", "source", "entry"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["modified"]),
+            _mib(int(row["size_bytes"])),
+            str(row["videos"]),
+            Text(str(row["source"] or "?")),
+            Text(Path(row["path"]).name),
+        )
     stdout.print(table)
 
 

@@ -249,3 +249,39 @@ def test_jsonl_on_stdout_streams_and_ctrl_c_keeps_the_finished_videos(
     kept = [json.loads(line) for line in rest.splitlines()]
     assert len(kept) < 3  # stopped half-way; every line written is a whole record
     assert f"interrupted: {1 + len(kept)} video" in errors and "Traceback" not in errors
+
+
+def test_info_shows_the_data_cache_and_clean_cache_frees_what_it_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    monkeypatch.setenv("GKAAN_CACHE", str(tmp_path / "cache"))
+    prepared = tmp_path / "cache" / "prepared"
+    old, new = prepared / "a.csv-0123456789abcdef", prepared / "b-fedcba9876543210"
+    for entry, size in ((old, 3 * 2**20), (new, 2**20)):
+        (entry / "frames").mkdir(parents=True)
+        (entry / "manifest.json").write_text('{"source": "CSV a.csv", "videos": [{}, {}]}')
+        (entry / "frames" / "x.jpgs").write_bytes(b"\0" * size)
+    week_ago = time.time() - 7 * 86400
+    for path in (old / "frames" / "x.jpgs", old / "manifest.json", old / "frames", old):
+        os.utime(path, (week_ago, week_ago))
+    (prepared / "notes").mkdir()  # not a cache entry: never listed, never removed
+    (tmp_path / "elsewhere-0000000000000000").mkdir()
+    (prepared / "link-0000000000000000").symlink_to(tmp_path / "elsewhere-0000000000000000")
+
+    shown = json.loads(runner.invoke(app, ["info", "--json"]).output)
+    assert shown["data_cache"] == str(prepared) and shown["data_cache_entries"] == 2
+    assert shown["data_cache_size"].startswith("4.0")  # MiB
+    listed = json.loads(runner.invoke(app, ["info", "--cache", "--json"]).output)
+    assert [Path(e["path"]).name for e in listed] == [old.name, new.name]  # oldest first
+    assert listed[0]["videos"] == 2 and listed[0]["source"] == "CSV a.csv"
+
+    result = runner.invoke(app, ["info", "--clean-cache", "--older-than", "3"])
+    assert result.exit_code == 0 and "removed 1 cache entry" in result.output
+    assert "freed 3.0 MiB" in result.output and not old.exists() and new.exists()
+    result = runner.invoke(app, ["info", "--clean-cache"])
+    assert "removed 1 cache entry" in result.output and not new.exists()
+    assert (prepared / "notes").is_dir() and (tmp_path / "elsewhere-0000000000000000").is_dir()
+    assert json.loads(runner.invoke(app, ["info", "--json"]).output)["data_cache_entries"] == 0

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import shutil
 from pathlib import Path
 
 from ..data.manifest import MANIFEST_NAME
 from ..errors import UsageError
 from ..progress import ProgressCallback
+from .cache import prepared_root
 from .recipes import TrainConfig
 
 __all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data", "trunk_name"]
@@ -25,7 +26,6 @@ __all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data", "tr
 
 def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
     """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
-    root = Path(os.environ.get("GKAAN_CACHE") or Path.home() / ".cache" / "gkaan")
     model = config.model_config_for(["_"])
     key = {
         "source": str(source.resolve()),
@@ -35,7 +35,7 @@ def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
         "weights": str(resolve_backbone_weights(config)) if config.frozen_backbone else None,
     }  # not the split: another --split-by or fraction re-splits the same decoded videos
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return root / "prepared" / f"{source.resolve().name}-{digest}"
+    return prepared_root() / f"{source.resolve().name}-{digest}"
 
 
 def resolve_data(
@@ -65,7 +65,13 @@ def resolve_data(
         resize=model.preprocess.resize,
         features=features,
     )
-    prepare(data, out, options, on_progress=on_progress)
+    created = not out.exists()
+    try:
+        prepare(data, out, options, on_progress=on_progress)
+    except BaseException:
+        if created and not (out / MANIFEST_NAME).is_file():  # leave no empty cache entry
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return out
 
 
