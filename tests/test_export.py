@@ -199,3 +199,36 @@ def test_export_refuses_to_overwrite_a_folder_that_is_not_an_export(
     result = runner.invoke(app, ["export", str(checkpoint), "-o", str(tmp_path), "-q"])
     assert result.exit_code == 2
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def _black_video(path: Path, frames: int = 16) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(frames):
+            image = np.zeros((48, 64, 3), np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_int8_with_a_bad_calibration_set_is_refused(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    checkpoint = _tiny(tmp_path)
+    videos = [make_video(f"v{i}.mp4", num_frames=16 + 4 * i) for i in range(3)]
+    black = _black_video(tmp_path / "black.mp4")
+    out = tmp_path / "int8"
+    # even-numbered videos calibrate (all black: activation ranges near zero), odd ones check
+    calibrate = [black, videos[0], black, videos[1], black, videos[2]]
+    result = runner.invoke(
+        app,
+        ["export", str(checkpoint), "-o", str(out), "--int8", "-q"]
+        + [arg for video in calibrate for arg in ("--calibrate", str(video))],
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "int8 trunk agrees with fp32" in errors[0]
+    assert not out.exists()

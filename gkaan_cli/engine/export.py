@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shutil
 import warnings
 from collections.abc import Iterator, Sequence
@@ -283,7 +284,7 @@ def _int8_trunk(
             batch = next(self.batches, None)
             return None if batch is None else {"frames": batch.numpy()}
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with _quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         quantize_static(
             str(folder / TRUNK_FILE),
@@ -321,6 +322,16 @@ def _int8_trunk(
             "more varied videos or export fp32"
         )
     return result
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """No root-logger warnings (onnxruntime.quantization logs its advice there)."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _versions() -> dict[str, str]:
