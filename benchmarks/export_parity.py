@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,18 +49,23 @@ def main() -> None:
         GKAAN.from_pretrained(args.model), device="cpu", precision="fp32", threads=args.threads
     )
     ort_run = Predictor(load_export(args.export), device="cpu", threads=args.threads)
-    start = time.perf_counter()
-    torch_preds = list(torch_run.predict_many(paths))
-    mid = time.perf_counter()
-    ort_preds = list(ort_run.predict_many(paths))
-    end = time.perf_counter()
     rows = []
-    for path, a, b in zip(paths, torch_preds, ort_preds, strict=True):
+    seconds = {"torch": 0.0, "onnx": 0.0}
+    for path in paths:  # one video at a time through both, so a partial run reports
+        start = time.perf_counter()
+        (a,) = torch_run.predict_many([path])
+        mid = time.perf_counter()
+        (b,) = ort_run.predict_many([path])
+        seconds["torch"] += mid - start
+        seconds["onnx"] += time.perf_counter() - mid
         if isinstance(a, BadVideoError) or isinstance(b, BadVideoError):
-            rows.append({"video": str(path), "error": str(a if isinstance(a, Exception) else b)})
-            continue
-        rows.append(
-            {
+            row: dict[str, Any] = {
+                "video": str(path),
+                "error": str(a if isinstance(a, Exception) else b),
+            }
+            print(f"{path}: error {row['error']}", flush=True)
+        else:
+            row = {
                 "video": str(path),
                 "top1_torch": a.top_k(1)[0][0],
                 "top1_onnx": b.top_k(1)[0][0],
@@ -70,16 +76,13 @@ def main() -> None:
                 else abs(a.ood_score - b.ood_score),
                 "max_gap": gap(a, b),
             }
-        )
-    good = [r for r in rows if "error" not in r]
-    for r in rows:
-        if "error" in r:
-            print(f"{r['video']}: error {r['error']}")
-        else:
             print(
-                f"{Path(r['video']).name:45s} {r['top1_torch']:>16s} {r['top1_onnx']:>16s} "
-                f"in {r['in_torch']!s:5s} {r['in_onnx']!s:5s} gap {r['max_gap']:.2e}"
+                f"{Path(row['video']).name:45s} {row['top1_torch']:>16s} {row['top1_onnx']:>16s} "
+                f"in {row['in_torch']!s:5s} {row['in_onnx']!s:5s} gap {row['max_gap']:.2e}",
+                flush=True,
             )
+        rows.append(row)
+    good = [r for r in rows if "error" not in r]
     summary = {
         "videos": len(good),
         "errors": len(rows) - len(good),
@@ -87,8 +90,8 @@ def main() -> None:
         "verdict_same": sum(r["in_torch"] == r["in_onnx"] for r in good),
         "max_prob_gap": max(r["max_gap"] for r in good),
         "max_ood_score_gap": max((r["ood_gap"] or 0.0) for r in good),
-        "torch_seconds": mid - start,
-        "onnx_seconds": end - mid,
+        "torch_seconds": seconds["torch"],
+        "onnx_seconds": seconds["onnx"],
     }
     print(json.dumps(summary, indent=2))
     if args.json is not None:

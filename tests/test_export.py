@@ -219,14 +219,14 @@ def test_int8_with_a_bad_calibration_set_is_refused(
 ) -> None:
     checkpoint = _tiny(tmp_path)
     videos = [make_video(f"v{i}.mp4", num_frames=16 + 4 * i) for i in range(3)]
-    black = _black_video(tmp_path / "black.mp4")
+    black = [_black_video(tmp_path / f"black{i}.mp4") for i in range(3)]
     out = tmp_path / "int8"
     # even-numbered videos calibrate (all black: activation ranges near zero), odd ones check
-    calibrate = [black, videos[0], black, videos[1], black, videos[2]]
+    calibrate = [black[0], videos[0], black[1], videos[1], black[2], videos[2]]
     result = runner.invoke(
         app,
-        ["export", str(checkpoint), "-o", str(out), "--int8", "-q"]
-        + [arg for video in calibrate for arg in ("--calibrate", str(video))],
+        ["export", str(checkpoint), "-o", str(out), "--int8", "-q", "--calibrate"]
+        + [str(video) for video in calibrate],  # --calibrate VIDEOS...
     )
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

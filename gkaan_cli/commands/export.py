@@ -24,6 +24,14 @@ def export(
         Path,
         typer.Option("--output", "-o", help="The export folder to write.", show_default=False),
     ],
+    more: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="More --calibrate videos (--calibrate a.mp4 b.mp4 ...).",
+            show_default=False,
+            metavar="VIDEOS",
+        ),
+    ] = None,
     fmt: Annotated[
         Literal["onnx"], typer.Option("--format", help="Export format (onnx only).")
     ] = "onnx",
@@ -37,12 +45,12 @@ def export(
         ),
     ] = False,
     calibrate: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--calibrate",
-            help="Videos to verify on (default: a built-in synthetic check) and, with --int8, "
-            "to calibrate on (even-numbered) and check against fp32 (odd-numbered). Repeat "
-            "the option or list several.",
+            help="Videos, folders or globs to verify on (default: a built-in synthetic "
+            "check) and, with --int8, to calibrate on (even-numbered) and check against "
+            "fp32 (odd-numbered): --calibrate a.mp4 b.mp4 ... or a folder.",
             show_default=False,
         ),
     ] = None,
@@ -56,13 +64,21 @@ def export(
     require_onnxruntime()  # one line before any work when it is missing
     if is_onnx_export(model):
         raise UsageError(f"{model}: already an ONNX export; export the checkpoint it came from")
-    for video in calibrate or []:
-        if not video.is_file():
-            raise UsageError(f"--calibrate {video}: no such file")
+    if more and not calibrate:
+        raise UsageError(f"unexpected argument {more[0]!r}: videos go after --calibrate")
+    videos: list[Path] = []
+    if calibrate:
+        from ..engine.inputs import expand_inputs
+
+        videos, errors = expand_inputs([*calibrate, *(more or [])])
+        if errors:
+            raise errors[0]  # one line naming the file, exit 1
+        if not videos:
+            raise UsageError("--calibrate: no video found")
     net = load_model(model)
     with progress_bar(enabled=not quiet) as on_progress:
         report = export_model(
-            net, out, opset=opset, calibrate=calibrate or [], int8=int8, on_progress=on_progress
+            net, out, opset=opset, calibrate=videos, int8=int8, on_progress=on_progress
         )
     table = Table(title=f"ONNX Runtime vs PyTorch ({report.clips} clips, {report.frames_source})")
     for column in ("output", "max |diff|", "limit"):
