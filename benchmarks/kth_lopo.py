@@ -25,8 +25,13 @@ In the same folds, two more measurements on the cached features of the first run
   model's statistics, which saw only the other persons: the in-distribution half of the OOD
   measurement in weights/README.md.
 
+The figures the README quotes come from ``--nested`` (benchmarks/kth_nested.py), where the
+held-out person takes part in no choice; a plain run's figures are selected on the folds
+they report.
+
 Usage::
 
+    python benchmarks/kth_lopo.py --nested [--work /tmp/kth-nested] [--json nested.json]
     python benchmarks/kth_lopo.py [--data ../shared/data/kth-mini] [--work /tmp/kth-lopo]
         [--backbones efficientnet_lite0 resnet34-random] [--motion none diff track]
         [--motion-weights 1 3 9 27]
@@ -333,7 +338,19 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=RECIPE["model"]["dropout"])
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--nested",
+        action="store_true",
+        help="nested leave-one-person-out instead (benchmarks/kth_nested.py; --data, --work, "
+        "--json)",
+    )
     args = parser.parse_args()
+    if args.nested:
+        import kth_nested
+
+        forwarded = ["--data", str(args.data), "--work", str(args.work)]
+        kth_nested.main([*forwarded, *(["--json", str(args.json)] if args.json else [])])
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     for backbone in args.backbones:

@@ -203,5 +203,27 @@ def hub_push(
 
 
 def main() -> None:
-    """Console-script entry point (``gkaan`` and ``python -m gkaan_cli``)."""
-    app()
+    """Console-script entry point (``gkaan`` and ``python -m gkaan_cli``).
+
+    A usage error found while parsing (an unknown option, a value out of its bounds) is one
+    ``error:`` line on stderr naming the option and where help is, exit 2: not a box.
+    """
+    try:  # typer >= 0.20 carries its own click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - an older typer on click
+        from click.exceptions import ClickException, NoArgsIsHelpError
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:  # bare `gkaan` or `gkaan hub`: the help, as asked
+        typer.echo(error.format_message())
+        sys.exit(0)
+    except ClickException as error:
+        context = getattr(error, "ctx", None)
+        where = f" (see '{context.command_path} --help')" if context is not None else ""
+        message = " ".join(error.format_message().split())
+        stderr.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

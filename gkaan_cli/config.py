@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from .version import __version__
 
@@ -20,12 +28,23 @@ __all__ = [
     "GKAANConfig",
     "PreprocessConfig",
     "SamplingConfig",
+    "machine_memory",
+    "memory_estimate",
+    "memory_problem",
 ]
 
 BackboneName = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 Fusion = Literal["early", "late", "gp", "sa", "la", "gs", "gl"]
 #: Motion options of the model (docs/model.md#motion): the paper's network, ``diff``, ``track``.
 Motion = Literal["none", "diff", "track"]
+#: Timelines: the default cost, in nats of window log-probability, of a change of label
+#: between windows (docs/predict.md#segments; chosen by nested leave-one-person-out on joined
+#: KTH videos), and the largest accepted.
+SWITCH_COST = 16.0
+MAX_SWITCH_COST = 1000.0
+#: The GM descriptor's unit of length (docs/model.md#motion-track): fractions of the frame,
+#: or the activity region's own height.
+MotionScale = Literal["frame", "height"]
 #: Clip sampling modes (the values of ``SamplingConfig.mode``).
 SamplingMode = Literal["dense", "segments", "uniform"]
 
@@ -60,6 +79,29 @@ MAX_STRIDE = 1_000_000
 MIN_SIZE = 8
 MAX_SIZE = 4096
 
+# Bounds of the command-line options (README "Shared options"; each in ``--help``): a value
+# outside them is a usage error before any work (inf, nan and 1e308 included).
+#: ``--threads``: more threads than this only slow torch down (100000 crashed OpenMP).
+MAX_THREADS = 1024
+#: ``--batch-size`` (frames or clips per forward pass) and ``--accumulate``.
+MAX_BATCH = 4096
+#: ``--workers``: processes decoding or loading data.
+MAX_WORKERS = 256
+#: ``--window`` and ``--hop`` (seconds) and ``--min-duration``: one hour.
+MAX_TIMELINE_SECONDS = 3600.0
+#: ``--smooth``: windows averaged before labelling.
+MAX_SMOOTH = 10_000
+#: ``--epochs``.
+MAX_EPOCHS = 100_000
+#: ``--seed``: the seeds numpy and torch both take.
+MAX_SEED = 2**32 - 1
+#: ``--lr``.
+MAX_LR = 10.0
+#: ``--ood-threshold`` (a multiple of the calibrated limit).
+MAX_OOD_THRESHOLD = 1e6
+#: ``visualize --grid-frames``.
+MAX_GRID_FRAMES = 256
+
 
 def _finite(value: float) -> float:
     if not math.isfinite(value):
@@ -90,6 +132,12 @@ class PreprocessConfig(_Strict):
     train_scale: tuple[Finite, Finite] = (0.08, 1.0)
     train_ratio: tuple[Finite, Finite] = (3 / 4, 4 / 3)
     train_flip: float = Field(0.5, ge=0.0, le=1.0)
+    #: Training crop: ``resized`` (random-resized crop, ``train_scale``/``train_ratio``) or
+    #: ``random`` (a ``crop`` x ``crop`` window at a random place, no rescaling: the authors').
+    train_crop: Literal["resized", "random"] = "resized"
+    #: Draw the training crop and flip for every frame (the authors' code) instead of once per
+    #: clip.
+    train_per_frame: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> PreprocessConfig:
@@ -125,6 +173,9 @@ class SamplingConfig(_Strict):
     num_segments: int = Field(3, ge=1, le=MAX_CLIP_FRAMES)
     frames_per_segment: int = Field(4, ge=1, le=MAX_CLIP_FRAMES)
     num_clips: int = Field(4, ge=1, le=MAX_CLIPS)
+    #: ``segments`` only: 0 tests one clip per video (the middle frame of each part); N > 0
+    #: tests N clips per video, each drawn as a training clip is, seeded (the authors' test).
+    test_clips: int = Field(0, ge=0, le=MAX_CLIPS)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -137,6 +188,15 @@ class SamplingConfig(_Strict):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``test_clips`` is left out at 0, so configs and cache keys written before it
+        existed stay the same."""
+        data: dict[str, object] = handler(self)
+        if self.test_clips == 0:
+            data.pop("test_clips", None)
+        return data
+
     def describe(self) -> str:
         """The sampling in words, e.g. ``dense: 30 consecutive frames every 15 frames, at
         most 20 clips per video`` (model cards, training summaries and messages)."""
@@ -146,7 +206,8 @@ class SamplingConfig(_Strict):
                 f"at most {self.max_clips} clips per video"
             )
         if self.mode == "segments":
-            return f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            words = f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
+            return words + (f", {self.test_clips} random test clips" if self.test_clips else "")
         return f"uniform: {self.num_clips} clips of {self.clip_len} consecutive frames"
 
     @property
@@ -173,6 +234,20 @@ class GKAANConfig(_Strict):
     sru_layers: int = Field(3, ge=1, le=MAX_SRU_LAYERS)
     sru_hidden: int = Field(1024, ge=1, le=MAX_HIDDEN)
     dropout: float = Field(0.6, ge=0.0, lt=1.0)
+    #: The SRU cell (docs/model.md#sru-authors): ``paper`` (eq. 11-15; ``dropout`` masks each
+    #: layer's input) or ``authors`` (the ``sru`` package 2.1.3 cell the authors' code calls:
+    #: c_{t-1} in both gates, highway scaled by sqrt(3), ``dropout`` masks g(c_t) in every
+    #: layer but the last).
+    sru_variant: Literal["paper", "authors"] = "paper"
+    #: ``authors`` cell only: tanh as its activation g (the package's ``use_tanh``); the
+    #: package's default, and the authors' code, use the identity.
+    sru_use_tanh: bool = False
+    #: Dropout on each stream's SRU output before its classifier (0.5 in the authors' code).
+    head_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    #: How a video's clips combine when scoring (``evaluate``, training's evaluation):
+    #: ``probs``, the mean of their probabilities (docs/protocol.md#scores), or ``logits``,
+    #: the mean of their fused logits, then softmax (the authors' test).
+    clip_average: Literal["probs", "logits"] = "probs"
     margin: Finite = Field(0.1, ge=0.0)
     #: eq. 19 weights (a, b, c) of the GS, GL and GP probabilities (early fusion), or of
     #: GP, SA, LA (late fusion). Normalised by their sum.
@@ -188,9 +263,13 @@ class GKAANConfig(_Strict):
     motion: Motion = "none"
     motion_dim: int = Field(128, ge=1, le=MAX_HIDDEN)
     motion_stride: int = Field(1, ge=1, le=MAX_CLIP_FRAMES)
-    #: 100 chosen by validation: leave-one-person-out on kth-mini, and one person against the
-    #: other on ps7-arms (docs/protocol.md#own-recipe).
-    motion_weight: Finite = Field(100.0, ge=0.0)
+    #: The GM stream's fusion weight, its descriptor's unit of length, whether its fit sees
+    #: each clip zoomed and at other frame rates, and its fit's L2 weight; the defaults are
+    #: the choices of nested leave-one-person-out on kth-mini (docs/protocol.md#nested).
+    motion_weight: Finite = Field(30.0, ge=0.0, le=1e6)
+    motion_scale: MotionScale = "frame"
+    motion_augment: bool = False
+    motion_l2: Finite = Field(3e-3, gt=0.0, le=1e3)
     preprocess: PreprocessConfig = PreprocessConfig()
     sampling: SamplingConfig = SamplingConfig()
     version: str = __version__
@@ -218,6 +297,8 @@ class GKAANConfig(_Strict):
             )
         if sum(self.stream_weights) <= 0 or min(self.stream_weights) < 0:
             raise ValueError("stream_weights must be >= 0 with a positive sum")
+        if self.sru_use_tanh and self.sru_variant != "authors":
+            raise ValueError("sru_use_tanh applies to sru_variant 'authors' only")
         return self
 
     def label(self, index: int) -> str:
@@ -225,6 +306,73 @@ class GKAANConfig(_Strict):
         if self.class_names is None:
             return f"class_{index}"
         return self.class_names[index]
+
+
+#: Parameters of each backbone's trunk (torchvision's counts, classifier left out).
+_BACKBONE_PARAMS = {
+    "resnet18": 11_200_000,
+    "resnet34": 21_300_000,
+    "resnet50": 23_500_000,
+    "efficientnet_lite0": 3_400_000,
+}
+#: Bytes of backbone activations alive per frame and cropped pixel (the stem's 64 channels at
+#: half resolution, float32, about three tensors at once: measured peak on ResNet stems).
+_ACTIVATION_BYTES_PER_PIXEL = 192
+#: Frames the backbone runs at once at most (the predictor's default ``--batch-size``).
+_FRAMES_AT_ONCE = 32
+
+
+def memory_estimate(config: GKAANConfig) -> dict[str, tuple[int, str]]:
+    """About how many bytes running ``config`` needs, by part: ``weights``, ``frames`` (one
+    clip's decoded and normalised frames) and ``activations`` (the backbone on a batch of
+    frames); each with the config fields that size it. An estimate to refuse configs a
+    machine cannot hold before anything is allocated, not a measurement."""
+    channels, hidden, layers = config.feature_channels, config.sru_hidden, config.sru_layers
+    extra = config.motion_dim if config.motion == "diff" else 0
+    per_stream = 4 * (channels + extra) * hidden + 4 * (layers - 1) * hidden * hidden
+    per_stream += hidden * config.num_classes
+    params = _BACKBONE_PARAMS[config.backbone] + len(config.streams) * per_stream
+    params += 2 * channels * config.la_hidden
+    pre, sampling = config.preprocess, config.sampling
+    frames = sampling.frames_per_clip
+    pixels = pre.resize[0] * pre.resize[1]
+    crop = pre.crop * pre.crop
+    clips = {"dense": sampling.max_clips, "segments": 1, "uniform": sampling.num_clips}
+    at_once = min(_FRAMES_AT_ONCE, frames * clips[sampling.mode])
+    return {
+        "weights": (4 * params, "num_classes, sru_hidden, sru_layers, la_hidden, motion_dim"),
+        "frames": (frames * (3 * pixels + 12 * crop), "preprocess.resize, sampling.clip_len"),
+        "activations": (at_once * _ACTIVATION_BYTES_PER_PIXEL * crop, "preprocess.crop"),
+    }
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the physical memory, or the cgroup's limit
+    when lower (a container)."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            text = handle.read().strip()
+    except OSError:
+        return total
+    return min(total, int(text)) if text.isdigit() else total
+
+
+def memory_problem(config: GKAANConfig, *, available: int | None = None) -> str | None:
+    """Why this machine cannot hold ``config`` (naming the fields of the largest part), or
+    None. ``available``: bytes of memory (default :func:`machine_memory`)."""
+    parts = memory_estimate(config)
+    total = sum(size for size, _ in parts.values())
+    available = machine_memory() if available is None else available
+    if total <= available:
+        return None
+    name, (size, fields) = max(parts.items(), key=lambda item: item[1][0])
+    return (
+        f"needs about {total / 1e9:.1f} GB, more than this machine's {available / 1e9:.1f} GB "
+        f"of memory; most of it {name} ({size / 1e9:.1f} GB), sized by {fields}"
+    )
 
 
 # Option values shared by the library and the command line (each list defined here once).

@@ -41,7 +41,9 @@ __all__ = [
     "check_output_path",
     "cleanup_stale_temps",
     "display_path",
+    "is_stream_output",
     "make_temp_dir",
+    "printable",
     "regular_file_problem",
     "same_file",
     "sha256_file",
@@ -74,6 +76,17 @@ _KINDS = (
 class NotRegularFileError(OSError):
     """Raised by :func:`sha256_file` for a path that is not a regular file (``strerror`` says
     what it is)."""
+
+
+#: Characters a terminal or a page may act on: C0 controls but tab and newline, DEL, C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters (ESC, BEL, CR... but tab and newline) and
+    bytes that are not UTF-8 shown as ``\\xNN``: a file name cannot drive the terminal."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def display_path(path: str | Path) -> str:
@@ -202,6 +215,16 @@ def make_temp_dir(target: Path) -> Path:
     raise FileExistsError(f"{target}: no free temporary name in {target.parent}")
 
 
+def is_stream_output(path: str | Path) -> bool:
+    """Whether ``path`` (links resolved) is a character device or a FIFO: an output written
+    in place (``-o /dev/null``, ``-o /dev/stdout``), never an input."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 @contextlib.contextmanager
 def atomic_write_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp file path beside ``target``; on success rename it over ``target``.
@@ -214,6 +237,14 @@ def atomic_write_path(target: str | Path) -> Iterator[Path]:
         target: the file to create or replace.
     """
     target = Path(target)
+    if is_stream_output(target):  # /dev/null, /dev/stdout: written in place, nothing to rename
+        try:
+            yield target
+        except OSError as error:
+            if error.filename is not None and Path(error.filename) != target:
+                raise
+            raise _output_error(target, error) from None
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = _create_temp(target)
@@ -318,7 +349,8 @@ def check_output_path(
     """Check, before any work, that ``path`` can be written; clean a killed run's temp files.
 
     The nearest existing folder at or above ``path``'s parent must be a writable folder;
-    a ``file`` output must not be a folder or a special file, a ``dir`` output must not be a
+    a ``file`` output must not be a folder or a special file other than a character device
+    or a FIFO someone reads (``/dev/null``, ``/dev/stdout``), a ``dir`` output must not be a
     file; ``need_bytes`` (when the size is predictable) must fit on that disk.
 
     Args:
@@ -341,6 +373,9 @@ def check_output_path(
     if path.exists():
         if kind == "file" and path.is_dir():
             raise OutputError(shown, "is a directory (expected a file name)")
+        if kind == "file" and is_stream_output(path):
+            _check_stream_output(path, shown)
+            return path
         if kind == "file" and not path.is_file():
             raise OutputError(shown, "not a regular file; will not write over it")
         if kind == "dir" and not path.is_dir():
@@ -364,6 +399,18 @@ def check_output_path(
     if existing == folder:
         cleanup_stale_temps(folder, target=None if kind == "dir" else path)
     return path
+
+
+def _check_stream_output(path: Path, shown: str) -> None:
+    """A character device or FIFO output must take writes now: a FIFO nothing reads would
+    block, so it is opened without waiting first (ENXIO: no reader)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            raise OutputError(shown, "a FIFO that nothing reads; will not wait for one") from None
+        raise _output_error(path, error) from None
+    os.close(fd)
 
 
 class PathLock:

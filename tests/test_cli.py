@@ -166,3 +166,23 @@ def test_hub_pull_missing_repo_offline_is_one_error_line(
         "run once online or unset HF_HUB_OFFLINE\n"
     )
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["predict", "v.mp4", "--timeline", "--hop", "0"], "--hop"),
+        (["predict", "v.mp4", "--bogus"], "--bogus"),
+        (["evaluate"], "MODEL"),
+    ],
+)
+def test_a_usage_error_from_the_console_script_is_one_line_exit_2(
+    args: list[str], named: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gkaan_cli", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
+    assert "--help" in lines[0] and "╭" not in result.stderr

@@ -8,8 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -81,6 +82,32 @@ def specials(tmp_path: Path) -> dict[str, Path]:
     return {p.stem: p for p in folder.iterdir()}
 
 
+@pytest.fixture
+def recording_server() -> Iterator[SimpleNamespace]:
+    """An HTTP server on 127.0.0.1 that records each request's path and answers 404; it
+    runs in a daemon thread and stops with the test."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", requests=requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- inputs: regular files only ----------------------------------------------------------
 
 
@@ -100,6 +127,42 @@ def test_special_files_are_refused_at_once_without_opening(specials: dict[str, P
             list(reader.read_frames(specials[name]))
         assert time.monotonic() - started < 5
         assert regular_file_problem(specials[name]) == f"not a regular file ({kind})"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("list.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n"),
+        ("x.mp4", "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n"),
+        ("x.mkv", "ffconcat version 1.0\nfile '{target}'\n"),
+        ("list.ffconcat", "ffconcat version 1.0\nfile '{target}'\n"),
+    ],
+)
+@pytest.mark.parametrize("target", ["fifo", "video", "url"])
+def test_a_playlist_in_disguise_opens_nothing_it_lists(
+    tmp_path: Path,
+    make_video: Callable[..., Path],
+    recording_server: SimpleNamespace,
+    name: str,
+    text: str,
+    target: str,
+) -> None:
+    fifo = tmp_path / "fifo.ts"
+    os.mkfifo(fifo)
+    listed = {
+        "fifo": str(fifo),
+        "video": str(make_video("real.mp4", num_frames=8)),
+        "url": f"{recording_server.url}/segment.ts",
+    }[target]
+    playlist = tmp_path / name
+    playlist.write_text(text.format(target=listed))
+    started = time.monotonic()
+    with pytest.raises(BadVideoError, match="not a video"):
+        probe_video(playlist)
+    with pytest.raises(BadVideoError, match="not a video"):
+        list(reader.read_frames(playlist))
+    assert time.monotonic() - started < 10  # the FIFO is never opened (it would block)
+    assert recording_server.requests == []
 
 
 def test_sha256_refuses_a_fifo_and_dev_zero_instead_of_blocking(
@@ -225,6 +288,22 @@ def test_output_naming_an_input_is_a_usage_error(tmp_path: Path) -> None:
     for target in (video, tmp_path / "link.json", tmp_path / "." / "x.mp4"):
         with pytest.raises(UsageError, match="is also an input"):
             check_output_path(target, inputs=[video])
+
+
+def test_character_devices_are_outputs_written_in_place(tmp_path: Path) -> None:
+    assert check_output_path("/dev/null") == Path("/dev/null")
+    atomic_write_text("/dev/null", "results\n")
+    assert Path("/dev/null").is_char_device()  # written, not replaced
+    with pytest.raises(OutputError, match=r"/dev/full: cannot write .*disk is full"):
+        atomic_write_text("/dev/full", "results\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_nothing_reads_is_refused_as_an_output_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="a FIFO that nothing reads"):
+        check_output_path(fifo)
 
 
 def test_predict_output_over_its_input_is_refused_and_the_video_survives(
@@ -397,14 +476,46 @@ def test_hostile_config_values_are_refused_by_pydantic(bad: dict[str, object]) -
         GKAANConfig.model_validate({"num_classes": 2} | bad)
 
 
+#: Legal sizes that no machine holds: about 470 GB of weights, frames and activations.
+HUGE_CONFIG = {
+    "num_classes": 100_000,
+    "backbone": "resnet50",
+    "sru_hidden": 8192,
+    "sru_layers": 32,
+    "preprocess": {"resize": [4096, 4096], "crop": 4096},
+    "sampling": {"clip_len": 1024},
+}
+
+
+def test_a_config_the_machine_cannot_hold_is_refused_naming_its_fields(tmp_path: Path) -> None:
+    from gkaan_cli.config import memory_problem
+
+    config = GKAANConfig.model_validate(HUGE_CONFIG)
+    assert memory_problem(config, available=10**15) is None
+    assert "sized by preprocess.resize, sampling.clip_len" in str(
+        memory_problem(config, available=10**9)
+    )
+    small = GKAANConfig(num_classes=2, backbone="resnet18", sru_hidden=8, sru_layers=1)
+    weights = memory_problem(
+        small.model_copy(update={"sru_layers": 32, "sru_hidden": 8192}), available=10**9
+    )
+    assert "most of it weights" in str(weights) and "sru_hidden" in str(weights)
+    folder = _checkpoint(tmp_path / "ckpt")
+    (folder / "config.json").write_text(json.dumps(HUGE_CONFIG))
+    with pytest.raises(BadCheckpointError, match=r"config\.json: config needs about \d+"):
+        read_checkpoint(folder)
+
+
 def test_hostile_flag_is_one_line_before_any_allocation(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:
     video = make_video("x.mp4", num_frames=4)
     result = run_cli("predict", str(video), "--clip-len", "1000000000", cwd=tmp_path)
+    # refused by the option's bound at parse time (a usage error naming the flag), before
+    # any model or clip is built
     assert result.returncode == 2, result.stderr
-    assert "clip_len" in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--clip-len" in result.stderr and "1024" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -419,6 +530,60 @@ def test_weights_must_be_finite_floats(tmp_path: Path, tensor: torch.Tensor, rea
     folder = _checkpoint(tmp_path / "ckpt", w=tensor)
     with pytest.raises(BadCheckpointError, match=reason):
         read_checkpoint(folder)
+
+
+def test_weights_of_an_unsupported_dtype_are_refused_by_name(tmp_path: Path) -> None:
+    folder = _checkpoint(tmp_path / "ckpt", w=torch.zeros(2).to(torch.float8_e4m3fn))
+    with pytest.raises(BadCheckpointError, match="'w' is float8_e4m3fn, an unsupported dtype"):
+        read_checkpoint(folder)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("k", torch.tensor(-3), "ood.k is -3, not a count"),
+        ("k", torch.tensor([1, 2]), "ood.k has 2 values"),
+        ("limit_video", torch.tensor(0.0), "ood.limit_video is 0, not a positive limit"),
+        ("limit_clip", torch.tensor(-1.0), "ood.limit_clip is -1, not a positive limit"),
+    ],
+)
+def test_ood_statistics_are_validated_like_the_weights(
+    key: str, value: torch.Tensor, reason: str
+) -> None:
+    from gkaan_cli.model.ood import OODStats
+
+    state = {
+        "ood.bank": torch.ones(4, 8),
+        "ood.k": torch.tensor(2),
+        "ood.limit_video": torch.tensor(0.5),
+        "ood.limit_clip": torch.tensor(0.5),
+    } | {f"ood.{key}": value}
+    with pytest.raises(ValueError, match=reason):
+        OODStats.from_state(state, prefix="ood.", channels=8)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("std", torch.zeros(3)), ("fitted", torch.tensor(0.5)), ("fps", torch.tensor(-25.0))],
+)
+def test_gm_statistics_a_head_could_not_use_are_refused(
+    tmp_path: Path, key: str, value: torch.Tensor
+) -> None:
+    folder = _checkpoint(tmp_path / "ckpt", **{f"motion_head.{key}": value})
+    with pytest.raises(BadCheckpointError, match=f"'motion_head.{key}' must be"):
+        read_checkpoint(folder)
+
+
+@pytest.mark.parametrize("content", [bytes(range(128, 256)), b"[1, 2]", b"{"])
+def test_a_registry_of_garbage_is_one_line(weights: Path, tmp_path: Path, content: bytes) -> None:
+    (weights / "registry.json").write_bytes(content)
+    with pytest.raises(BadCheckpointError, match="invalid model registry"):
+        resolve_checkpoint(None)
+    for args in (("info",), ("info", "--json")):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: ") and "invalid model registry" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_batchnorm_step_counters_may_be_integers(tmp_path: Path) -> None:
@@ -513,10 +678,14 @@ def test_corrupt_shard_is_one_line_and_a_prepare_rerun_rebuilds_it(
     corrupt = bytearray(good)
     corrupt[10:400] = bytes(390)  # inside the first JPEG; the footer stays valid
     shard.write_bytes(bytes(corrupt))
-    dataset = ClipDataset(prepared, "train", _clip_config(), train=False)
+    with pytest.raises(BadDataError, match=f"{shard.name}: corrupt shard"):  # its sha256
+        ClipDataset(prepared, "train", _clip_config(), train=False)
+    _edit_manifest(prepared, lambda raw: raw["videos"][0].update(shard_sha256=None))
+    dataset = ClipDataset(prepared, "train", _clip_config(), train=False)  # no sha256 to check
     with pytest.raises(BadDataError, match=f"{shard.name}: corrupt shard"):
         for index in range(len(dataset)):
             dataset[index]
+    _edit_manifest(prepared, lambda raw: raw["videos"][0].update(shard_sha256=record.shard_sha256))
     options = PrepareOptions(
         sampling=SMALL_SAMPLING,
         resize=(32, 32),

@@ -46,7 +46,10 @@ def record(overlay: str | None = None) -> dict[str, object]:
 
 
 def test_page_is_self_contained_escaped_and_names_streams_in_words() -> None:
-    page = report_html([record("ov/a.gkaan.mp4")], model={"model": "kth-lite0", "classes": 3})
+    page = report_html(
+        [record("ov/a.gkaan.mp4")],
+        model={"name": "kth-lite0", "kind": "registry", "classes": ["a", "b"]},
+    )
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page
     assert not re.search(r"(src|href)=\"?https?:", page)  # nothing fetched from the network
@@ -113,7 +116,9 @@ def write_overlay(path: Path) -> None:
 @needs_browser
 def test_the_page_renders_and_its_overlay_video_plays_in_chromium(tmp_path: Path) -> None:
     write_overlay(tmp_path / "ov" / "a.gkaan.mp4")
-    page = report_html([record("../ov/a.gkaan.mp4")], model={"model": "kth-lite0"})
+    page = report_html(
+        [record("../ov/a.gkaan.mp4")], model={"name": "kth-lite0", "kind": "registry"}
+    )
     (tmp_path / "site").mkdir()
     html = tmp_path / "site" / "report.html"
     html.write_text(page, encoding="utf-8")
@@ -146,6 +151,12 @@ def test_predict_report_links_the_saved_overlay_relative_to_the_page(
     page = (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
     assert 'src="../ov/v.gkaan.mp4"' in page and "<svg" in page
     assert (tmp_path / "ov" / "v.gkaan.mp4").is_file()
+    model = page[page.index('<section id="model">') :]
+    model = model[: model.index("</section>")]
+    # the model block in words a user knows: no Python dicts, lists or None
+    assert "dense: 30 consecutive frames every 15 frames" in model
+    assert "training clips, 5 nearest, limit 1x" in model
+    assert "{" not in model and "[" not in model and "None" not in model
 
 
 def test_a_report_name_without_html_is_a_usage_error(tmp_path: Path) -> None:

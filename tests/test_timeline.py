@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from gkaan_cli import GKAAN, GKAANConfig, Predictor
 from gkaan_cli.cli import app
-from gkaan_cli.config import PreprocessConfig, SamplingConfig
+from gkaan_cli.config import SWITCH_COST, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine.outputs import format_timelines, timeline_record
 from gkaan_cli.engine.predict import _Batch
 from gkaan_cli.engine.timeline import (
@@ -62,13 +62,13 @@ def windows(labels: list[int], prob: float = 0.8) -> list[WindowPrediction]:
 
 
 def test_consecutive_windows_with_one_label_make_one_segment() -> None:
-    segments = merge_segments(windows([0, 0, 0, 0]), LABELS)
+    segments = merge_segments(windows([0, 0, 0, 0]), LABELS, switch_cost=0)
     assert segments == [Segment(0.0, 2.5, "boxing", pytest.approx(0.8), 0, 3)]
 
 
 def test_a_boundary_lies_halfway_between_the_window_centres() -> None:
     # centres at 0.5, 1.0, 1.5, 2.0: the change between windows 1 and 2 is at 1.25 s
-    segments = merge_segments(windows([0, 0, 2, 2]), LABELS)
+    segments = merge_segments(windows([0, 0, 2, 2]), LABELS, switch_cost=0)
     assert [(s.start, s.end, s.label) for s in segments] == [
         (0.0, 1.25, "boxing"),
         (1.25, 2.5, "waving"),
@@ -78,22 +78,26 @@ def test_a_boundary_lies_halfway_between_the_window_centres() -> None:
 
 def test_a_segment_prob_is_the_mean_probability_of_its_label_over_its_windows() -> None:
     parts = [window(0, 0, 0.9), window(1, 0, 0.5), window(2, 1, 0.7)]
-    first, second = merge_segments(parts, LABELS)
+    first, second = merge_segments(parts, LABELS, switch_cost=0)
     assert first.prob == pytest.approx(0.7)
     assert second.prob == pytest.approx(0.7)
 
 
 def test_smoothing_removes_a_one_window_flicker() -> None:
     flicker = windows([0, 0, 0, 1, 0, 0, 0], prob=0.6)
-    assert [s.label for s in merge_segments(flicker, LABELS)] == ["boxing", "running", "boxing"]
-    smoothed = merge_segments(flicker, LABELS, smooth=3)
+    assert [s.label for s in merge_segments(flicker, LABELS, switch_cost=0)] == [
+        "boxing",
+        "running",
+        "boxing",
+    ]
+    smoothed = merge_segments(flicker, LABELS, switch_cost=0, smooth=3)
     assert [(s.label, s.start, s.end) for s in smoothed] == [("boxing", 0.0, 4.0)]
 
 
 def test_smoothing_averages_the_windows_around_each_window() -> None:
     parts = [window(0, 0, 0.9), window(1, 1, 0.6), window(2, 1, 0.6)]
     # window 0 with smooth=2 averages windows 0 and 1: boxing (0.9 + 0.2) / 2 = 0.55 wins
-    segments = merge_segments(parts, LABELS, smooth=2)
+    segments = merge_segments(parts, LABELS, switch_cost=0, smooth=2)
     assert [s.label for s in segments] == ["boxing", "running"]
     assert segments[0].prob == pytest.approx((0.9 + 0.2) / 2)
 
@@ -102,8 +106,12 @@ def test_min_duration_gives_a_short_segment_to_its_more_probable_neighbour() -> 
     # boxing 0-3, a 0.5 s "running", then waving; the short one looks more like waving
     parts = windows([0] * 5) + [window(5, 1, 0.5)] + [window(i, 2) for i in range(6, 11)]
     parts[5] = WindowPrediction(5, 2.5, 3.5, 0, 0, np.array([0.1, 0.5, 0.4], np.float32), {})
-    assert [s.label for s in merge_segments(parts, LABELS)] == ["boxing", "running", "waving"]
-    merged = merge_segments(parts, LABELS, min_duration=1.0)
+    assert [s.label for s in merge_segments(parts, LABELS, switch_cost=0)] == [
+        "boxing",
+        "running",
+        "waving",
+    ]
+    merged = merge_segments(parts, LABELS, switch_cost=0, min_duration=1.0)
     assert [(s.label, s.start, s.end) for s in merged] == [
         ("boxing", 0.0, 2.75),
         ("waving", 2.75, 6.0),
@@ -112,13 +120,15 @@ def test_min_duration_gives_a_short_segment_to_its_more_probable_neighbour() -> 
 
 def test_min_duration_leaves_long_segments_and_a_single_one_alone() -> None:
     parts = windows([0, 0, 0, 0, 2, 2, 2, 2])
-    assert merge_segments(parts, LABELS, min_duration=1.0) == merge_segments(parts, LABELS)
-    only = merge_segments(windows([1, 1]), LABELS, min_duration=60.0)
+    assert merge_segments(parts, LABELS, switch_cost=0, min_duration=1.0) == merge_segments(
+        parts, LABELS, switch_cost=0
+    )
+    only = merge_segments(windows([1, 1]), LABELS, switch_cost=0, min_duration=60.0)
     assert [(s.label, s.start, s.end) for s in only] == [("running", 0.0, 1.5)]
 
 
 def test_no_windows_make_no_segments() -> None:
-    assert merge_segments([], LABELS) == []
+    assert merge_segments([], LABELS, switch_cost=0) == []
 
 
 @pytest.mark.parametrize(("smooth", "min_duration"), [(0, 0.0), (1, -1.0)])
@@ -126,7 +136,9 @@ def test_smoothing_below_one_or_a_negative_min_duration_is_a_usage_error(
     smooth: int, min_duration: float
 ) -> None:
     with pytest.raises(UsageError):
-        merge_segments(windows([0]), LABELS, smooth=smooth, min_duration=min_duration)
+        merge_segments(
+            windows([0]), LABELS, switch_cost=0, smooth=smooth, min_duration=min_duration
+        )
 
 
 # --- windows in frames ---------------------------------------------------------------------
@@ -283,6 +295,7 @@ def test_json_and_csv_carry_windows_segments_and_the_model(
         "hop_frames": 2,
         "smooth": 3,
         "min_duration": 0.0,
+        "switch_cost": SWITCH_COST,
     }
     assert len(record["windows"]) == 9 and len(record["windows"][0]["top_k"]) == 2
     assert record["segments"][0]["start"] == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import av
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from conftest import TINY_MODEL
@@ -20,6 +22,7 @@ from conftest import TINY_MODEL
 from gkaan_cli.engine.evaluate import evaluate
 from gkaan_cli.engine.recipes import TrainConfig, load_train_config
 from gkaan_cli.engine.train import METRICS_NAME, STATE_NAME, load_state, train
+from gkaan_cli.engine.train_plot import CURVES_NAME, CURVES_SIZE, curve_series
 from gkaan_cli.errors import UsageError
 from gkaan_cli.model.gkaan import GKAAN
 
@@ -128,13 +131,36 @@ def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     assert all(torch.equal(best[key], last[key]) for key in last)
 
 
+def test_each_epoch_redraws_curves_png_with_loss_top1_per_stream_and_lr(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    pictures: list[bytes] = []
+    result = train(
+        colour_source,
+        run,
+        _config(epochs=2, val_fraction=0.0),
+        on_epoch=lambda record: pictures.append((run / CURVES_NAME).read_bytes()),
+    )
+    assert len(pictures) == 2 and pictures[0] != pictures[1]  # epoch 2 redrew it
+    assert pictures[1] == (run / CURVES_NAME).read_bytes()
+    with PIL.Image.open(run / CURVES_NAME) as image:
+        image.load()
+        assert image.format == "PNG" and image.size == CURVES_SIZE
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp file left
+    loss, top1, lr = curve_series(result.history)
+    assert [e for e, _ in loss["train loss"]] == [1, 2] and [e for e, _ in lr["lr"]] == [1, 2]
+    streams = [name for name in top1 if name.startswith("test ")]
+    assert "test fused" in streams and len(streams) >= 2  # each stream and the fused one
+
+
 def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(
     colour_source: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
     result = train(colour_source, run, _config(epochs=1, accumulate=2))
     names = {p.name for p in run.iterdir()}
-    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json"}
+    expected = {"best", "last", METRICS_NAME, STATE_NAME, "train_config.json", CURVES_NAME, "eval"}
     assert expected <= names and names - expected <= {"tensorboard"}
     model = GKAAN.from_pretrained(run / "last")
     assert model.config.class_names == ["blue", "red"]
@@ -283,3 +309,37 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_good_checkpoints(
         model = GKAAN.from_pretrained(run / name)
         weights = [t for t in model.state_dict().values() if t.is_floating_point()]
         assert all(torch.isfinite(t).all() for t in weights)
+
+
+def test_a_run_leaves_report_html_with_curves_scores_model_and_data_that_chromium_renders(
+    colour_source: Path, tmp_path: Path
+) -> None:
+    from test_report import CHROMIUM, chromium
+
+    from gkaan_cli.viz.run_report import write_run_report
+
+    run = tmp_path / "run"
+    result = train(colour_source, run, _config(epochs=2, val_fraction=0.0))
+    assert result.evaluation == run / "eval" / "test"  # as `gkaan evaluate RUN/best` writes it
+    report = json.loads((result.evaluation / "report.json").read_text())
+    assert report["split"] == "test" and report["data"]["videos"] == 2
+    page_path = write_run_report(result)
+    page = page_path.read_text(encoding="utf-8")
+    for section in ("run", "model", "curves", "scores", "per-class", "data", "settings"):
+        assert f'<section id="{section}">' in page, section
+    assert page.count('src="data:image/png;base64,') == 2  # curves and confusion, embedded
+    assert "the last epoch (2): no val split" in page
+    assert "<td>red</td><td class=prob>3</td><td class=prob>1</td>" in page  # train, test counts
+    assert "None" not in page and "{'" not in page and "<script" not in page
+    if CHROMIUM is None:
+        return
+    probe = page_path.with_name("probe.html")
+    script = (
+        "<script>addEventListener('load', () => { document.body.dataset.images = "
+        "[...document.images].map(i => i.naturalWidth).join(','); });</script>"
+    )
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = chromium("--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    widths = re.search(r'data-images="([\d,]*)"', dom)
+    assert widths is not None, dom[:500]
+    assert all(int(w) > 0 for w in widths.group(1).split(",")), widths.group(1)  # images load

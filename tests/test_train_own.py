@@ -61,6 +61,8 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
     assert DEFAULT_RECIPE == "own"
     assert "epoch 1/1" in result.output and "clips/s" in result.output
     assert f"saved to {run / 'best'}" in result.output
+    assert f"report: {run / 'report.html'}" in result.output  # the page of the run
+    assert '<section id="curves">' in (run / "report.html").read_text(encoding="utf-8")
     # each video its own group: a verdict calibrated on near-duplicates would call new
     # people "unknown", so the run says why there is none
     assert "no out-of-distribution verdict" in result.output
@@ -80,6 +82,8 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
     assert report["model"]["sha256"] == sha256_file(run / "best" / "model.safetensors")
     assert report["data"]["source"] == str(tmp_path / "mine")
     assert "top5" not in report["video"]["fused"]
+    page = (run / "eval" / "test" / "report.html").read_text(encoding="utf-8")  # same style
+    assert '<section id="per-class">' in page and "left" in page and "None" not in page
 
 
 def test_from_a_model_with_other_classes_reuses_what_fits_and_names_the_new_tensors(

@@ -529,7 +529,8 @@ def test_visualize_timeline_captions_follow_the_segments_it_prints(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The random tiny model gives one label throughout: reversing the probabilities of the
-    # second half of the windows gives the timeline a second segment.
+    # second half of the windows gives the timeline a second segment (no switch cost: six
+    # windows each side are too few to outweigh one).
     merged: list[list[Segment]] = []
 
     def two_halves(windows: list[WindowPrediction], labels: list[str], **options: Any) -> Any:
@@ -545,7 +546,7 @@ def test_visualize_timeline_captions_follow_the_segments_it_prints(
     out = tmp_path / "e2e.gkaan.mp4"
     code, output = run_cli(
         str(video), "--model", str(tiny_model_dir), "-o", str(out), "--timeline",
-        "--window", "0.32", "--hop", "0.16", "--smooth", "1",
+        "--window", "0.32", "--hop", "0.16", "--smooth", "1", "--switch-cost", "0",
     )  # fmt: skip
     assert code == 0, output
     (segments,) = merged

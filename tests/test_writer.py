@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from gkaan_cli.errors import OutputError
 from gkaan_cli.video.reader import probe_video, read_frames
 from gkaan_cli.video.writer import VideoWriter, exact_rate
 
@@ -112,3 +113,19 @@ def test_writing_no_frames_is_an_error(tmp_path: Path) -> None:
 )
 def test_float_rates_become_exact_fractions(fps: float, rate: Fraction) -> None:
     assert exact_rate(fps) == rate
+
+
+def test_one_frame_per_hour_is_written_at_its_rate(tmp_path: Path) -> None:
+    target = tmp_path / "slow.mp4"
+    with VideoWriter(target, fps=1 / 3600, size=(32, 32)) as writer:
+        for _ in range(2):
+            writer.write(np.zeros((32, 32, 3), np.uint8))
+    with av.open(str(target)) as container:
+        assert container.streams.video[0].average_rate == Fraction(1, 3600)
+
+
+@pytest.mark.parametrize("fps", [1 / 86400, 0.0, 1e6, float("nan")])
+def test_a_rate_the_writer_cannot_take_is_one_output_error(tmp_path: Path, fps: float) -> None:
+    with pytest.raises(OutputError, match="cannot write a video at"):
+        VideoWriter(tmp_path / "x.mp4", fps=fps, size=(32, 32))
+    assert list(tmp_path.iterdir()) == []

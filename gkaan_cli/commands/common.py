@@ -8,15 +8,17 @@ The shared options (``--model``, ``--device``, ``--precision``, ``--decode``, ``
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,13 +28,23 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..config import Decode
+from ..config import (
+    MAX_SMOOTH,
+    MAX_SWITCH_COST,
+    MAX_THREADS,
+    MAX_TIMELINE_SECONDS,
+    SWITCH_COST,
+    Decode,
+)
 from ..errors import UsageError
+from ..fileio import printable
 from ..progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
+    from ..config import GKAANConfig, SamplingConfig
     from ..model.gkaan import GKAAN
 
 __all__ = [
@@ -50,22 +62,48 @@ __all__ = [
     "PrecisionOption",
     "QuietOption",
     "SmoothOption",
+    "SwitchCostOption",
     "ThreadsOption",
     "TimelineOptions",
     "WindowOption",
+    "check_sampling_memory",
     "choice_callback",
+    "finite",
+    "fit_width",
     "load_model",
+    "model_files",
+    "natural_width",
+    "pack_entries",
+    "packed_width",
+    "positive_finite",
     "progress_bar",
     "shorten_path",
     "stderr",
     "stdout",
 ]
 
+
 #: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
 #: ``soft_wrap``: a printed line (``wrote PATH``) is never broken inside a path or a label;
 #: tables still fit the terminal (see :func:`gkaan_cli.commands.predict.print_table`).
-stdout = Console(markup=False, highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+class _PrintableConsole(Console):
+    """A Console that prints control characters of ``str`` and ``Text`` arguments (a file
+    name's ESC or BEL in a note or an error) as ``\\xNN``: a name cannot drive the terminal."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*map(_printable, objects), **kwargs)
+
+
+def _printable(item: Any) -> Any:
+    if isinstance(item, str):
+        return printable(item)
+    if isinstance(item, Text) and printable(item.plain) != item.plain:
+        return Text(printable(item.plain), style=item.style)  # spans would no longer fit
+    return item
+
+
+stdout = _PrintableConsole(markup=False, highlight=False, soft_wrap=True)
+stderr = _PrintableConsole(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -75,6 +113,21 @@ def _check_device(value: str | None) -> str | None:
     """``--device`` values: auto, cpu, cuda, cuda:N (anything else is a usage error, exit 2)."""
     if value is not None and not _DEVICE.fullmatch(value):
         raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
+    return value
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: ``nan`` is refused (``inf`` and ``1e308`` already fail the option's
+    ``max``), so no float reaches the library unbounded."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def positive_finite(value: float | None) -> float | None:
+    """Option callback: a finite number above 0 (help shows the range with ``0<=x``)."""
+    if finite(value) is not None and value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
     return value
 
 
@@ -139,7 +192,10 @@ DecodeOption = Annotated[
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
-        min=1, help="CPU threads for torch (default: torch's choice).", show_default=False
+        min=1,
+        max=MAX_THREADS,
+        help="CPU threads for torch (default: torch's choice).",
+        show_default=False,
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
@@ -150,7 +206,10 @@ WindowOption = Annotated[
     float | None,
     typer.Option(
         "--window",
-        help="Timeline window in seconds (default: the model's clip, e.g. 1.2 s).",
+        min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=positive_finite,
+        help="Timeline window in seconds, above 0 (default: the model's clip, e.g. 1.2 s).",
         show_default=False,
     ),
 ]
@@ -158,37 +217,62 @@ HopOption = Annotated[
     float | None,
     typer.Option(
         "--hop",
-        help="Seconds between timeline windows (default: half the window).",
+        min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=positive_finite,
+        help="Seconds between timeline windows, above 0 (default: half the window).",
         show_default=False,
     ),
 ]
 SmoothOption = Annotated[
-    int, typer.Option("--smooth", min=1, help="Timeline: windows averaged before labelling.")
+    int,
+    typer.Option(
+        "--smooth", min=1, max=MAX_SMOOTH, help="Timeline: windows averaged before labelling."
+    ),
 ]
 MinDurationOption = Annotated[
     float,
     typer.Option(
         "--min-duration",
         min=0.0,
+        max=MAX_TIMELINE_SECONDS,
+        callback=finite,
         help="Timeline: segments shorter than this (seconds) join a neighbour.",
+    ),
+]
+
+SwitchCostOption = Annotated[
+    float,
+    typer.Option(
+        "--switch-cost",
+        min=0.0,
+        max=MAX_SWITCH_COST,
+        callback=finite,
+        help=(
+            "Timeline: nats of window log-probability a change of label costs "
+            f"(0: each window's own label; 0-{MAX_SWITCH_COST:g})."
+        ),
     ),
 ]
 
 
 @dataclass(frozen=True)
 class TimelineOptions:
-    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth`` and
-    ``--min-duration`` options."""
+    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth``,
+    ``--min-duration`` and ``--switch-cost`` options."""
 
     window: float | None = None
     hop: float | None = None
     smooth: int = 1
     min_duration: float = 0.0
+    switch_cost: float = SWITCH_COST
 
     def require_timeline(self, timeline: bool) -> None:
         """Raise UsageError when an option differs from its default without ``--timeline``."""
         if not timeline and self != TimelineOptions():
-            raise UsageError("--window, --hop, --smooth and --min-duration need --timeline")
+            raise UsageError(
+                "--window, --hop, --smooth, --min-duration and --switch-cost need --timeline"
+            )
 
 
 def _plain_params(params: list[Any]) -> list[Any]:
@@ -220,7 +304,21 @@ class GkaanCommand(TyperCommand):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if any(p.name == "out" and "--output" in p.opts for p in self.params):
             args = [_OLD_OUTPUT.sub("--output", arg, count=1) for arg in args]
+        self._refuse_empty(ctx, args)
         return super().parse_args(ctx, args)
+
+    def _refuse_empty(self, ctx: typer.Context, args: list[str]) -> None:
+        """An empty (or blank) argument or option value is a usage error: a path "" would
+        be read as "." (``gkaan predict ""`` predicted every video in the folder)."""
+        try:
+            values, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        except typer.TyperException:
+            return  # the real parse reports it
+        for param in self.get_params(ctx):
+            value = values.get(param.name)
+            given = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(item, str) and not item.strip() for item in given):
+                raise typer.BadParameter("empty; give a value", ctx=ctx, param=param)
 
 
 class GkaanGroup(TyperGroup):
@@ -242,6 +340,52 @@ def shorten_path(path: str, width: int) -> str:
     if len(path) <= width:
         return path
     return "..." + path[len(path) - max(width - 3, 1) :]
+
+
+def natural_width(renderable: RenderableType) -> int:
+    """The columns ``renderable`` takes with every cell on its own lines, nothing wrapped."""
+    return Console(width=100_000).measure(renderable).maximum
+
+
+#: Between the entries of a packed line (``walking 78.0%  running 19.1%``).
+ENTRY_GAP = "  "
+
+
+def pack_entries(entries: Sequence[str], width: int) -> list[str]:
+    """``entries`` joined by two spaces into lines of at most ``width`` characters, filled in
+    order; a line breaks only between entries, so a label stays whole and beside its number
+    (an entry longer than ``width`` gets a line of its own)."""
+    lines: list[str] = []
+    for entry in entries:
+        if lines and len(lines[-1]) + len(ENTRY_GAP) + len(entry) <= width:
+            lines[-1] += ENTRY_GAP + entry
+        else:
+            lines.append(entry)
+    return lines
+
+
+def packed_width(entries: Sequence[str], lines: int) -> int:
+    """The least width at which :func:`pack_entries` puts ``entries`` on ``lines`` lines."""
+    width = max((len(entry) for entry in entries), default=0)
+    while len(pack_entries(entries, width)) > lines:
+        width += 1
+    return width
+
+
+def fit_width(
+    build: Callable[[int | None], RenderableType], longest: int, width: int, *, least: int = 12
+) -> RenderableType | None:
+    """``build(path_width)`` (file names cut from the left to ``path_width``; None: whole) with
+    the names as long as ``width`` columns allow, at least ``least`` characters; None when the
+    result cannot fit."""
+    renderable = build(None)
+    excess = natural_width(renderable) - width
+    if excess <= 0:
+        return renderable
+    if longest - excess < min(least, longest):
+        return None
+    renderable = build(longest - excess)
+    return renderable if natural_width(renderable) <= width else None
 
 
 @contextmanager
@@ -316,6 +460,31 @@ class DecodeNote:
     @staticmethod
     def _print(reason: str) -> None:
         stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
+
+
+def check_sampling_memory(config: GKAANConfig, sampling: SamplingConfig) -> None:
+    """Raise UsageError when ``--clip-len``/``--max-clips``... make the model's clips more
+    than this machine can hold (before a frame is decoded)."""
+    from ..config import memory_problem
+
+    problem = memory_problem(config.model_copy(update={"sampling": sampling}))
+    if problem is not None:
+        raise UsageError(f"the sampling options: the model with them {problem}")
+
+
+def model_files(spec: str | None) -> list[Path]:
+    """The files of the checkpoint ``spec`` names (None: the default model): inputs too, so
+    no output may replace them; none when ``spec`` names no checkpoint (loading the model
+    says why)."""
+    from ..errors import GkaanError
+    from ..model.checkpoint import CHECKPOINT_FILES
+    from ..model.locate import resolve_checkpoint
+
+    try:
+        folder = resolve_checkpoint(spec)
+    except GkaanError:
+        return []
+    return [folder / name for name in CHECKPOINT_FILES]
 
 
 def load_model(spec: str | None) -> GKAAN:

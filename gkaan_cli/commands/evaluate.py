@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from ..config import MAX_BATCH, MAX_WORKERS
 from ..data.sources import Split
 from .common import DeviceOption, PrecisionOption, QuietOption, progress_bar, stdout
 
@@ -39,17 +40,19 @@ def evaluate(
         typer.Option(
             "--output",
             "-o",
-            help="Where report.json and confusion.png go (default RUN/eval/SPLIT next to the "
-            "model's run, else runs/eval/MODEL-SHA/SPLIT); --out also works.",
+            help="Where report.json, confusion.png and report.html go (default RUN/eval/SPLIT "
+            "next to the model's run, else runs/eval/MODEL-SHA/SPLIT); --out also works.",
             show_default=False,
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Clips (not frames) per forward pass.")
+        int, typer.Option(min=1, max=MAX_BATCH, help="Clips (not frames) per forward pass.")
     ] = 8,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=0, max=MAX_WORKERS, help="DataLoader worker processes.")
+    ] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate MODEL on a split of DATA: top-1 (top-5 with > 5 classes), per stream, per class."""
@@ -80,7 +83,11 @@ def evaluate(
             f"{name} attention: entropy {stats['entropy']:.3g} nats "
             f"(uniform {stats['uniform_entropy']:.3g}), mean peak weight {stats['peak']:.3g}"
         )
+    from ..viz.run_report import write_eval_report
+
+    page = write_eval_report(out)
     stdout.print(f"report: {report.report_path}  confusion matrix: {report.confusion_path}")
+    stdout.print(f"page: {page}", markup=False)
 
 
 def scores_table(report: EvalReport) -> Table:
@@ -90,7 +97,7 @@ def scores_table(report: EvalReport) -> Table:
     columns = ["stream", "clip top-1", "clip top-5", "video top-1", "video top-5", "mean class"]
     for name in columns:
         if top5 or "top-5" not in name:
-            table.add_column(name, justify="right")
+            table.add_column(name, justify="right", no_wrap=name == "stream")
     for name, clip in report.clip.items():
         video = report.video[name]
         cells = [
@@ -109,7 +116,10 @@ def per_class_table(report: EvalReport) -> Table:
     """Video-level accuracy of the fused prediction per class."""
     table = Table(title="per class (video level, fused)")
     for name in ("#", "class", "videos", "correct", "accuracy"):
-        table.add_column(name, justify="right" if name != "class" else "left")
+        if name == "class":  # a class name is never broken; the numbers' headers wrap first
+            table.add_column(name, no_wrap=True, overflow="fold")
+        else:
+            table.add_column(name, justify="right")
     for index, row in enumerate(report.per_class):
         accuracy = "-" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f}%"
         table.add_row(str(index), row["class"], str(row["videos"]), str(row["correct"]), accuracy)

@@ -23,7 +23,18 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..config import STREAM_TITLES, OutputFormat, SamplingMode
+from ..config import (
+    MAX_BATCH,
+    MAX_CLASSES,
+    MAX_CLIP_FRAMES,
+    MAX_CLIPS,
+    MAX_OOD_THRESHOLD,
+    MAX_STRIDE,
+    STREAM_TITLES,
+    SWITCH_COST,
+    OutputFormat,
+    SamplingMode,
+)
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -36,10 +47,18 @@ from .common import (
     PrecisionOption,
     QuietOption,
     SmoothOption,
+    SwitchCostOption,
     ThreadsOption,
     TimelineOptions,
     WindowOption,
+    check_sampling_memory,
+    finite,
+    fit_width,
     load_model,
+    model_files,
+    natural_width,
+    pack_entries,
+    packed_width,
     progress_bar,
     shorten_path,
     stderr,
@@ -76,14 +95,17 @@ _DEFAULT_TOP_K = 5
 
 
 def output_format(fmt: Format | None, output: Path | None) -> Format:
-    """The format to write: ``--format``, else ``--output``'s suffix, else the table.
+    """The format to write: ``--format``, else ``--output``'s suffix, else the table (also
+    for a character device or FIFO such as ``/dev/null`` or ``/dev/stdout``).
 
     Raises:
         UsageError: a suffix that disagrees with ``--format``, or an unknown suffix without it.
     """
+    from ..fileio import is_stream_output
+
     known = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
     if fmt is None:
-        if output is None:
+        if output is None or (known is None and is_stream_output(output)):
             return "table"
         if known is None:
             suffixes = " ".join(SUFFIX_FORMATS)
@@ -111,6 +133,7 @@ def predict(
             "--top-k",
             "-k",
             min=1,
+            max=MAX_CLASSES,
             help=f"Labels per video (default: {_DEFAULT_TOP_K}; at most the model's classes).",
             show_default=False,
         ),
@@ -144,7 +167,9 @@ def predict(
     threads: ThreadsOption = None,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", min=1, help="Frames per backbone batch (not clips)."),
+        typer.Option(
+            "--batch-size", min=1, max=MAX_BATCH, help="Frames per backbone batch (not clips)."
+        ),
     ] = 32,
     save_video: Annotated[
         Path | None,
@@ -166,13 +191,18 @@ def predict(
     clip_len: Annotated[
         int | None,
         typer.Option(
-            "--clip-len", min=1, help="Frames per clip (default: the model's).", show_default=False
+            "--clip-len",
+            min=1,
+            max=MAX_CLIP_FRAMES,
+            help="Frames per clip (default: the model's).",
+            show_default=False,
         ),
     ] = None,
     stride: Annotated[
         int | None,
         typer.Option(
             min=1,
+            max=MAX_STRIDE,
             help="Frames between dense clip starts (default: the model's).",
             show_default=False,
         ),
@@ -182,6 +212,7 @@ def predict(
         typer.Option(
             "--max-clips",
             min=1,
+            max=MAX_CLIPS,
             help="Most clips per video (default: the model's).",
             show_default=False,
         ),
@@ -197,6 +228,9 @@ def predict(
         float,
         typer.Option(
             "--ood-threshold",
+            min=0.0,
+            max=MAX_OOD_THRESHOLD,
+            callback=finite,
             help="Out-of-distribution scores above this are 'unknown' (1.0: the limit "
             "calibrated on the training data; larger flags fewer videos).",
         ),
@@ -222,6 +256,7 @@ def predict(
     hop: HopOption = None,
     smooth: SmoothOption = 1,
     min_duration: MinDurationOption = 0.0,
+    switch_cost: SwitchCostOption = SWITCH_COST,
 ) -> None:
     """Classify the actions in videos with a GKAAN model.
 
@@ -233,7 +268,13 @@ def predict(
         raise UsageError(f"--report {report}: the file name must end in .html")
     from ..video.formats import is_live_source
 
-    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options = TimelineOptions(
+        window=window,
+        hop=hop,
+        smooth=smooth,
+        min_duration=min_duration,
+        switch_cost=switch_cost,
+    )
     if timeline or any(is_live_source(item) for item in inputs):  # docs/predict.md#timeline
         _timeline_command(
             inputs,
@@ -271,12 +312,14 @@ def predict(
 
     paths, failures = expand_inputs(inputs)  # the same list in every torchrun process
     main = launch_rank() == 0  # rank 0 checks and writes the outputs, and reports once
+    writes = main and (output is not None or report is not None)
+    paths_and_model = [*paths, *model_files(model)] if writes else paths  # the model's too
     if main and output is not None:  # before any work; never over an input (e.g. -o x.mp4)
-        check_output_path(output, inputs=paths)
+        check_output_path(output, inputs=paths_and_model)
     if main and save_video is not None:
         check_output_path(save_video, kind="dir")
     if main and report is not None:
-        check_output_path(report, inputs=paths)
+        check_output_path(report, inputs=paths_and_model)
     for failure in failures if main else []:
         _error(str(failure))
     if not paths:
@@ -307,6 +350,7 @@ def predict(
         if value is not None
     }
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     with distributed_context(device, timeout=SHARD_TIMEOUT) as ctx:  # one process: no-op
         note = DecodeNote(enabled=main and not quiet)
         predictor = Predictor(
@@ -339,7 +383,6 @@ def predict(
     predictions, failed = run.predictions, run.failed + len(failures)
     if not quiet:
         stderr.print(_throughput(predictions, time.perf_counter() - started))
-        _note_frame_rates(predictor, predictions)
     overlays: dict[str, Path] = {}
     if render is not None and save_video is not None:
         for prediction, target in zip(
@@ -350,11 +393,14 @@ def predict(
             stderr.print(f"saved {target}")
     if fmt == "table":
         if predictions and output is None:
-            width = max(24, stdout.width // 3) if stdout.is_terminal else None
-            print_table(predictions_table(predictions, top_k=top_k, path_width=width))
+            width = stdout.width if stdout.is_terminal else None
+            path_width = max(24, width // 3) if width is not None else None
+            print_table(
+                predictions_table(predictions, top_k=top_k, path_width=path_width, width=width)
+            )
             if clips:
                 for prediction in predictions:
-                    print_table(clips_timeline(prediction))
+                    print_table(clips_timeline(prediction, width=width))
         elif output is not None:
             tables: list[RenderableType] = (
                 [predictions_table(predictions, top_k=top_k)] if predictions else []
@@ -391,20 +437,62 @@ def predictions_table(
     top_k: int = _DEFAULT_TOP_K,
     verdicts: Sequence[str | None] | None = None,
     path_width: int | None = None,
-) -> Table:
+    width: int | None = None,
+) -> RenderableType:
     """A Rich table: file, top-k labels with probabilities, and each stream's top-1.
 
     Files are shown by name (full paths when two names clash), cut from the left to
     ``path_width`` characters when given; structured outputs always carry the full path.
     ``verdicts`` (one per prediction, ``None`` for none; default: each prediction's
     :func:`verdict`) adds a "verdict" column when one is not empty, e.g.
-    ``unknown (closest: boxing 56%)``. Cells wrap, they are never cut.
-    """
-    from ..engine.predict import rank_labels
+    ``unknown (closest: boxing 56%)``.
 
+    ``width`` (a terminal's columns; None: as wide as the table needs) chooses the layout:
+    the table above where it fits whole, else a compact one (:func:`_compact_predictions`):
+    per video the file name on one line (cut from the left, never wrapped), the verdict, and
+    the top-k packed on as few lines as fit, then a second table with each stream's top-1.
+    A label is never broken.
+    """
     if verdicts is None:
         verdicts = _verdicts(predictions)
+    names = _shown_names(predictions)
+    wide = _wide_predictions(
+        predictions, names, top_k=top_k, verdicts=verdicts, path_width=path_width
+    )
+    if width is None or natural_width(wide) <= width:
+        return wide
+    compact = _compact_predictions(predictions, names, top_k=top_k, verdicts=verdicts, width=width)
+    streams = _streams_table(predictions, names, width=width)
+    return compact if streams is None else Group(compact, streams)
 
+
+def _shown_names(predictions: Sequence[VideoPrediction]) -> list[str]:
+    """Each file's name, or its full path where two names would be ambiguous."""
+    names = [Path(prediction.path).name for prediction in predictions]
+    if len(set(names)) == len(names):
+        return names
+    return [prediction.path for prediction in predictions]
+
+
+def _stream_tops(prediction: VideoPrediction) -> dict[str, tuple[str, float]]:
+    """Each stream's top-1 label and probability."""
+    from ..engine.predict import rank_labels
+
+    return {
+        stream: rank_labels(prediction.labels, probs, 1)[0]
+        for stream, probs in prediction.stream_probs.items()
+    }
+
+
+def _wide_predictions(
+    predictions: Sequence[VideoPrediction],
+    names: Sequence[str],
+    *,
+    top_k: int,
+    verdicts: Sequence[str | None] | None,
+    path_width: int | None,
+) -> Table:
+    """The full table: file, [verdict,] top-k (one label a line), one column per stream."""
     streams = list(predictions[0].stream_probs) if predictions else []
     table = Table(title="gkaan predict")
     table.add_column("file", overflow="fold")
@@ -413,17 +501,10 @@ def predictions_table(
     table.add_column(f"top-{top_k}", overflow="fold")
     for name in streams:
         table.add_column(_stream_header(name), overflow="fold")
-    names = [Path(prediction.path).name for prediction in predictions]
-    unique = len(set(names)) == len(names)  # the full path only where names would be ambiguous
     for index, (prediction, name) in enumerate(zip(predictions, names, strict=True)):
         ranked = "\n".join(f"{label} {prob:.1%}" for label, prob in prediction.top_k(top_k))
-        tops = {
-            stream: rank_labels(prediction.labels, probs, 1)[0]
-            for stream, probs in prediction.stream_probs.items()
-        }
-        shown = name if unique else prediction.path
-        if path_width is not None:
-            shown = shorten_path(shown, path_width)
+        tops = _stream_tops(prediction)
+        shown = name if path_width is None else shorten_path(name, path_width)
         verdict = [] if verdicts is None else [verdicts[index] or ""]
         table.add_row(
             Text(shown),
@@ -434,21 +515,121 @@ def predictions_table(
     return table
 
 
-def clips_timeline(prediction: VideoPrediction) -> Group:
+#: The compact tables cut a file name to no fewer characters than this (when it is longer).
+_LEAST_NAME = 20
+#: The columns a two-column table's borders and padding take.
+_TWO_COLUMN_FRAME = 7
+
+
+def _compact_predictions(
+    predictions: Sequence[VideoPrediction],
+    names: Sequence[str],
+    *,
+    top_k: int,
+    verdicts: Sequence[str | None] | None,
+    width: int,
+) -> Table:
+    """Two columns: the file name and the verdict over the top-k (:func:`_packed_table`)."""
+    return _packed_table(
+        "gkaan predict",
+        f"top-{top_k}" if verdicts is None else f"verdict, top-{top_k}",
+        names,
+        [[f"{label} {prob:.1%}" for label, prob in p.top_k(top_k)] for p in predictions],
+        width=width,
+        first=[v or "" for v in verdicts] if verdicts is not None else None,
+    )
+
+
+def _packed_table(
+    title: str,
+    header: str,
+    names: Sequence[str],
+    entries: Sequence[Sequence[str]],
+    *,
+    width: int,
+    first: Sequence[str] | None = None,
+) -> Table:
+    """A file column and a ``header`` column in ``width`` columns: per row the file name on
+    one line (cut from the left, never wrapped), the row's ``first`` line when not empty,
+    then its ``entries`` packed on the fewest lines that leave the name ``_LEAST_NAME``
+    characters (:func:`~gkaan_cli.commands.common.pack_entries`: an entry is never split)."""
+    room = width - _TWO_COLUMN_FRAME
+    longest = max((len(name) for name in names), default=0)
+    least = min(longest, _LEAST_NAME)
+    packed = len(header)
+    for lines in range(1, max((len(e) for e in entries), default=1) + 1):
+        packed = max(len(header), *(packed_width(e, lines) for e in entries))
+        if packed + least <= room:
+            break
+    said = max((len(line) for line in first or []), default=0)
+    if max(packed, said) + least <= room:  # the first line whole where it fits
+        packed = max(packed, said)
+    name_width = max(min(longest, room - packed), min(longest, 8))
+    table = Table(title=title)
+    table.add_column("file", no_wrap=True)
+    table.add_column(header, overflow="fold")
+    for index, (name, row) in enumerate(zip(names, entries, strict=True)):
+        lines_shown = [first[index]] if first is not None and first[index] else []
+        lines_shown += pack_entries(row, packed)
+        table.add_row(Text(shorten_path(name, name_width)), Text("\n".join(lines_shown)))
+    return table
+
+
+def _streams_table(
+    predictions: Sequence[VideoPrediction], names: Sequence[str], *, width: int
+) -> Table | None:
+    """Each stream's top-1 in ``width`` columns (None for a model without streams): a column
+    per stream where the names keep ``_LEAST_NAME`` characters, else ``GS label 99.0%``
+    entries packed beside the name (:func:`_packed_table`)."""
+    streams = list(predictions[0].stream_probs) if predictions else []
+    if not streams:
+        return None
+    tops = [_stream_tops(prediction) for prediction in predictions]
+    title = "top-1 per stream: " + ", ".join(_stream_header(name) for name in streams)
+
+    def columns(path_width: int | None) -> Table:
+        table = Table(title=title)
+        table.add_column("file", no_wrap=True)
+        for stream in streams:
+            table.add_column(stream.upper(), no_wrap=True)
+        for name, top in zip(names, tops, strict=True):
+            shown = name if path_width is None else shorten_path(name, path_width)
+            cells = (f"{top[s][0]} {top[s][1]:.1%}" for s in streams)
+            table.add_row(Text(shown), *(Text(cell) for cell in cells))
+        return table
+
+    longest = max(len(name) for name in names)
+    fitted = fit_width(columns, longest, width, least=_LEAST_NAME)
+    if isinstance(fitted, Table):
+        return fitted
+    entries = [[f"{s.upper()} {top[s][0]} {top[s][1]:.1%}" for s in streams] for top in tops]
+    return _packed_table(title, "top-1", names, entries, width=width)
+
+
+def clips_timeline(prediction: VideoPrediction, *, width: int | None = None) -> Group:
     """One video's clips as a text timeline: a ``clips of PATH`` line, then a table of each
-    clip's span (seconds) and top label."""
+    clip's span (seconds) and top label. In ``width`` columns (None: any) the path is cut
+    from the left to keep the line whole, and a label is never broken."""
     from ..engine.predict import rank_labels
 
     table = Table()
     table.add_column("clip", justify="right")
     table.add_column("span (s)", justify="right")
-    table.add_column("top label", overflow="fold")
+    table.add_column("top label", no_wrap=True, overflow="fold")
     table.add_column("prob", justify="right")
     for number, clip in enumerate(prediction.clips, start=1):
         label, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
         span = f"{clip.start:.2f}-{clip.end:.2f}"
         table.add_row(str(number), span, Text(label), f"{prob:.1%}")
-    return Group(Text(f"clips of {prediction.path}"), table)
+    return Group(_path_line("clips of ", prediction.path, "", width), table)
+
+
+def _path_line(before: str, path: str, after: str, width: int | None) -> Text:
+    """``before + path + after`` on one line of ``width`` columns (None: any): the path cut
+    from the left to fit, to no fewer than ``_LEAST_NAME`` characters."""
+    if width is not None and len(before) + len(path) + len(after) > width:
+        path = shorten_path(path, max(width - len(before) - len(after), _LEAST_NAME))
+    return Text(before + path + after)
 
 
 def table_text(table: RenderableType) -> str:
@@ -586,8 +767,8 @@ def _timeline_command(
 
     paths, failures = expand_inputs([] if live else inputs)
     for target in (output, report):
-        if target is not None:  # before any work; never over an input
-            check_output_path(target, inputs=paths)
+        if target is not None:  # before any work; never over an input or the model's files
+            check_output_path(target, inputs=[*paths, *model_files(model)])
     for failure in failures:
         _error(str(failure))
     if not paths and not live:
@@ -604,6 +785,7 @@ def _timeline_command(
     top_k = min(top_k or _DEFAULT_TOP_K, classes)
     overrides = {key: value for key, value in sampling_options.items() if value is not None}
     sampling = SamplingConfig(**(net.config.sampling.model_dump() | overrides))
+    check_sampling_memory(net.config, sampling)
     note = DecodeNote(enabled=not quiet)
     predictor = Predictor(net, sampling=sampling, on_decode_fallback=note, **predictor_options)
     if not quiet:
@@ -648,6 +830,7 @@ def _file_timelines(
                         hop=options.hop,
                         smooth=options.smooth,
                         min_duration=options.min_duration,
+                        switch_cost=options.switch_cost,
                         on_progress=on_progress,
                     )
                 )
@@ -657,30 +840,8 @@ def _file_timelines(
             on_progress(ProgressEvent("videos", done, len(paths)))
     if not quiet:
         stderr.print(_throughput(timelines, time.perf_counter() - started))
-        _note_frame_rates(predictor, timelines)
     _render_timelines(timelines, fmt=fmt, output=output, report=report, top_k=top_k)
     return failed
-
-
-def _note_frame_rates(
-    predictor: Predictor,
-    results: Sequence[VideoPrediction] | Sequence[TimelinePrediction],
-    shown: int = 3,
-) -> None:
-    """One ``note:`` line naming the videos whose frame rate differs from the one the GM
-    stream was fitted on (its speeds count frames: docs/model.md#motion-track)."""
-    head = predictor.model.motion_head
-    if head is None:
-        return
-    odd = [r for r in results if head.rate_differs(r.info.fps)]
-    if not odd:
-        return
-    names = ", ".join(f"{Path(r.path).name} {r.info.fps:g} fps" for r in odd[:shown])
-    more = f" and {len(odd) - shown} more" if len(odd) > shown else ""
-    stderr.print(
-        f"note: the motion stream was fitted on {float(head.fps):g} fps video; at other rates "
-        f"it reads speeds wrongly, expect more motion errors: {names}{more}"
-    )
 
 
 def _live_timeline(
@@ -716,7 +877,11 @@ def _live_timeline(
         interrupted = True
     finally:
         live.close()
-    timeline = live.result(smooth=options.smooth, min_duration=options.min_duration)
+    timeline = live.result(
+        smooth=options.smooth,
+        min_duration=options.min_duration,
+        switch_cost=options.switch_cost,
+    )
     if live.dropped is not None:
         _error(
             f"{source}: the stream dropped after {timeline.info.duration:.1f} s "
@@ -740,14 +905,15 @@ def window_line(window: WindowPrediction, labels: Sequence[str]) -> str:
     return f"{window.start:8.2f}-{window.end:.2f} s  {verdict}{label} {prob:.1%}"
 
 
-def segments_table(timeline: TimelinePrediction) -> Group:
+def segments_table(timeline: TimelinePrediction, *, width: int | None = None) -> Group:
     """One timeline as a ``segments of PATH (...)`` line and a table: each segment's span,
-    label, mean probability and windows."""
+    label, mean probability and windows. In ``width`` columns (None: any) the path is cut
+    from the left to keep the line whole, and a label is never broken."""
     spec = timeline.spec
     table = Table()
     table.add_column("segment", justify="right")
     table.add_column("span (s)", justify="right")
-    table.add_column("label", overflow="fold")
+    table.add_column("label", no_wrap=True, overflow="fold")
     table.add_column("mean prob", justify="right")
     table.add_column("windows", justify="right")
     for number, segment in enumerate(timeline.segments, start=1):
@@ -759,11 +925,11 @@ def segments_table(timeline: TimelinePrediction) -> Group:
             str(segment.last_window - segment.first_window + 1),
         )
     count = len(timeline.windows)
-    title = (
-        f"segments of {timeline.path} ({count} window{'' if count == 1 else 's'} of "
+    after = (
+        f" ({count} window{'' if count == 1 else 's'} of "
         f"{spec.window_seconds:.2f} s every {spec.hop_seconds:.2f} s)"
     )
-    return Group(Text(title), table)
+    return Group(_path_line("segments of ", timeline.path, after, width), table)
 
 
 def _render_timelines(
@@ -778,7 +944,8 @@ def _render_timelines(
     from ..fileio import atomic_write_text
 
     if fmt == "table":
-        tables = [segments_table(t) for t in timelines]
+        width = stdout.width if stdout.is_terminal and output is None else None
+        tables = [segments_table(t, width=width) for t in timelines]
         if output is None:
             for table in tables:
                 print_table(table)

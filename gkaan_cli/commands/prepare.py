@@ -13,15 +13,24 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..config import BackboneName, SamplingConfig, SamplingMode
+from ..config import (
+    MAX_CLIP_FRAMES,
+    MAX_CLIPS,
+    MAX_SEED,
+    MAX_STRIDE,
+    MAX_WORKERS,
+    BackboneName,
+    SamplingConfig,
+    SamplingMode,
+)
 from ..data.manifest import MANIFEST_NAME
 from ..data.sources import SPLITS, SplitOptions
-from .common import PrecisionOption, QuietOption, progress_bar, stdout
+from .common import PrecisionOption, QuietOption, finite, progress_bar, stderr, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
 
-__all__ = ["exit_code", "prepare", "render_report"]
+__all__ = ["exit_code", "prepare", "print_findings", "render_report"]
 
 _SPLIT = SplitOptions()
 _SAMPLING = SamplingConfig()
@@ -61,16 +70,22 @@ def prepare(
         typer.Option(
             min=0.0,
             max=0.95,
+            callback=finite,
             help="Fraction of groups (of train groups with official splits) for val.",
         ),
     ] = _SPLIT.val_fraction,
     test_fraction: Annotated[
         float,
         typer.Option(
-            min=0.0, max=0.95, help="Fraction of groups for test when the source has no test split."
+            min=0.0,
+            max=0.95,
+            callback=finite,
+            help="Fraction of groups for test when the source has no test split.",
         ),
     ] = _SPLIT.test_fraction,
-    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = _SPLIT.seed,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the split assignment.")
+    ] = _SPLIT.seed,
     test_groups: Annotated[
         list[str] | None,
         typer.Option(
@@ -94,19 +109,23 @@ def prepare(
         ),
     ] = _SAMPLING.mode,
     clip_len: Annotated[
-        int, typer.Option(min=1, help="Frames per clip (dense/uniform).")
+        int, typer.Option(min=1, max=MAX_CLIP_FRAMES, help="Frames per clip (dense/uniform).")
     ] = _SAMPLING.clip_len,
     stride: Annotated[
-        int, typer.Option(min=1, help="Frames between dense clip starts.")
+        int, typer.Option(min=1, max=MAX_STRIDE, help="Frames between dense clip starts.")
     ] = _SAMPLING.stride,
     max_clips: Annotated[
-        int, typer.Option(min=1, help="Most dense clips per video.")
+        int, typer.Option(min=1, max=MAX_CLIPS, help="Most dense clips per video.")
     ] = _SAMPLING.max_clips,
     num_segments: Annotated[
-        int, typer.Option(min=1, help="Segments per video (segments sampling).")
+        int,
+        typer.Option(min=1, max=MAX_CLIP_FRAMES, help="Segments per video (segments sampling)."),
     ] = _SAMPLING.num_segments,
     frames_per_segment: Annotated[
-        int, typer.Option(min=1, help="Frames drawn from each segment (segments sampling).")
+        int,
+        typer.Option(
+            min=1, max=MAX_CLIP_FRAMES, help="Frames drawn from each segment (segments sampling)."
+        ),
     ] = _SAMPLING.frames_per_segment,
     features: Annotated[
         BackboneName | None,
@@ -126,8 +145,17 @@ def prepare(
         ),
     ] = None,
     precision: PrecisionOption = "auto",
-    workers: Annotated[int, typer.Option(min=1, help="Processes decoding in parallel.")] = 1,
-    strict: Annotated[bool, typer.Option(help="Exit 1 when any video fails.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=MAX_WORKERS, help="Processes decoding in parallel.")
+    ] = 1,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 1 when any video fails; the data doctor's warnings (class balance, "
+            "duplicates, leaking groups, person ids in names, near-identical labels) stop the "
+            "run before any decoding (exit 2) instead of being printed."
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -177,13 +205,23 @@ def prepare(
         if features is None
         else FeatureOptions(features, pretrained=_trunk_weights(weights), precision=precision),
         workers=workers,
+        strict=strict,
     )
     with progress_bar(enabled=not quiet and launch_rank() == 0) as on_progress:
-        report = prepare_sharded(source, target, options, on_progress=on_progress)
+        report = prepare_sharded(
+            source, target, options, on_progress=on_progress, on_findings=print_findings
+        )
     if report is None:
         return  # another torchrun process: rank 0 prints the report of the whole run
     stdout.print(render_report(report))
     raise typer.Exit(exit_code(report, strict=strict))
+
+
+def print_findings(findings: list[str]) -> None:
+    """The data doctor's warnings, one ``warning:`` line each on stderr
+    (docs/protocol.md#the-data-doctor)."""
+    for line in findings:
+        stderr.print(f"warning: {line}")
 
 
 def _trunk_weights(spec: str | None) -> bool | str:
@@ -239,6 +277,11 @@ def render_report(report: PrepareReport, *, max_failures: int = 20) -> Table:
         f"{report.frames_per_s:.0f} frames/s)",
     )
     table.add_row("split rule", report.split_rule)
+    if report.findings:
+        table.add_row(
+            Text("data warnings", style="yellow"),
+            f"{len(report.findings)} (printed above; kept in {MANIFEST_NAME})",
+        )
     for split in SPLITS:
         groups = report.split_groups.get(split, [])
         shown = ", ".join(groups[:12]) + (" ..." if len(groups) > 12 else "")

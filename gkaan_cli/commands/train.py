@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..config import BackboneName, Fusion, Motion
+from ..config import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_LR,
+    MAX_SEED,
+    MAX_WORKERS,
+    BackboneName,
+    Fusion,
+    Motion,
+)
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
 from .common import (
     OptionalDeviceOption,
@@ -21,6 +30,8 @@ from .common import (
     PrecisionOption,
     QuietOption,
     choice_callback,
+    finite,
+    positive_finite,
     progress_bar,
     stderr,
     stdout,
@@ -136,17 +147,27 @@ def train(
     epochs: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Epochs; may grow on --resume (default: the recipe's).", show_default=False
+            min=1,
+            max=MAX_EPOCHS,
+            help="Epochs; may grow on --resume (default: the recipe's).",
+            show_default=False,
         ),
     ] = None,
     lr: Annotated[
         float | None,
-        typer.Option(help="Base learning rate (default: the recipe's).", show_default=False),
+        typer.Option(
+            min=0.0,
+            max=MAX_LR,
+            callback=positive_finite,
+            help="Base learning rate, above 0 (default: the recipe's).",
+            show_default=False,
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
             min=1,
+            max=MAX_BATCH,
             help="Clips (not frames) per optimizer step, all processes together (default: "
             "the recipe's).",
             show_default=False,
@@ -156,6 +177,7 @@ def train(
         int | None,
         typer.Option(
             min=1,
+            max=MAX_BATCH,
             help="Micro-batches per step, gradient accumulation (default: the recipe's).",
             show_default=False,
         ),
@@ -163,7 +185,10 @@ def train(
     seed: Annotated[
         int | None,
         typer.Option(
-            help="Random seed, repeatable CPU runs (default: the recipe's).", show_default=False
+            min=0,
+            max=MAX_SEED,
+            help="Random seed, repeatable CPU runs (default: the recipe's).",
+            show_default=False,
         ),
     ] = None,
     device: OptionalDeviceOption = None,
@@ -171,7 +196,10 @@ def train(
     workers: Annotated[
         int | None,
         typer.Option(
-            min=0, help="DataLoader worker processes (default: the recipe's).", show_default=False
+            min=0,
+            max=MAX_WORKERS,
+            help="DataLoader worker processes (default: the recipe's).",
+            show_default=False,
         ),
     ] = None,
     split_by: Annotated[
@@ -185,6 +213,9 @@ def train(
     val_fraction: Annotated[
         float | None,
         typer.Option(
+            min=0.0,
+            max=0.95,
+            callback=finite,
             help="Raw sources: fraction of groups for validation (default: the recipe's).",
             show_default=False,
         ),
@@ -192,6 +223,9 @@ def train(
     test_fraction: Annotated[
         float | None,
         typer.Option(
+            min=0.0,
+            max=0.95,
+            callback=finite,
             help="Raw sources without a test split: fraction of groups for test (default: "
             "the recipe's).",
             show_default=False,
@@ -254,8 +288,12 @@ def train(
         )
     if not main:
         return
+    from ..viz.run_report import write_run_report
+
+    page = write_run_report(result)
     stdout.print(_summary(result.history))
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
+    stdout.print(f"report: {page}  (curves: {result.out / 'curves.png'})", markup=False)
 
 
 def _print_start(config: TrainConfig, start: RunStart) -> None:
@@ -284,6 +322,7 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
         lines.append(f"from {start.init_from}: {start.reused} tensors reused; new: {new}")
     if start.resumed_epoch is not None:
         lines.append(f"resuming from epoch {start.resumed_epoch}")
+    lines += [f"warning: {finding}" for finding in start.findings]
     for line in lines:
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
@@ -354,7 +393,7 @@ def _summary(history: list[dict[str, Any]]) -> Table:
         "video top-1",
         "clips/s",
     ):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=name == "eval")  # headers wrap first
     for record in history:
         scores = record.get("eval")
         table.add_row(

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from ..config import MAX_GRID_FRAMES, SWITCH_COST
 from ..errors import UsageError
 from ..progress import ProgressEvent
 from .common import (
@@ -26,10 +27,12 @@ from .common import (
     PrecisionOption,
     QuietOption,
     SmoothOption,
+    SwitchCostOption,
     ThreadsOption,
     TimelineOptions,
     WindowOption,
     load_model,
+    model_files,
     progress_bar,
     stdout,
 )
@@ -64,7 +67,13 @@ def visualize(
         ),
     ] = None,
     grid_frames: Annotated[
-        int, typer.Option("--grid-frames", min=1, help="Columns (frames) of the contact sheet.")
+        int,
+        typer.Option(
+            "--grid-frames",
+            min=1,
+            max=MAX_GRID_FRAMES,
+            help="Columns (frames) of the contact sheet.",
+        ),
     ] = 8,
     save_maps: Annotated[
         Path | None,
@@ -96,9 +105,16 @@ def visualize(
     hop: HopOption = None,
     smooth: SmoothOption = 1,
     min_duration: MinDurationOption = 0.0,
+    switch_cost: SwitchCostOption = SWITCH_COST,
 ) -> None:
     """Show where the model's statistic (SA) and learned (LA) attention look in a video."""
-    options = TimelineOptions(window=window, hop=hop, smooth=smooth, min_duration=min_duration)
+    options = TimelineOptions(
+        window=window,
+        hop=hop,
+        smooth=smooth,
+        min_duration=min_duration,
+        switch_cost=switch_cost,
+    )
     options.require_timeline(timeline)
     out = out if out is not None else Path.cwd() / f"{video.stem}.gkaan.mp4"
     _check_suffix("--output", out, ".mp4")
@@ -108,9 +124,10 @@ def visualize(
         raise UsageError(f"--output {out}: would overwrite the input video")
     from ..fileio import check_output_path
 
-    for target in (out, grid, save_maps):  # writable, never the input, before any work
+    inputs = [video, *model_files(model)]  # the model's files are inputs too
+    for target in (out, grid, save_maps):  # writable, never an input, before any work
         if target is not None:
-            check_output_path(target, inputs=[video])
+            check_output_path(target, inputs=inputs)
 
     from ..engine.predict import Predictor
     from ..engine.timeline import predict_timeline, timeline_spec
@@ -142,6 +159,7 @@ def visualize(
                 hop=options.hop,
                 smooth=options.smooth,
                 min_duration=options.min_duration,
+                switch_cost=options.switch_cost,
                 on_progress=on_progress,
             ).segments
         render.render_overlay_video(

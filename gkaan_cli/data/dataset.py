@@ -6,10 +6,19 @@ from :func:`~gkaan_cli.video.sampling.sample_clips` with the model config's samp
 every video is one item (dense: up to ``max_clips`` per video). Randomness (segment frames,
 crop, flip) is seeded by ``(seed, epoch, item index)``, so results do not depend on which
 DataLoader worker reads an item; call :meth:`set_epoch` before each epoch.
+
+Before a dataset reads anything, :func:`validate_prepared` checks every shard it will read:
+inside the folder, the sha256 the manifest recorded when ``prepare`` wrote it, and (feature
+shards) the shape the model needs and only finite values. The check reads each shard once
+per process (a shard already verified in this process, unchanged since, is not read again),
+so a shard changed or damaged after ``prepare`` is refused before training or evaluation
+uses it, with one line naming it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +32,59 @@ from ..video.transforms import ClipTransform
 from .frame_cache import feature_preprocess, read_frame_shard
 from .manifest import Manifest, VideoRecord, load_manifest
 
-__all__ = ["ClipDataset", "FeatureDataset", "validate_prepared"]
+__all__ = ["ClipDataset", "FeatureDataset", "validate_prepared", "verify_shard"]
 
 #: Downsampling of every backbone's conv map (224 x 224 -> 7 x 7).
 _BACKBONE_STRIDE = 32
 _RERUN = "run `gkaan prepare` again to rebuild it"
 #: What reading a damaged shard raises (turned into BadDataError naming the shard).
 _READ_ERRORS = (OSError, ValueError, RuntimeError, IndexError, EOFError)
+#: Bytes read at a time while a shard is verified.
+_VERIFY_CHUNK = 1 << 22
+#: Shards verified in this process, by (path, size, mtime, inode, expected sha256): each
+#: one is read once per run even when train, val and calibration open it again.
+_verified: set[tuple[str, int, int, int, str | None]] = set()
+
+
+def verify_shard(path: Path, sha256: str | None, *, values: np.dtype | None = None) -> None:
+    """Check the shard at ``path`` in one read: its sha256 is ``sha256`` (the manifest's;
+    ``None``, from an older manifest: not compared) and, with ``values`` (a feature shard's
+    dtype), every value after the ``.npy`` header is finite.
+
+    Raises:
+        BadDataError: the shard is unreadable, its sha256 differs, or it holds NaN or inf.
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read
+            raise BadDataError(path, f"not a regular file; {_RERUN}")
+        key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, sha256)
+        if key in _verified or (sha256 is None and values is None):
+            return
+        digest, finite = hashlib.sha256(), True
+        with open(path, "rb") as handle:
+            if values is not None:  # the header as it is, then whole values at a time
+                header = np.load(path, mmap_mode="r", allow_pickle=False).offset
+                digest.update(handle.read(header))
+                bits = np.dtype(values.str.replace("f", "u"))  # same size and byte order
+                finfo = np.finfo(values)
+                exponent = ((1 << finfo.nexp) - 1) << finfo.nmant
+            chunk = _VERIFY_CHUNK - _VERIFY_CHUNK % (1 if values is None else values.itemsize)
+            while block := handle.read(chunk):
+                digest.update(block)
+                if values is not None and finite:  # NaN and inf: all exponent bits set
+                    words = np.frombuffer(block, bits, len(block) // bits.itemsize)
+                    finite = not bool(((words & exponent) == exponent).any())
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise BadDataError(path, f"unreadable shard ({reason}); {_RERUN}") from None
+    if sha256 is not None and digest.hexdigest() != sha256:
+        raise BadDataError(
+            path, f"corrupt shard (its sha256 is not the one prepare recorded); {_RERUN}"
+        )
+    if not finite:
+        raise BadDataError(path, f"feature shard holds NaN or inf values; {_RERUN}")
+    _verified.add(key)
 
 
 def _inside(root: Path, name: str) -> Path:
@@ -53,11 +108,14 @@ def validate_prepared(
 
     Every shard path stays inside ``root``; with ``features``, each feature shard is a
     float16 (or float32) ``.npy`` of shape (cached frames, C, h, w) where C is the model's
-    channel count and (h, w) the backbone's map size at the feature crop. (Label indices and
-    frame runs are checked when the manifest is loaded.)
+    channel count and (h, w) the backbone's map size at the feature crop, holding only
+    finite values. The shards read (feature shards with ``features``, else frame shards)
+    have the sha256 the manifest recorded (:func:`verify_shard`). (Label indices, frame
+    runs and sizes are checked when the manifest is loaded.)
 
     Raises:
-        BadDataError: a shard outside the folder, missing, or of the wrong shape or dtype.
+        BadDataError: a shard outside the folder, missing, of the wrong shape or dtype,
+            changed since ``prepare`` wrote it, or holding NaN or inf.
     """
     root = Path(root)
     for record in records:
@@ -65,6 +123,8 @@ def validate_prepared(
             if name is not None:
                 _inside(root, name)
         if not features:
+            if record.shard is not None:
+                verify_shard(root / record.shard, record.shard_sha256)
             continue
         if record.features is None:
             raise BadDataError(root / record.id, f"has no feature shard; {_RERUN}")
@@ -81,6 +141,7 @@ def validate_prepared(
                 f"feature shard is {maps.dtype} {tuple(maps.shape)}, expected float16 "
                 f"{expected} for this model; {_RERUN}",
             )
+        verify_shard(path, record.features_sha256, values=maps.dtype)
 
 
 class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
@@ -118,7 +179,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
         self.train = train
         self.seed = seed
         self.epoch = 0
-        self._random_clip = train and config.sampling.mode == "segments"
+        self._random_clip = config.sampling.mode == "segments" and (
+            train or config.sampling.test_clips > 0
+        )
         self._positions: list[np.ndarray] = []
         self._clips: list[list[tuple[int, ...]]] = []
         self.items: list[tuple[int, int]] = []
@@ -135,7 +198,9 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
                 )
             self._positions.append(positions)
             self._clips.append(clips)
-            count = 1 if self._random_clip else len(clips)
+            count = (
+                len(clips) if not self._random_clip else 1 if train else config.sampling.test_clips
+            )
             self.items.extend((video, k) for k in range(count))
         self._setup()
         validate_prepared(

@@ -3,6 +3,12 @@
 The manifest is a pydantic model, rewritten atomically (temp file, then ``os.replace``) so a
 reader never sees a half-written file. Cached frame indices are stored as half-open runs
 ``[[start, stop], ...]`` to stay small for long videos.
+
+A manifest is input like any other: :func:`load_manifest` refuses one written by a newer
+format version (:data:`MANIFEST_VERSION` is what this gkaan reads) and every size it declares
+is bounded (frame counts by :data:`MAX_VIDEO_FRAMES`, classes and their names by the model
+config's bounds, the frame size by the config's), so nothing is allocated from an
+unchecked number.
 """
 
 from __future__ import annotations
@@ -11,11 +17,11 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import SamplingConfig
+from ..config import MAX_CLASS_NAME, MAX_CLASSES, Finite, SamplingConfig, Side
 from ..errors import UsageError, validation_problems
 from ..fileio import atomic_write_path, sha256_file
 from ..version import __version__
@@ -24,7 +30,9 @@ from .sources import VIDEO_GROUPS_RULE, Split
 __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_VERSION",
+    "MAX_VIDEO_FRAMES",
     "Manifest",
+    "NewerManifestError",
     "PrepareSettings",
     "Status",
     "VideoRecord",
@@ -36,8 +44,26 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.json"
+#: The manifest format this gkaan writes and reads; a newer one is refused.
 MANIFEST_VERSION = 1
+#: Most frames a video may have (46 hours at 60 fps): the dataset holds one int64 per frame
+#: of a video, so a manifest's frame count is bounded before anything is allocated.
+MAX_VIDEO_FRAMES = 10_000_000
+#: Largest frame width or height a record may state (pixels).
+MAX_VIDEO_SIDE = 65_536
+#: Problems of an invalid manifest named in its error line (the rest are counted).
+_SHOWN_PROBLEMS = 3
 Status = Literal["ok", "failed", "skipped"]
+Frames = Annotated[int, Field(ge=0, le=MAX_VIDEO_FRAMES)]
+ClassName = Annotated[str, Field(max_length=MAX_CLASS_NAME)]
+#: Bounds of the doctor's findings a manifest may hold (count, characters each).
+MAX_FINDINGS = 10_000
+MAX_FINDING = 100_000
+
+
+class NewerManifestError(UsageError):
+    """A manifest written by a newer gkaan (its format version is above
+    :data:`MANIFEST_VERSION`)."""
 
 
 class _Model(BaseModel):
@@ -54,20 +80,20 @@ class VideoRecord(_Model):
 
     id: str
     path: str
-    label: str
-    label_index: int
+    label: ClassName
+    label_index: int = Field(ge=0, lt=MAX_CLASSES)
     split: Split | None
     group: str | None = None
     status: Status
     reason: str | None = None
-    frames: int | None = None
-    fps: float | None = None
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
-    size_bytes: int | None = None
+    frames: Frames | None = None
+    fps: Finite | None = None
+    duration: Finite | None = None
+    width: Annotated[int, Field(ge=0, le=MAX_VIDEO_SIDE)] | None = None
+    height: Annotated[int, Field(ge=0, le=MAX_VIDEO_SIDE)] | None = None
+    size_bytes: int | None = Field(None, ge=0)
     sha256: str | None = None
-    cached_runs: list[tuple[int, int]] = Field(default_factory=list)
+    cached_runs: list[tuple[Frames, Frames]] = Field(default_factory=list)
     shard: str | None = None
     features: str | None = None
     #: sha256 of the frame and feature shards as written, so a rerun of prepare detects a
@@ -87,10 +113,6 @@ class VideoRecord(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> VideoRecord:
-        if self.frames is not None and self.frames < 0:
-            raise ValueError("frames must be >= 0")
-        if self.label_index < 0:
-            raise ValueError("label_index must be >= 0")
         for start, stop in self.cached_runs:
             if not 0 <= start < stop or (self.frames is not None and stop > self.frames):
                 raise ValueError(
@@ -109,7 +131,7 @@ class VideoRecord(_Model):
 class PrepareSettings(_Model):
     """Settings the cache was built with: frame size (H, W), sampling, storage, features."""
 
-    resize: tuple[int, int]
+    resize: tuple[Side, Side]
     sampling: SamplingConfig
     storage: str
     features: str | None = None
@@ -121,13 +143,17 @@ class PrepareSettings(_Model):
 class Manifest(_Model):
     """A prepared dataset: source, classes, settings, groups per split and video records."""
 
-    version: int = MANIFEST_VERSION
+    version: int = Field(MANIFEST_VERSION, ge=1, le=MANIFEST_VERSION)
     gkaan_version: str = __version__
     source: str
-    classes: list[str]
+    classes: list[ClassName] = Field(max_length=MAX_CLASSES)
     settings: PrepareSettings
     split_rule: str
     split_groups: dict[str, list[str]]
+    #: The data doctor's warnings when it was prepared (docs/protocol.md#the-data-doctor).
+    findings: list[Annotated[str, Field(max_length=MAX_FINDING)]] = Field(
+        default_factory=list, max_length=MAX_FINDINGS
+    )
     videos: list[VideoRecord]
 
     @property
@@ -206,19 +232,38 @@ def write_manifest(manifest: Manifest, directory: str | Path) -> Path:
     return target
 
 
+def _check_version(raw: object, path: Path) -> None:
+    """Refuse a manifest of a newer format before its fields are read (they may mean what
+    this gkaan does not know)."""
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > MANIFEST_VERSION:
+        raise NewerManifestError(
+            f"{path}: manifest format version {version} is newer than this gkaan "
+            f"({__version__}) reads (version {MANIFEST_VERSION}); use a newer gkaan or run "
+            "`gkaan prepare` again into a new folder"
+        )
+
+
 def load_manifest(directory: str | Path) -> Manifest:
     """Read ``directory/manifest.json``.
 
     Raises:
-        UsageError: the directory holds no manifest or an invalid one.
+        NewerManifestError: the manifest's format version is above :data:`MANIFEST_VERSION`.
+        UsageError: the directory holds no manifest or an invalid one (a size out of bounds
+            included).
     """
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         raise UsageError(f"{path}: not found; run `gkaan prepare SOURCE {directory}` first")
     try:
-        return Manifest.model_validate(json.loads(path.read_bytes()))
+        raw = json.loads(path.read_bytes())
+        _check_version(raw, path)
+        return Manifest.model_validate(raw)
     except (ValueError, RecursionError) as error:
         if not isinstance(error, ValidationError):
             raise UsageError(f"{path}: invalid manifest (not JSON: {error})") from None
-        problems = validation_problems(error, whole="manifest")
-        raise UsageError(f"{path}: invalid manifest ({problems})") from None
+        problems = validation_problems(error, whole="manifest").split("; ")
+        if len(problems) > _SHOWN_PROBLEMS:  # one line, however many records are wrong
+            more = len(problems) - _SHOWN_PROBLEMS
+            problems = [*problems[:_SHOWN_PROBLEMS], f"and {more} more"]
+        raise UsageError(f"{path}: invalid manifest ({'; '.join(problems)})") from None

@@ -52,6 +52,7 @@ from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import check_video_file, probe_video, read_frames
 from ..video.sampling import frames_needed
+from .doctor import DataWarningsError, diagnose
 from .frame_cache import (
     FRAME_SUFFIX,
     STORAGE,
@@ -63,7 +64,9 @@ from .frame_cache import (
     write_frame_shard,
 )
 from .manifest import (
+    MAX_VIDEO_FRAMES,
     Manifest,
+    NewerManifestError,
     PrepareSettings,
     VideoRecord,
     indices_to_runs,
@@ -124,6 +127,8 @@ class PrepareOptions:
         features: also store a backbone's conv maps; ``None``: frames only.
         workers: processes decoding in parallel (1: in this process).
         max_videos: stop after this many videos were processed (the rest left for a rerun).
+        strict: the data doctor's warnings (:func:`~gkaan_cli.data.doctor.diagnose`) stop
+            the run before any decoding (:class:`DataWarningsError`) instead of being noted.
     """
 
     video_root: str | Path | None = None
@@ -134,6 +139,7 @@ class PrepareOptions:
     features: FeatureOptions | None = None
     workers: int = 1
     max_videos: int | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,8 @@ class PrepareReport:
     split_rule: str = ""
     split_groups: dict[str, list[str]] = field(default_factory=dict)
     split_videos: dict[str, int] = field(default_factory=dict)
+    #: The data doctor's warnings (docs/protocol.md#the-data-doctor), also in the manifest.
+    findings: list[str] = field(default_factory=list)
 
     @property
     def videos_per_s(self) -> float:
@@ -275,6 +283,10 @@ def _prepare_one(job: _Job) -> tuple[VideoRecord, str]:
             features = job.previous.features if job.features else None
             return job.previous.model_copy(update={**base, "features": features}), "skipped"
         info = probe_video(job.path)
+        if info.num_frames > MAX_VIDEO_FRAMES:
+            raise BadVideoError(
+                job.path, f"states {info.num_frames} frames, more than {MAX_VIDEO_FRAMES} (refused)"
+            )
         values.update(
             frames=info.num_frames,
             fps=info.fps,
@@ -337,7 +349,13 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
         shard.unlink(missing_ok=True)
         raise BadVideoError(job.path, f"decoded {count} of the {len(needed)} frames needed")
     flush()
-    return np.concatenate(maps) if backbone is not None else None
+    if backbone is None:
+        return None
+    stacked = np.concatenate(maps)
+    if not np.isfinite(stacked).all():  # fp16 overflow or a broken trunk: never cached
+        shard.unlink(missing_ok=True)
+        raise BadVideoError(job.path, "the backbone's conv maps hold NaN or inf values")
+    return stacked
 
 
 class _End:
@@ -393,9 +411,12 @@ def _remove_temp_files(out: Path) -> None:
 
 
 def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRecord]:
-    """Records of an earlier run into ``out`` whose cache settings match ``settings``."""
+    """Records of an earlier run into ``out`` whose cache settings match ``settings``
+    (a manifest of a newer gkaan is refused rather than overwritten)."""
     try:
         old = load_manifest(out)
+    except NewerManifestError:
+        raise
     except UsageError:
         return {}
     same = old.settings.resize == settings.resize and old.settings.storage == settings.storage
@@ -415,6 +436,7 @@ def prepare(
     *,
     on_progress: ProgressCallback | None = None,
     on_video: Callable[[VideoRecord, str], None] | None = None,
+    on_findings: Callable[[list[str]], None] | None = None,
     ranks: RankGroup | None = None,
 ) -> PrepareReport:
     """Prepare ``source`` into ``out``: manifest, frame cache and optional feature store.
@@ -426,17 +448,27 @@ def prepare(
         on_progress: called with ``ProgressEvent("prepare", videos_done, videos_total,
             rates)`` at the start and after each video.
         on_video: called with each finished record and its outcome (ok/failed/skipped).
+        on_findings: called once, before any decoding, with the data doctor's warnings
+            (:func:`~gkaan_cli.data.doctor.diagnose`) when there are any.
         ranks: this process's share of a multi-process run (``None``: one process). The
             report of rank 0 covers every process's videos; another rank's only its own.
 
     Raises:
         UsageError: bad source, split options or backbone name.
+        DataWarningsError: the doctor found problems and ``options.strict`` is set.
         MissingWeightsError: features with pretrained weights that are not available.
     """
     # a second prepare into the same folder is refused, not raced; one lock for all ranks
     main = ranks is None or ranks.is_main
-    with PathLock(out) if main else contextlib.nullcontext():
-        return _prepare(source, Path(out), options, on_progress, on_video, ranks)
+    created = not Path(out).exists()
+    try:
+        with PathLock(out) if main else contextlib.nullcontext():
+            return _prepare(source, Path(out), options, on_progress, on_video, on_findings, ranks)
+    except DataWarningsError:
+        if created and main:
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()  # stopped before anything was written: leave no folder
+        raise
 
 
 def _prepare(
@@ -445,6 +477,7 @@ def _prepare(
     options: PrepareOptions | None,
     on_progress: ProgressCallback | None,
     on_video: Callable[[VideoRecord, str], None] | None,
+    on_findings: Callable[[list[str]], None] | None,
     ranks: RankGroup | None,
 ) -> PrepareReport:
     started = time.perf_counter()
@@ -461,6 +494,9 @@ def _prepare(
         raise UsageError(f"workers must be >= 1, got {options.workers}")
     src = discover(source, video_root=options.video_root, split_id=options.split_id)
     entries, plan = assign_splits(src.entries, options.split)
+    findings = diagnose(entries, split_by=options.split.split_by) if main else []
+    if findings and options.strict:
+        raise DataWarningsError(src.description, findings)
     for folder in (out / FRAMES_DIR, out / FEATURES_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     if main:
@@ -474,6 +510,8 @@ def _prepare(
         precision=None if features is None else resolve_precision(features.precision, _CPU),
     )
     previous = _previous_records(out, settings)
+    if findings and on_findings is not None:  # after the folder's own checks: its errors first
+        on_findings(findings)
     if ranks is not None:
         ranks.barrier()  # temp files gone and the old manifest read before any rank writes
     label_index = {label: i for i, label in enumerate(src.classes)}
@@ -512,7 +550,7 @@ def _prepare(
     if ranks is not None:
         jobs = jobs[ranks.rank :: ranks.world_size]
     finished: list[tuple[VideoRecord, str]] = []
-    report = PrepareReport(out=out, source=src.description, split_rule=plan.rule)
+    report = PrepareReport(out=out, source=src.description, split_rule=plan.rule, findings=findings)
     report.excluded = len(records)
     report.failures.extend(src.warnings)  # unreadable folders, classes without a readable video
 
@@ -523,6 +561,7 @@ def _prepare(
             settings=settings,
             split_rule=plan.rule,
             split_groups=plan.groups,
+            findings=findings,
             videos=[records[i] for i in order if i in records],
         )
 

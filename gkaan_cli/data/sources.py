@@ -7,7 +7,10 @@ Sources (:func:`discover`):
   plus the video root (``<root>/<Class>/v_<Class>_gXX_cYY.avi``);
 - HMDB51 official split files (``<class>_test_splitN.txt``, lines ``video.avi 0|1|2``: 1 train,
   2 test, 0 not used) plus the video root (``<root>/<class>/<video>`` or ``<root>/<video>``);
-- a CSV file ``path,label[,split]`` (header optional, paths relative to the CSV file).
+- a CSV file ``path,label[,split]`` (header optional, paths relative to the CSV file). A row
+  whose field is too long for the csv module, whose label is longer than
+  :data:`~gkaan_cli.config.MAX_CLASS_NAME` characters (the model's bound on a class name)
+  or empty, or whose path is longer than :data:`MAX_PATH_CHARS`, is refused with its number.
 
 Splits (:func:`assign_splits`, settings in :class:`SplitOptions`): official splits are kept;
 ``split_by`` (a regular expression
@@ -31,11 +34,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from ..config import MAX_CLASS_NAME
 from ..errors import UsageError
 from ..fileio import display_path, regular_file_problem
 from ..video.formats import has_video_extension
 
 __all__ = [
+    "MAX_PATH_CHARS",
     "SPLITS",
     "VIDEO_GROUPS_RULE",
     "Source",
@@ -61,6 +66,8 @@ _SPLIT_ALIASES: dict[str, Split] = {
     "test": "test",
     "testing": "test",
 }
+#: Longest video path a CSV row may give (Linux's PATH_MAX).
+MAX_PATH_CHARS = 4096
 _HMDB_FILE = re.compile(r"^(?P<label>.+)_test_split(?P<split>\d)\.txt$")
 
 
@@ -188,7 +195,12 @@ def _ucf101(lists: Path, video_root: Path, split_id: int) -> Source:
     for line in _read_lines(lists / "classInd.txt"):
         number, _, name = line.partition(" ")
         if not number.isdigit() or not name:
-            raise UsageError(f"{lists / 'classInd.txt'}: bad line {line!r} (want '1 Name')")
+            raise UsageError(f"{lists / 'classInd.txt'}: bad line {line[:80]!r} (want '1 Name')")
+        if len(name.strip()) > MAX_CLASS_NAME:
+            raise UsageError(
+                f"{lists / 'classInd.txt'}: class {number} is {len(name.strip())} characters "
+                f"long (at most {MAX_CLASS_NAME})"
+            )
         classes.append(name.strip())
     known = set(classes)
     entries: list[SourceEntry] = []
@@ -229,15 +241,48 @@ def _hmdb51(lists: Path, video_root: Path, split_id: int) -> Source:
     return Source("hmdb51", video_root, description, tuple(classes), tuple(entries))
 
 
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The CSV's non-empty rows after an optional ``path,label`` header, with their numbers
+    (1 = the first row after the header); a row the csv module cannot parse is refused."""
+    reader = csv.reader(_read_lines(path))
+    rows: list[tuple[int, list[str]]] = []
+    header = 0
+    while True:
+        number = reader.line_num + 1 - header
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as error:
+            raise UsageError(
+                f"{path}: row {number}: cannot be read ({error}; a label is at most "
+                f"{MAX_CLASS_NAME} characters)"
+            ) from None
+        if not row:
+            continue
+        if number == 1 and not header and [c.strip().lower() for c in row[:2]] == ["path", "label"]:
+            header = 1
+            continue
+        rows.append((number, row))
+
+
 def _csv(path: Path) -> Source:
-    rows = [row for row in csv.reader(_read_lines(path)) if row]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
     entries: list[SourceEntry] = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in _csv_rows(path):
         if len(row) not in (2, 3):
             raise UsageError(
                 f"{path}: row {number} has {len(row)} columns (want path,label[,split])"
+            )
+        label = row[1].strip()
+        if not label or len(label) > MAX_CLASS_NAME:
+            size = f"is {len(label)} characters long" if label else "is empty"
+            raise UsageError(
+                f"{path}: row {number}: the label {size} (1 to {MAX_CLASS_NAME} characters)"
+            )
+        if len(row[0].strip()) > MAX_PATH_CHARS:
+            raise UsageError(
+                f"{path}: row {number}: the path is {len(row[0].strip())} characters long "
+                f"(at most {MAX_PATH_CHARS})"
             )
         split: Split | None = None
         if len(row) == 3 and row[2].strip():
@@ -246,7 +291,7 @@ def _csv(path: Path) -> Source:
                 raise UsageError(f"{path}: row {number}: unknown split {row[2]!r} (train/val/test)")
             split = _SPLIT_ALIASES[name]
         video = Path(row[0].strip())
-        entries.append(SourceEntry(path.parent / video, row[1].strip(), split))
+        entries.append(SourceEntry(path.parent / video, label, split))
     if not entries:
         raise UsageError(f"{path}: no rows")
     classes = tuple(sorted({e.label for e in entries}))

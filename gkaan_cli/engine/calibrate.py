@@ -4,8 +4,9 @@ statistics (docs/model.md#ood) and the GM stream's fit (docs/model.md#motion-tra
 At the end of training, every training clip (test-time sampling, no augmentation) goes once
 through the frozen part of the network: :func:`~gkaan_cli.model.ood.clip_embedding` embeds
 it, and, for a ``motion="track"`` model, :func:`~gkaan_cli.model.motion.motion_descriptor`
-describes its motion. :func:`~gkaan_cli.model.ood.fit_ood` keeps the embeddings and
-calibrates the limits by holding out one group (person) at a time;
+describes its motion (with ``motion_augment``, also zoomed and at other frame rates).
+:func:`~gkaan_cli.model.ood.fit_ood` keeps the embeddings and calibrates the limits by
+holding out one group (person) at a time;
 :meth:`~gkaan_cli.model.motion.MotionHead.fit` fits the GM head on the descriptors. The run's
 checkpoints are then written again with them.
 """
@@ -20,9 +21,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..model.gkaan import GKAAN
-from ..model.motion import motion_descriptor
+from ..model.motion import augmented_descriptors, motion_descriptor
 from ..model.ood import OODStats, clip_embedding, fit_ood
-from .evaluate import make_dataset
+from .evaluate import clip_rates, make_dataset
 
 __all__ = ["TrainingClips", "add_training_statistics", "training_clips", "training_ood"]
 
@@ -33,7 +34,10 @@ class TrainingClips:
 
     Attributes:
         embeddings: (N, C) clip embeddings (docs/model.md#ood).
-        descriptors: (N, D) motion descriptors, or None for a model without a GM stream.
+        descriptors: (A, N, D) motion descriptors: A = 1, or, with the config's
+            ``motion_augment``, every clip also zoomed and at other frame rates
+            (:func:`~gkaan_cli.model.motion.augmented_descriptors`); None for a model
+            without a GM stream.
         labels: (N,) class indices.
         video_index: (N,) the video of each clip.
         groups: (N,) the group (person) of each clip's video, or None when unknown.
@@ -70,6 +74,7 @@ def training_clips(
         Path(prepared_dir), "train", model.config, features=features, train=False, seed=0
     )
     model = model.eval().to(device)
+    config = model.config
     motion = model.motion_head is not None
     embeddings, descriptors, labels, videos = [], [], [], []
     collate = getattr(dataset, "collate", None)  # cached maps: batches without a second copy
@@ -79,8 +84,13 @@ def training_clips(
             b, t = inputs.shape[:2]
             inputs = model.extract_maps(inputs.flatten(0, 1)).unflatten(0, (b, t))
         embeddings.append(clip_embedding(inputs).cpu())
-        if motion:
-            descriptors.append(motion_descriptor(inputs).cpu())
+        if motion:  # docs/model.md#motion-track
+            rates = clip_rates(dataset, video)
+            if config.motion_augment:  # each clip also zoomed and at other rates
+                described = augmented_descriptors(inputs, rates, config.motion_scale)
+            else:
+                described = motion_descriptor(inputs, rates, config.motion_scale)[None]
+            descriptors.append(described.cpu())
         labels.append(target)
         videos.append(video)
     video_index = torch.cat(videos)
@@ -93,7 +103,7 @@ def training_clips(
     return TrainingClips(
         fps=float(torch.tensor(rates).median()) if rates else 0.0,
         embeddings=torch.cat(embeddings),
-        descriptors=torch.cat(descriptors) if motion else None,
+        descriptors=torch.cat(descriptors, dim=1) if motion else None,
         labels=torch.cat(labels),
         video_index=video_index,
         groups=groups,
@@ -135,7 +145,7 @@ def add_training_statistics(
         head = model.motion_head
         if head is not None and clips.descriptors is not None:
             if motion is None:
-                head.fit(clips.descriptors, clips.labels, fps=clips.fps)
+                head.fit(clips.descriptors, clips.labels, l2=model.config.motion_l2, fps=clips.fps)
                 motion = head.state_dict()
             else:
                 head.load_state_dict(motion)

@@ -4,7 +4,8 @@ The data is what ``train`` accepts: a prepared directory, or a raw source (video
 split files, CSV) prepared into the cache, the very cache its training run used when the
 model comes from a run folder (same settings, same key).
 
-Video predictions average their clips' probabilities (docs/protocol.md#scores). Scores are
+Video predictions average their clips' probabilities, or their logits with
+``clip_average="logits"`` (docs/protocol.md#scores). Scores are
 reported for the fused probabilities (eq. 19/20) and for each stream, as the paper's tables
 are; attention entropy shows how peaked the SA/LA maps are (docs/model.md#sa-peaked). The conv
 maps cached by ``prepare --features`` are used when they came from exactly this model's
@@ -20,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import GKAANConfig
+from ..config import MIN_PROB, GKAANConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import MANIFEST_NAME, Manifest, load_manifest
 from ..errors import MissingWeightsError, UsageError
@@ -186,6 +188,15 @@ def features_match(model: GKAAN, manifest: Manifest) -> bool:
     )
 
 
+def clip_rates(dataset: Any, video: Tensor) -> Tensor | None:
+    """The frame rate of each clip's video (``video``: video indices into the prepared
+    split's ``records``), for the GM stream; None when the dataset does not know them."""
+    records = getattr(dataset, "records", None)
+    if records is None:
+        return None
+    return torch.tensor([records[v].fps or 0.0 for v in video.tolist()], dtype=torch.float32)
+
+
 @torch.no_grad()
 def collect_outputs(
     model: GKAAN,
@@ -212,12 +223,16 @@ def collect_outputs(
         on_progress(ProgressEvent("evaluate", 0, len(loader)))
     for done, (inputs, target, video) in enumerate(loader, start=1):
         inputs = inputs.to(device, non_blocking=True)
+        rates = clip_rates(getattr(loader, "dataset", None), video)
         if trunk is not None and not features:
             maps = trunk(inputs.flatten(0, 1)).float()  # heads in fp32
-            output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]))
+            output = model.forward_heads(maps.unflatten(0, inputs.shape[:2]), rates)
         else:
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                output = model.forward_heads(inputs.float()) if features else model(inputs)
+                if features:
+                    output = model.forward_heads(inputs.float(), rates)
+                else:
+                    output = model(inputs, rates)
         for name, value in {FUSED: output.probs, **output.stream_probs}.items():
             probs.setdefault(name, []).append(value.float().cpu().numpy())
         for name, maps in output.attention.items():
@@ -260,14 +275,32 @@ def gather_outputs(ctx: DistContext, outputs: SplitOutputs) -> SplitOutputs:
     )
 
 
-def summarize(outputs: SplitOutputs, classes: list[str], split: str, inputs: str) -> EvalReport:
-    """Scores, per-class table and confusion matrix from collected outputs."""
+def _video_scores(
+    probs: np.ndarray, labels: np.ndarray, video_index: np.ndarray, average: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(V, K) video probabilities and (V,) labels: the mean of the clips' probabilities, or
+    (``average="logits"``) the softmax of the mean of their logits. The mean log-probability
+    is the mean logit less a per-clip constant, so it gives the same softmax."""
+    if average == "probs":
+        return video_average(probs, labels, video_index)[1:]
+    _, mean_log, video_labels = video_average(
+        np.log(np.clip(probs, MIN_PROB, None)), labels, video_index
+    )
+    shifted = np.exp(mean_log - mean_log.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True), video_labels
+
+
+def summarize(
+    outputs: SplitOutputs, classes: list[str], split: str, inputs: str, *, average: str = "probs"
+) -> EvalReport:
+    """Scores, per-class table and confusion matrix from collected outputs; ``average``:
+    how a video's clips combine (``GKAANConfig.clip_average``)."""
     clip = {name: score(p, outputs.labels) for name, p in outputs.probs.items()}
     video: dict[str, AccuracyScores] = {}
     video_labels = np.zeros(0, np.int64)
     fused_video = np.zeros((0, len(classes)))
     for name, p in outputs.probs.items():
-        _, averaged, video_labels = video_average(p, outputs.labels, outputs.video_index)
+        averaged, video_labels = _video_scores(p, outputs.labels, outputs.video_index, average)
         video[name] = score(averaged, video_labels)
         if name == FUSED:
             fused_video = averaged
@@ -413,7 +446,13 @@ def evaluate(
     outputs = collect_outputs(
         net, loader, features=features, device=target, trunk=trunk, on_progress=on_progress
     )
-    report = summarize(outputs, manifest.classes, split, "features" if features else "frames")
+    report = summarize(
+        outputs,
+        manifest.classes,
+        split,
+        "features" if features else "frames",
+        average=net.config.clip_average,
+    )
     report.model = describe_model(net, source, checkpoint, precision=used)
     report.data = {
         "source": str(data),

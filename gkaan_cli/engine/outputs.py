@@ -161,6 +161,7 @@ def timeline_record(timeline: TimelinePrediction, *, top_k: int = 5) -> dict[str
             "hop_frames": spec.hop,
             "smooth": timeline.smooth,
             "min_duration": timeline.min_duration,
+            "switch_cost": timeline.switch_cost,
         },
         "segments": [
             {

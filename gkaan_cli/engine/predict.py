@@ -592,7 +592,7 @@ class _VideoRun:
         clips = self.clips[first:stop]
         stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
         stacked = stacked.float()  # heads, attention softmax and fusion in fp32
-        output = self.predictor.model.forward_heads(stacked)
+        output = self.predictor.model.forward_heads(stacked, self.plan.info.fps)
         if self.predictor.ood is not None:
             self.clip_embeddings.extend(clip_embedding(stacked))
         self.clip_probs.extend(output.probs.float().cpu())

@@ -184,17 +184,28 @@ RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "epochs": 25,
     },
-    # The authors' public code: SA/LA reference variants, logits averaging, dropout 0.5,
-    # SGD momentum 0.9, lr 1e-3 with a per-epoch cosine, weight decay 1e-5, batch 30,
-    # 18 epochs, 12 segments of one frame.
+    # The authors' public code (docs/protocol.md#reference-recipe): SA/LA reference variants,
+    # the `sru` package's cell, Dropout(0.5) before each classifier, logits averaging,
+    # dropout 0.5, SGD momentum 0.9, lr 1e-3 with a per-epoch cosine, weight decay 1e-5,
+    # batch 30, 18 epochs, 12 segments of one frame, a random 224 crop and flip per frame;
+    # tested on 10 random clips per video, logits averaged.
     "reference": {
         "model": {
             "backbone": "resnet34",
             "sa_variant": "reference",
             "la_variant": "reference",
+            "sru_variant": "authors",
+            "head_dropout": 0.5,
             "fuse": "logits",
             "dropout": 0.5,
-            "sampling": {"mode": "segments", "num_segments": 12, "frames_per_segment": 1},
+            "preprocess": {"train_crop": "random", "train_per_frame": True},
+            "clip_average": "logits",
+            "sampling": {
+                "mode": "segments",
+                "num_segments": 12,
+                "frames_per_segment": 1,
+                "test_clips": 10,
+            },
         },
         "optimizer": "sgd",
         "momentum": 0.9,
@@ -307,6 +318,8 @@ ARCHITECTURE_FIELDS = (
     "sa_variant",
     "la_variant",
     "la_hidden",
+    "sru_variant",
+    "sru_use_tanh",
     "sru_layers",
     "sru_hidden",
     "stream_weights",

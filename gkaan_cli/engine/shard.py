@@ -152,8 +152,10 @@ def prepare_sharded(
     options: PrepareOptions | None = None,
     *,
     on_progress: ProgressCallback | None = None,
+    on_findings: Callable[[list[str]], None] | None = None,
 ) -> PrepareReport | None:
-    """:func:`~gkaan_cli.data.prepare.prepare`, shared by the ``torchrun`` processes.
+    """:func:`~gkaan_cli.data.prepare.prepare`, shared by the ``torchrun`` processes
+    (``on_progress`` and ``on_findings`` on rank 0).
 
     Returns:
         rank 0 (and one process): the report of the whole run; another rank: None.
@@ -167,6 +169,7 @@ def prepare_sharded(
             out,
             options,
             on_progress=on_progress if ctx.is_main else None,
+            on_findings=on_findings if ctx.is_main else None,
             ranks=rank_group(ctx),
         )
     return report if ctx.is_main else None

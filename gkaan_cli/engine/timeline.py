@@ -35,6 +35,7 @@ from ..video.live import DEFAULT_TIMEOUT, LiveVideo
 from ..video.reader import Frame, VideoInfo, probe_video
 from ..video.sampling import sample_clips
 from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels
+from .segmenter import MAX_SWITCH_COST, SWITCH_COST, decode_labels
 
 __all__ = [
     "LiveTimeline",
@@ -153,17 +154,23 @@ class TimelinePrediction:
     segments: list[Segment]
     smooth: int = 1
     min_duration: float = 0.0
+    switch_cost: float = SWITCH_COST
     model: dict[str, Any] | None = None
     processed_frames: int = 0
     dropped: str | None = None
 
 
-def check_merge_options(smooth: int, min_duration: float) -> None:
-    """Raise UsageError for a smoothing below 1 window or a negative minimum duration."""
+def check_merge_options(smooth: int, min_duration: float, switch_cost: float = SWITCH_COST) -> None:
+    """Raise UsageError for a smoothing below 1 window, a negative minimum duration or a
+    switch cost outside [0, MAX_SWITCH_COST]."""
     if smooth < 1:
         raise UsageError(f"--smooth must be at least 1 window, got {smooth}")
     if not min_duration >= 0:
         raise UsageError(f"--min-duration must be 0 or more seconds, got {min_duration}")
+    if not 0 <= switch_cost <= MAX_SWITCH_COST:
+        raise UsageError(
+            f"--switch-cost must be between 0 and {MAX_SWITCH_COST:g} nats, got {switch_cost}"
+        )
 
 
 def merge_segments(
@@ -172,23 +179,26 @@ def merge_segments(
     *,
     smooth: int = 1,
     min_duration: float = 0.0,
+    switch_cost: float = SWITCH_COST,
 ) -> list[Segment]:
     """Join consecutive windows with the same label into segments (docs/predict.md#segments).
 
     1. Smoothing: window i's probabilities become the mean over windows
-       ``i - (smooth - 1) // 2 .. i + smooth // 2`` (those that exist); its label is the most
-       probable class of that mean (ties: the lower class index).
-    2. Runs of equal labels make segments. A boundary lies halfway between the centres of the
+       ``i - (smooth - 1) // 2 .. i + smooth // 2`` (those that exist).
+    2. Labels: the label sequence that maximises the windows' summed log-probabilities minus
+       ``switch_cost`` nats per change of label (:func:`~gkaan_cli.engine.segmenter.decode_labels`;
+       0: each window's most probable class, ties to the lower class index).
+    3. Runs of equal labels make segments. A boundary lies halfway between the centres of the
        last window of one segment and the first of the next; the first segment starts at the
        first window's start, the last ends at the last window's end.
-    3. Minimum duration: while a segment is shorter than ``min_duration`` seconds and there
+    4. Minimum duration: while a segment is shorter than ``min_duration`` seconds and there
        are two or more, the shortest (the earliest on ties) takes the label of the neighbour
        whose label is more probable over its windows (the previous one on ties), and equal
        neighbours join.
 
     A segment's ``prob`` is the mean over its windows of its label's (smoothed) probability.
     """
-    check_merge_options(smooth, min_duration)
+    check_merge_options(smooth, min_duration, switch_cost)
     if not windows:
         return []
     probs = np.stack([w.probs for w in windows]).astype(np.float64)
@@ -198,7 +208,7 @@ def merge_segments(
         low = np.clip(np.arange(count) - (smooth - 1) // 2, 0, count)
         high = np.clip(np.arange(count) + smooth // 2 + 1, 0, count)
         probs = (sums[high] - sums[low]) / (high - low)[:, None]
-    runs = _runs(probs.argmax(axis=1).tolist())
+    runs = _runs(decode_labels(probs, switch_cost))
     centres = [(w.start + w.end) / 2 for w in windows]
 
     def span(first: int, last: int) -> tuple[float, float]:
@@ -374,7 +384,7 @@ class _TimelineRun:
             return
         predictor = self.predictor
         stacked = torch.stack([torch.stack([self.maps[i] for i in c]) for c in clips]).float()
-        output = predictor.model.forward_heads(stacked)  # heads and fusion in fp32
+        output = predictor.model.forward_heads(stacked, self.spec.fps)  # heads, fusion in fp32
         embeddings = clip_embedding(stacked) if predictor.ood is not None else None
         probs = output.probs.float().cpu()
         streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
@@ -423,6 +433,7 @@ def predict_timeline(
     hop: float | None = None,
     smooth: int = 1,
     min_duration: float = 0.0,
+    switch_cost: float = SWITCH_COST,
     on_window: Callable[[WindowPrediction], object] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> TimelinePrediction:
@@ -435,6 +446,7 @@ def predict_timeline(
         hop: seconds between window starts (default: half the window).
         smooth: windows averaged (centred) before labelling, 1 for none.
         min_duration: segments shorter than this (seconds) join a neighbour.
+        switch_cost: nats of window log-probability a change of label costs (0: none).
         on_window: called with each window as soon as it is scored.
         on_progress: ``ProgressEvent("frames", done, total)`` after each batch.
 
@@ -442,7 +454,7 @@ def predict_timeline(
         BadVideoError: the file is missing, not a video or decodes no frame.
         UsageError: a window shorter than one clip, a hop or smoothing below one.
     """
-    check_merge_options(smooth, min_duration)
+    check_merge_options(smooth, min_duration, switch_cost)
     path = Path(path)
     info = probe_video(path)
     spec = timeline_spec(predictor.sampling, info.fps, window=window, hop=hop)
@@ -473,10 +485,15 @@ def predict_timeline(
         spec=spec,
         windows=windows,
         segments=merge_segments(
-            windows, predictor.labels, smooth=smooth, min_duration=min_duration
+            windows,
+            predictor.labels,
+            smooth=smooth,
+            min_duration=min_duration,
+            switch_cost=switch_cost,
         ),
         smooth=smooth,
         min_duration=min_duration,
+        switch_cost=switch_cost,
         model=predictor.model_info,
         processed_frames=run.processed,
     )
@@ -573,8 +590,12 @@ class LiveTimeline:
         """Why the stream ended early (a demuxer or network error), None otherwise."""
         return self.video.dropped
 
-    def result(self, *, smooth: int = 1, min_duration: float = 0.0) -> TimelinePrediction:
-        """The timeline of the windows scored so far, merged into segments."""
+    def result(
+        self, *, smooth: int = 1, min_duration: float = 0.0, switch_cost: float = SWITCH_COST
+    ) -> TimelinePrediction:
+        """The timeline of the windows scored so far, merged into segments (decoded once the
+        stream has ended: the windows printed live carry their own labels, so the switch
+        cost adds no latency to them)."""
         info = self.video.info
         duration = max((w.end for w in self.windows), default=0.0)
         return TimelinePrediction(
@@ -593,10 +614,15 @@ class LiveTimeline:
             spec=self.spec,
             windows=list(self.windows),
             segments=merge_segments(
-                self.windows, self.predictor.labels, smooth=smooth, min_duration=min_duration
+                self.windows,
+                self.predictor.labels,
+                smooth=smooth,
+                min_duration=min_duration,
+                switch_cost=switch_cost,
             ),
             smooth=smooth,
             min_duration=min_duration,
+            switch_cost=switch_cost,
             model=self.predictor.model_info,
             processed_frames=self._run.processed,
             dropped=self.dropped,

@@ -62,6 +62,8 @@ from .distributed import (
 from .evaluate import (
     EvalReport,
     collect_outputs,
+    default_eval_dir,
+    evaluate,
     feature_weights,
     gather_outputs,
     make_dataset,
@@ -70,6 +72,7 @@ from .evaluate import (
 from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
 from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
 from .stream_weights import StreamChoice, choose_stream_weights
+from .train_plot import write_curves
 
 __all__ = [
     "CONFIG_NAME",
@@ -113,6 +116,8 @@ class RunStart:
         resumed_epoch: epochs already done when resuming, else ``None``.
         init_from: the ``--from`` checkpoint folder, or ``None``.
         reused: tensors copied from it; new: tensor names that start fresh.
+        findings: the data doctor's warnings stored with the prepared data
+            (docs/protocol.md#the-data-doctor).
     """
 
     data: Path
@@ -128,6 +133,7 @@ class RunStart:
     init_from: str | None = None
     reused: int = 0
     new: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +152,9 @@ class TrainResult:
             (:mod:`~gkaan_cli.engine.stream_weights`); ``None`` without val or one stream.
         ood: the checkpoints carry out-of-distribution statistics (docs/model.md#ood); not
             when the training videos have fewer than two groups.
+        evaluation: where the final ``best/`` was evaluated on the eval split (its
+            ``report.json`` and ``confusion.png``, as ``gkaan evaluate RUN/best --split S``
+            writes them: ``RUN/eval/S``); ``None`` without an eval split.
     """
 
     out: Path
@@ -158,6 +167,7 @@ class TrainResult:
     selection: str = SELECT_VAL
     stream_choice: StreamChoice | None = None
     ood: bool = False
+    evaluation: Path | None = None
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
@@ -348,6 +358,7 @@ class _Logger:
     def write(self, history: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in history)
         atomic_write_text(self.out / METRICS_NAME, lines)
+        write_curves(self.out, history)
         if self.writer is not None and history:
             record = history[-1]
             for name, value in flatten_nested(record, sep="/").items():
@@ -488,6 +499,7 @@ class _Run:
             init_from=self.init_from,
             reused=self.reused,
             new=self.new,
+            findings=self.manifest.findings,
         )
 
     @property
@@ -643,9 +655,9 @@ class _Run:
         joined = gather_outputs(self.ctx, outputs)
         if not self.ctx.is_main:
             return None
-        return summarize(
-            joined, self.manifest.classes, self.eval_name, "features" if self.features else "frames"
-        )
+        inputs = "features" if self.features else "frames"
+        average = self.model_config.clip_average
+        return summarize(joined, self.manifest.classes, self.eval_name, inputs, average=average)
 
 
 def train(
@@ -747,6 +759,20 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
     result.ood = add_training_statistics(
         run.out, run.data, features=run.features, device=run.ctx.device
     )
+    if result.best is not None and run.eval_name is not None:
+        # the final best/ (its chosen fusion weights, its OOD statistics) on the eval split,
+        # for the run's report.html: one more pass over that split
+        where = default_eval_dir(result.best, run.eval_name)
+        evaluate(
+            result.best,
+            run.data,
+            split=run.eval_name,
+            batch_size=run.config.batch_size,
+            device=str(run.ctx.device),
+            out=where,
+            num_workers=run.config.num_workers,
+        )
+        result.evaluation = where
 
 
 def _fuse_on_val(run: _Run, result: TrainResult) -> None:

@@ -38,8 +38,9 @@ class StatisticAttention(nn.Module):
 
     Args:
         variant: ``paper`` (sum of squares over channels) or ``reference`` (mean of squares
-            over channels followed by a learnable scalar affine, a 1x1 conv on the map,
-            initialised to the identity, as in the authors' code).
+            over channels followed by a learnable scalar affine, a 1x1 conv on the map, as in
+            the authors' code; gkaan initialises it to the identity, where the authors' code
+            keeps PyTorch's default random init: docs/model.md#sa-reference).
     """
 
     def __init__(self, variant: Variant = "paper") -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..config import GKAANConfig
+from ..config import GKAANConfig, memory_problem
 from ..errors import (
     PICKLE_REASON,
     PICKLE_SUFFIXES,
@@ -58,6 +58,9 @@ TRAINING_STATE_KEYS = (
     "rng",
     "config",
 )
+
+#: Floating-point dtypes a checkpoint may store (others, such as float8, are refused by name).
+_FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -118,6 +121,9 @@ def read_checkpoint(source: str | Path) -> tuple[GKAANConfig, dict[str, torch.Te
     except ValidationError as error:
         reason = f"invalid config ({validation_problems(error)})"
         raise BadCheckpointError(config_path, reason) from error
+    problem = memory_problem(config)  # before a tensor is read or a layer built
+    if problem is not None:
+        raise BadCheckpointError(config_path, f"config {problem}")
     try:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as error:
@@ -142,8 +148,35 @@ def check_tensors(path: str | Path, tensors: Mapping[str, Any]) -> None:
             if name.endswith(INTEGER_TENSOR_SUFFIXES):
                 continue
             raise BadCheckpointError(path, f"tensor {name!r} is {tensor.dtype}, not floating point")
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if dtype not in _FLOAT_DTYPES:  # e.g. float8: no isfinite, no CPU kernels
+            raise BadCheckpointError(
+                path,
+                f"tensor {name!r} is {dtype}, an unsupported dtype "
+                f"(supported: {', '.join(_FLOAT_DTYPES)})",
+            )
         if not bool(torch.isfinite(tensor).all()):
             raise BadCheckpointError(path, f"tensor {name!r} holds NaN or Inf values")
+    _check_motion_statistics(path, tensors)
+
+
+#: The motion head's statistics (docs/model.md#motion-track): a standard deviation divides
+#: the descriptor, ``fitted`` is a flag and ``fps`` a frame rate.
+_MOTION_PREFIX = "motion_head."
+
+
+def _check_motion_statistics(path: str | Path, tensors: Mapping[str, Any]) -> None:
+    """Refuse GM statistics a fitted head could not use: a std that is not positive, a
+    ``fitted`` flag other than 0 or 1, a negative frame rate."""
+    checks = {
+        "std": (lambda t: bool((t > 0).all()), "must be positive"),
+        "fitted": (lambda t: t.numel() == 1 and float(t) in (0.0, 1.0), "must be 0 or 1"),
+        "fps": (lambda t: t.numel() == 1 and float(t) >= 0, "must be one rate >= 0"),
+    }
+    for key, (valid, reason) in checks.items():
+        tensor = tensors.get(_MOTION_PREFIX + key)
+        if tensor is not None and not valid(tensor.float()):
+            raise BadCheckpointError(path, f"tensor {_MOTION_PREFIX + key!r} {reason}")
 
 
 def read_training_state(path: str | Path) -> dict[str, Any]:

@@ -8,9 +8,11 @@ precision and video decoding it ran with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import SamplingConfig
 from ..fileio import sha256_file
 from .checkpoint import WEIGHTS_FILE
 from .registry import load_registry, weights_dir
@@ -18,7 +20,7 @@ from .registry import load_registry, weights_dir
 if TYPE_CHECKING:
     from .gkaan import GKAAN
 
-__all__ = ["describe_model", "model_summary"]
+__all__ = ["describe_model", "model_summary", "model_words"]
 
 _HUB_PREFIX = "models--"
 
@@ -96,6 +98,53 @@ def model_summary(block: dict[str, Any], *, width: int = 80) -> str:
     if len(names) <= width:
         count = f"{count}: {names}"
     return f"{head} ({count}; {'; '.join(tail)})"
+
+
+def model_words(block: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``model`` block as (heading, words) rows for a page people read: no Python
+    values, no empty fields (``revision None``), e.g. ``("sampling", "dense: 30 consecutive
+    frames every 15 frames, at most 20 clips per video")``, ``("out of distribution", "160
+    training clips, 5 nearest, limit 1.0x")``. JSON keeps the block as it is."""
+    rows: list[tuple[str, str]] = []
+    name = str(block.get("name"))
+    revision = block.get("revision")
+    kinds = {"registry": "embedded model", "folder": "folder", "hub": "Hugging Face Hub"}
+    where = kinds.get(str(block.get("kind")), "in memory, not saved")
+    rows.append(("name", f"{name} ({where}{f', revision {revision}' if revision else ''})"))
+    if block.get("path") and block.get("path") != name:
+        rows.append(("folder", str(block["path"])))
+    if block.get("sha256"):
+        rows.append(("weights sha256", str(block["sha256"])))
+    classes = list(block.get("classes") or [])
+    rows.append((f"{len(classes)} classes", ", ".join(str(c) for c in classes)))
+    if block.get("backbone"):
+        network = f"{block['backbone']} trunk, {block.get('fusion')} fusion"
+        if block.get("motion") not in (None, "none"):
+            network += f", motion stream ({block['motion']})"
+        rows.append(("network", network))
+    if isinstance(block.get("sampling"), Mapping):
+        rows.append(("sampling", SamplingConfig.model_validate(block["sampling"]).describe()))
+    ood = block.get("ood")
+    if isinstance(ood, Mapping):
+        said = f"{ood.get('bank_clips')} training clips, {ood.get('k')} nearest"
+        if ood.get("threshold") is not None:
+            said += f", limit {float(ood['threshold']):g}x"
+        rows.append(("out of distribution", said))
+    else:
+        rows.append(("out of distribution", NO_OOD_WORDS))
+    run = [str(block[k]) for k in ("device", "precision") if block.get(k)]
+    if block.get("decode"):
+        run.append(f"video decoded on {block['decode']}")
+    if run:
+        rows.append(("ran on", ", ".join(run)))
+    return rows
+
+
+#: What a page says when a model carries no OOD statistics, and how to get them.
+NO_OOD_WORDS = (
+    "no verdict: the model carries no statistics of its training clips (train on videos of "
+    "at least two groups, e.g. with --split-by, to get them)"
+)
 
 
 def _identify(spec: str | None, folder: Path | None) -> tuple[str, str, str | None]:

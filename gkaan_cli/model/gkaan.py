@@ -20,7 +20,7 @@ from .backbones import build_backbone
 from .checkpoint import WEIGHTS_FILE, read_checkpoint, write_checkpoint
 from .motion import MotionHead, motion_descriptor
 from .ood import OOD_PREFIX, OODStats
-from .sru import SRU
+from .sru import SRU, AuthorsSRU
 from .weights_file import state_dict_mismatch
 
 __all__ = ["GKAAN", "GKAANOutput", "temporal_difference"]
@@ -86,15 +86,12 @@ class GKAAN(nn.Module):
             nn.Linear(channels, config.motion_dim, bias=False) if config.motion == "diff" else None
         )
         extra = config.motion_dim if self.motion is not None else 0
-        self.srus = nn.ModuleDict(
-            {
-                s: SRU(width[s] + extra, config.sru_hidden, config.sru_layers, config.dropout)
-                for s in streams
-            }
-        )
+        self.srus = nn.ModuleDict({s: self._sru(width[s] + extra) for s in streams})
         self.heads = nn.ModuleDict(
             {s: nn.Linear(config.sru_hidden, config.num_classes) for s in streams}
         )
+        #: Dropout before each classifier (``head_dropout``; none when 0).
+        self.head_dropout = nn.Dropout(config.head_dropout) if config.head_dropout > 0 else None
         #: The GM stream (docs/model.md#motion-track), fitted at the end of training.
         self.motion_head = MotionHead(config.num_classes) if config.motion == "track" else None
         weights = torch.tensor(config.stream_weights[: len(streams)], dtype=torch.float32)
@@ -105,19 +102,31 @@ class GKAAN(nn.Module):
         self.source: str | None = None
         self.checkpoint_path: Path | None = None
 
+    def _sru(self, input_size: int) -> nn.Module:
+        """One stream's SRU, of ``config.sru_variant`` (docs/model.md#sru-authors)."""
+        cfg = self.config
+        if cfg.sru_variant == "authors":
+            return AuthorsSRU(
+                input_size, cfg.sru_hidden, cfg.sru_layers, cfg.dropout, use_tanh=cfg.sru_use_tanh
+            )
+        return SRU(input_size, cfg.sru_hidden, cfg.sru_layers, cfg.dropout)
+
     def extract_maps(self, frames: Tensor) -> Tensor:
         """Backbone only: frames (N, 3, H, W) -> conv maps (N, C, h, w)."""
         return self.backbone(frames)
 
-    def forward(self, clips: Tensor) -> GKAANOutput:
-        """Classify clips (B, T, 3, H, W)."""
+    def forward(self, clips: Tensor, fps: float | Tensor | None = None) -> GKAANOutput:
+        """Classify clips (B, T, 3, H, W) at ``fps`` frames/s (see :meth:`forward_heads`)."""
         b, t = clips.shape[:2]
         maps = self.extract_maps(clips.flatten(0, 1))
-        return self.forward_heads(maps.unflatten(0, (b, t)))
+        return self.forward_heads(maps.unflatten(0, (b, t)), fps)
 
-    def forward_heads(self, maps: Tensor) -> GKAANOutput:
+    def forward_heads(self, maps: Tensor, fps: float | Tensor | None = None) -> GKAANOutput:
         """Everything after the backbone: classify clips from their conv maps (B, T, C, h, w),
-        e.g. maps cached by ``gkaan prepare --features`` or computed once per frame."""
+        e.g. maps cached by ``gkaan prepare --features`` or computed once per frame.
+
+        ``fps``: the clips' frame rate (one number or one per clip), read by the GM stream
+        only (docs/model.md#motion-track); None: the rate the GM head was fitted at."""
         b, t, _, h, w = maps.shape
         flat = maps.flatten(0, 1)
         pooled = {"gp": self.gp(flat)[0]}
@@ -140,10 +149,14 @@ class GKAAN(nn.Module):
             if motion is not None:
                 inputs = torch.cat([inputs, motion], dim=2)
             states = self.srus[name](inputs)
+            if self.head_dropout is not None:
+                states = self.head_dropout(states)
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
         weights = self.stream_weights.to(maps.dtype)
         if self.motion_head is not None:
-            logits["gm"] = self.motion_head(motion_descriptor(maps)).to(maps.dtype)
+            rate = fps if fps is not None else float(self.motion_head.fps)
+            descriptor = motion_descriptor(maps, rate, self.config.motion_scale)
+            logits["gm"] = self.motion_head(descriptor).to(maps.dtype)
             weights = self._weights_with_gm().to(maps)
         stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
         if self.config.fuse == "logits":

@@ -9,10 +9,14 @@ Exactly ``config.json`` and ``model.safetensors`` travel in either direction (pl
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +40,8 @@ from ..nested import flatten_nested
 from .checkpoint import CHECKPOINT_FILES, CONFIG_FILE, RUN_SUBDIRS, checkpoint_dir
 
 __all__ = [
+    "HUB_DEADLINE_S",
+    "HUB_MAX_BYTES",
     "cached_snapshot",
     "download_checkpoint",
     "hub_cache_dir",
@@ -54,6 +60,12 @@ _TRUE = frozenset({"1", "ON", "YES", "TRUE"})
 _HUB_ERRORS = (OSError, HFValidationError, HTTPError)
 #: Seconds a Hub request may go without an answer (``HF_HUB_DOWNLOAD_TIMEOUT`` overrides).
 _HUB_TIMEOUT_S = 5.0
+#: Seconds one Hub request may take in all, its answer included, however the server drips it
+#: (``GKAAN_HUB_DEADLINE`` overrides; README "Files and models").
+HUB_DEADLINE_S = 300.0
+#: Largest answer read from the Hub, per request and so per file (``GKAAN_HUB_MAX_BYTES``
+#: overrides): checkpoint files are tens of MB.
+HUB_MAX_BYTES = 1 << 30
 #: The way out of every "cannot reach the Hub" error.
 _OFFLINE_HINT = (
     "to work offline, pass a checkpoint folder or a registered name (`gkaan info`) as the "
@@ -148,8 +160,8 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
                 allow_patterns=list(CHECKPOINT_FILES),
                 etag_timeout=seconds,
             )
-    except _HUB_ERRORS as err:
-        raise _hub_error(err, where, offline=offline) from err
+    except Exception as err:  # any failure of the Hub client is one line
+        raise _hub_error(err, where, offline=offline) from None
     return checkpoint_dir(folder)
 
 
@@ -190,17 +202,18 @@ def push_checkpoint(
             shutil.copyfile(directory / name, Path(staging) / name)
         (Path(staging) / "README.md").write_text(card, encoding="utf-8")
         try:
-            url = str(api.create_repo(repo_id, private=private, exist_ok=True))
-            if revision is not None:
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
-            api.upload_folder(
-                repo_id=repo_id,
-                folder_path=staging,
-                revision=revision,
-                commit_message=f"Upload gkaan checkpoint {directory.name}",
-            )
-        except _HUB_ERRORS as err:
-            raise _hub_error(err, repo_id, writing=True) from err
+            with _bounded_hub_calls():
+                url = str(api.create_repo(repo_id, private=private, exist_ok=True))
+                if revision is not None:
+                    api.create_branch(repo_id, branch=revision, exist_ok=True)
+                api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=staging,
+                    revision=revision,
+                    commit_message=f"Upload gkaan checkpoint {directory.name}",
+                )
+        except Exception as err:  # any failure of the Hub client is one line
+            raise _hub_error(err, repo_id, writing=True) from None
     return f"{url}/tree/{revision}" if revision else url
 
 
@@ -305,10 +318,81 @@ def _find_metrics(directory: Path) -> dict[str, Any] | None:
     return None
 
 
+class HubLimitError(Exception):
+    """A Hub answer past :data:`HUB_DEADLINE_S` or :data:`HUB_MAX_BYTES` (becomes a HubError)."""
+
+
+def _limit(name: str, default: float) -> float:
+    """A positive number from the environment variable ``name``, else ``default``."""
+    text = os.environ.get(name, "")
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise UsageError(f"{name}={text!r}: not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name}={text!r}: must be a positive number")
+    return value
+
+
+class _Limits:
+    """Each Hub request's deadline and size cap, checked as its answer arrives (a server that
+    drips a byte at a time or streams without end is cut off), and in the main thread by a
+    SIGALRM timer too (a server that drips its headers)."""
+
+    def __init__(self, deadline: float, max_bytes: float) -> None:
+        self.deadline, self.max_bytes = deadline, max_bytes
+        self.ends = time.monotonic() + deadline
+        self.alarm = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "setitimer"
+        )
+
+    def late(self) -> HubLimitError:
+        return HubLimitError(f"no complete answer within {self.deadline:g} s (GKAAN_HUB_DEADLINE)")
+
+    def big(self) -> HubLimitError:
+        return HubLimitError(
+            f"an answer larger than {self.max_bytes:.0f} bytes (GKAAN_HUB_MAX_BYTES)"
+        )
+
+    def on_request(self, request: Any) -> None:
+        self.ends = time.monotonic() + self.deadline
+        if self.alarm:
+            signal.setitimer(signal.ITIMER_REAL, self.deadline)
+
+    def on_alarm(self, signum: int, frame: Any) -> None:
+        raise self.late()
+
+    def on_response(self, response: Any) -> None:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise self.big()
+        from httpx2 import SyncByteStream
+
+        stream, limits = response.stream, self
+
+        class Bounded(SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                count = 0
+                for chunk in stream:
+                    count += len(chunk)
+                    if count > limits.max_bytes:
+                        raise limits.big()
+                    if time.monotonic() > limits.ends:
+                        raise limits.late()
+                    yield chunk
+
+            def close(self) -> None:
+                stream.close()
+
+        response.stream = Bounded()
+
+
 @contextmanager
 def _bounded_hub_calls() -> Iterator[float]:
     """Hub requests give up after ``HF_HUB_DOWNLOAD_TIMEOUT`` seconds (gkaan's default 5)
-    without an answer, and huggingface_hub's retry warnings stay quiet: a failure is one error line.
+    without an answer, after ``GKAAN_HUB_DEADLINE`` seconds in all (default
+    :data:`HUB_DEADLINE_S`) and beyond ``GKAAN_HUB_MAX_BYTES`` (default :data:`HUB_MAX_BYTES`);
+    huggingface_hub's retry warnings stay quiet: a failure is one error line.
 
     huggingface_hub passes ``timeout=None`` for some calls (``repo_info``), which would wait
     for ever on a silent network, so a request hook bounds every request of its session.
@@ -317,20 +401,32 @@ def _bounded_hub_calls() -> Iterator[float]:
     from huggingface_hub import get_session
     from huggingface_hub.utils import logging as hub_logging
 
-    seconds = float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT") or _HUB_TIMEOUT_S)
+    seconds = _limit("HF_HUB_DOWNLOAD_TIMEOUT", _HUB_TIMEOUT_S)
+    limits = _Limits(
+        _limit("GKAAN_HUB_DEADLINE", HUB_DEADLINE_S), _limit("GKAAN_HUB_MAX_BYTES", HUB_MAX_BYTES)
+    )
 
     def bound(request: Any) -> None:
         request.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), seconds)
+        limits.on_request(request)
 
     session = get_session()
     hooks = dict(session.event_hooks)
-    session.event_hooks = {**hooks, "request": [*hooks.get("request", []), bound]}
+    session.event_hooks = {
+        **hooks,
+        "request": [*hooks.get("request", []), bound],
+        "response": [*hooks.get("response", []), limits.on_response],
+    }
     logger = hub_logging.get_logger("huggingface_hub")
     level = logger.level
     logger.setLevel(hub_logging.ERROR)
+    previous = signal.signal(signal.SIGALRM, limits.on_alarm) if limits.alarm else None
     try:
         yield seconds
     finally:
+        if limits.alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
         session.event_hooks = hooks
         logger.setLevel(level)
 
@@ -369,6 +465,16 @@ def _hub_error(
         return HubError(f"{where}: the Hub answered HTTP {status}: try again later")
     if isinstance(err, HFValidationError):
         return UsageError(f"{where}: not a valid Hub repository id: {err}")
+    if isinstance(err, GkaanError):
+        return err
+    if isinstance(err, HubLimitError):
+        return HubError(f"{where}: the Hub server sent {err}; {_OFFLINE_HINT}")
+    if not isinstance(err, _HUB_ERRORS):  # the client choked on the answer: bad JSON, a list...
+        reason = " ".join(str(err).split())[:200]
+        return HubError(
+            f"{where}: the Hub's answer could not be used ({type(err).__name__}: {reason}): "
+            f"check HF_ENDPOINT; {_OFFLINE_HINT}"
+        )
     return HubError(
         f"{where}: download failed ({type(err).__name__}: {err}): check your connection, proxy "
         f"(HTTPS_PROXY) and that {hub_cache_dir()} is writable; {_OFFLINE_HINT}"

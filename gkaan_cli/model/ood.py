@@ -15,6 +15,7 @@ loaded strictly; a checkpoint without them loads and gives no verdict.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -79,7 +80,8 @@ class OODStats(nn.Module):
         checkpoint's ``ood.*`` tensors).
 
         Raises:
-            ValueError: a missing or unexpected OOD tensor, or a bank that is not (N, C).
+            ValueError: a missing or unexpected OOD tensor, a bank that is not (N, C) of
+                finite values, a ``k`` below 1 or limits that are not positive and finite.
         """
         found = {key[len(prefix) :]: value for key, value in tensors.items()}
         missing = [prefix + key for key in OOD_KEYS if key not in found]
@@ -94,12 +96,22 @@ class OODStats(nn.Module):
                 f"OOD statistics do not fit: {prefix}bank has shape {tuple(bank.shape)}, "
                 f"expected (N, {channels or 'C'})"
             )
-        return cls(
-            bank,
-            int(found["k"]),
-            float(found["limit_video"]),
-            float(found["limit_clip"]),
-        )
+        scalars = {key: found[key] for key in ("k", "limit_video", "limit_clip")}
+        for key, value in scalars.items():
+            if value.numel() != 1:
+                raise ValueError(f"OOD statistics: {prefix}{key} has {value.numel()} values, not 1")
+        k = float(scalars["k"])
+        if not (k >= 1 and k == int(k)):  # NaN fails too
+            raise ValueError(f"OOD statistics: {prefix}k is {k:g}, not a count of neighbours")
+        for key in ("limit_video", "limit_clip"):
+            limit = float(scalars[key])
+            if not (math.isfinite(limit) and limit > 0):
+                raise ValueError(
+                    f"OOD statistics: {prefix}{key} is {limit:g}, not a positive limit"
+                )
+        if not bool(torch.isfinite(bank).all()):
+            raise ValueError(f"OOD statistics: {prefix}bank holds NaN or Inf values")
+        return cls(bank, int(k), float(scalars["limit_video"]), float(scalars["limit_clip"]))
 
     def scores(self, embeddings: Tensor) -> tuple[Tensor, float]:
         """(n, C) embeddings of one video's clips -> ((n,) clip scores relative to the clip

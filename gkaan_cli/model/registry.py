@@ -122,7 +122,11 @@ def load_registry() -> Registry:
     if not path.is_file():
         return Registry()
     try:
-        return Registry.model_validate_json(path.read_text(encoding="utf-8"))
+        return Registry.model_validate_json(path.read_bytes())  # invalid UTF-8: a ValidationError
+    except OSError as err:
+        raise BadCheckpointError(
+            path, f"unreadable model registry ({err.strerror or err})"
+        ) from None
     except ValidationError as err:
         reason = f"invalid model registry: {validation_problems(err, whole='registry')}"
         raise BadCheckpointError(path, reason) from err

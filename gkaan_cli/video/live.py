@@ -25,7 +25,7 @@ from ..errors import BadVideoError
 from .formats import STDIN, is_live_source
 from .reader import Frame, _fps, _times, _to_rgb
 
-__all__ = ["DEFAULT_TIMEOUT", "LiveInfo", "LiveVideo"]
+__all__ = ["DEFAULT_TIMEOUT", "LIVE_PROTOCOLS", "LiveInfo", "LiveVideo", "live_protocols"]
 
 #: Seconds to wait for the stream to open, and for data once it runs.
 DEFAULT_TIMEOUT = 10.0
@@ -40,6 +40,24 @@ class LiveInfo:
     height: int
     fps: float
     codec: str
+
+
+#: The FFmpeg protocols each live scheme may use (``protocol_whitelist``): the one the user
+#: named and what it runs on, never ``file`` (a stream's playlist cannot make FFmpeg read a
+#: local file or another kind of address).
+LIVE_PROTOCOLS = {
+    "http": ("http", "tcp"),
+    "https": ("https", "tls", "tcp"),
+    "rtsp": ("rtsp", "rtp", "udp", "tcp"),
+    "udp": ("udp",),
+}
+
+
+def live_protocols(source: str) -> str:
+    """The ``protocol_whitelist`` of a live source: ``pipe`` for ``-``, else its scheme's."""
+    if source == STDIN:
+        return "pipe"
+    return ",".join(LIVE_PROTOCOLS[source.partition("://")[0].lower()])
 
 
 class LiveVideo:
@@ -62,9 +80,10 @@ class LiveVideo:
         #: Frames decoded so far.
         self.decoded = 0
         url = "pipe:0" if source == STDIN else source
+        options = {"protocol_whitelist": live_protocols(source)}
         try:
             self._container: av.container.InputContainer = av.open(
-                url, metadata_errors="replace", timeout=(timeout, timeout)
+                url, metadata_errors="replace", timeout=(timeout, timeout), options=options
             )
         except (av.error.FFmpegError, OSError, ValueError) as error:
             reason = f"cannot open ({getattr(error, 'strerror', None) or error})"

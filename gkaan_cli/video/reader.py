@@ -56,8 +56,10 @@ from ..errors import BadVideoError
 from ..fileio import display_path, regular_file_problem
 
 __all__ = [
+    "FILE_DEMUXERS",
     "MAX_FPS",
     "MIN_FPS",
+    "NOT_A_CONTAINER",
     "Frame",
     "VideoInfo",
     "check_video_file",
@@ -71,6 +73,52 @@ __all__ = [
 MIN_FPS = 1 / 3600
 MAX_FPS = 1000.0
 
+#: The only demuxers a video file is opened with (FFmpeg's ``format_whitelist``): containers
+#: and raw streams that read the file itself. Playlists and lists of other files (hls, dash,
+#: concat, image2 sequences...) are refused before FFmpeg opens anything they name; the
+#: ``*_pipe`` still-image demuxers are kept so a picture is refused as "a still image".
+FILE_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "avi",
+    "asf",
+    "flv",
+    "mpeg",
+    "mpegts",
+    "mpegvideo",
+    "m4v",
+    "h261",
+    "h263",
+    "h264",
+    "hevc",
+    "vvc",
+    "vc1",
+    "obu",
+    "av1",
+    "ivf",
+    "mjpeg",
+    "mxf",
+    "nut",
+    "ogg",
+    "rm",
+    "dv",
+    "gif",
+    "yuv4mpegpipe",
+    "png_pipe",
+    "jpeg_pipe",
+    "bmp_pipe",
+    "webp_pipe",
+    "tiff_pipe",
+)
+#: FFmpeg's options for opening a file: its demuxers above, and no protocol but ``file``
+#: (a file can never make FFmpeg read another file, a FIFO or a network address).
+_FILE_OPTIONS = {"format_whitelist": ",".join(FILE_DEMUXERS), "protocol_whitelist": "file"}
+
+#: Why a file whose format is not one of :data:`FILE_DEMUXERS` is refused.
+NOT_A_CONTAINER = (
+    "not a video container gkaan opens (playlists, concat lists and image sequences are "
+    "refused: a video file never opens another file or address)"
+)
 #: Container formats FFmpeg uses for single still images (a PNG renamed ``.avi``...).
 _IMAGE_FORMATS = ("image2",)
 #: Container formats whose packet timestamps are decode-order slots, not presentation times.
@@ -138,7 +186,13 @@ def _open(
     check_video_file(path)
     try:
         # metadata in another encoding than UTF-8 (or garbled) must not stop the video
-        container = av.open(str(path), metadata_errors="replace", hwaccel=hwaccel)
+        container = av.open(
+            f"file:{path}", metadata_errors="replace", hwaccel=hwaccel, options=_FILE_OPTIONS
+        )
+    except av.error.ArgumentError:  # EINVAL: a format or protocol outside the whitelists
+        if hwaccel is not None:
+            raise
+        raise BadVideoError(display_path(path), NOT_A_CONTAINER) from None
     except av.error.InvalidDataError:
         if hwaccel is not None:
             raise

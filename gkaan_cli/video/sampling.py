@@ -148,8 +148,9 @@ def sample_clips(
 
 
 def frames_needed(num_frames: int, cfg: SamplingConfig, *, train: bool) -> list[int]:
-    """Sorted frame indices any clip of this video can use (all frames for training segments)."""
-    if cfg.mode == "segments" and train:
+    """Sorted frame indices any clip of this video can use (all frames for training segments,
+    and for test segments with ``test_clips``)."""
+    if cfg.mode == "segments" and (train or cfg.test_clips > 0):
         return list(range(num_frames))
     clips = sample_clips(num_frames, cfg, fps=1.0)
     return sorted({i for clip in clips for i in clip.frames})

@@ -1,7 +1,9 @@
 """Clip preprocessing (docs/protocol.md#preprocessing): resize, crop, flip, scale, normalise.
 
-One random-resized crop box and one flip decision are drawn per clip and applied to every
-frame, so the clip stays temporally coherent. All ops run on the whole (T, 3, H, W) tensor.
+By default one random-resized crop box and one flip decision are drawn per clip and applied
+to every frame, so the clip stays temporally coherent, and all ops run on the whole
+(T, 3, H, W) tensor. ``train_crop="random"`` and ``train_per_frame`` give the authors'
+augmentation instead: a plain random crop and a flip drawn for each frame.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class ClipTransform:
 
     Args:
         preprocess: sizes, normalisation and training augmentation settings.
-        train: random-resized crop + horizontal flip (shared by the clip) instead of a
-            center crop.
+        train: the training crop + horizontal flip (``preprocess.train_crop``, shared by the
+            clip unless ``preprocess.train_per_frame``) instead of a center crop.
     """
 
     def __init__(self, preprocess: PreprocessConfig, *, train: bool) -> None:
@@ -62,6 +64,21 @@ class ClipTransform:
             w, h = width, height
         return (height - h) // 2, (width - w) // 2, h, w
 
+    def _augment(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One training crop and flip decision, applied to all of ``clip`` (..., 3, H, W)."""
+        cfg = self.preprocess
+        height, width = clip.shape[-2:]
+        if cfg.train_crop == "random":
+            top = int(torch.randint(0, height - cfg.crop + 1, (1,), generator=generator))
+            left = int(torch.randint(0, width - cfg.crop + 1, (1,), generator=generator))
+            clip = F.crop(clip, top, left, cfg.crop, cfg.crop)
+        else:
+            top, left, h, w = self._crop_box(height, width, generator)
+            clip = F.resized_crop(clip, top, left, h, w, [cfg.crop, cfg.crop], antialias=True)
+        if torch.rand(1, generator=generator).item() < cfg.train_flip:
+            clip = F.horizontal_flip(clip)
+        return clip
+
     def __call__(
         self, frames: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
@@ -74,11 +91,10 @@ class ClipTransform:
         clip = frames.permute(0, 3, 1, 2)
         if tuple(clip.shape[-2:]) != tuple(cfg.resize):
             clip = F.resize(clip, list(cfg.resize), antialias=True)
-        if self.train:
-            top, left, h, w = self._crop_box(clip.shape[-2], clip.shape[-1], generator)
-            clip = F.resized_crop(clip, top, left, h, w, [cfg.crop, cfg.crop], antialias=True)
-            if torch.rand(1, generator=generator).item() < cfg.train_flip:
-                clip = F.horizontal_flip(clip)
+        if self.train and cfg.train_per_frame:
+            clip = torch.stack([self._augment(frame, generator) for frame in clip])
+        elif self.train:
+            clip = self._augment(clip, generator)
         else:
             clip = F.center_crop(clip, [cfg.crop, cfg.crop])
         clip = F.to_dtype(clip, torch.float32, scale=True)

@@ -17,9 +17,15 @@ from types import TracebackType
 import av
 import numpy as np
 
+from ..errors import OutputError
 from ..fileio import atomic_write_path
 
-__all__ = ["VideoWriter", "encode_png", "exact_rate"]
+__all__ = ["MAX_WRITE_FPS", "MIN_WRITE_FPS", "VideoWriter", "encode_png", "exact_rate"]
+
+#: The slowest rate written: one frame per hour (FFmpeg's MP4 muxer refuses a day).
+MIN_WRITE_FPS = Fraction(1, 3600)
+#: The fastest rate written.
+MAX_WRITE_FPS = Fraction(1000)
 
 #: NTSC-style rates (24000/1001, 30000/1001, 60000/1001...) are recognised from floats
 #: within this many frames per second.
@@ -27,9 +33,12 @@ _NTSC_TOLERANCE = 1e-3
 
 
 def exact_rate(fps: float | Fraction) -> Fraction:
-    """The exact rate of ``fps``: Fractions pass through, 29.97 -> 30000/1001, 25.0 -> 25."""
+    """The exact rate of ``fps``: Fractions pass through, 29.97 -> 30000/1001, 25.0 -> 25,
+    slower than a frame a second by its seconds per frame (1/3600 -> 1/3600)."""
     if isinstance(fps, Fraction):
         rate = fps
+    elif 0 < fps < 1:
+        rate = 1 / Fraction(1 / fps).limit_denominator(1001)
     else:
         ntsc = Fraction(round(fps * 1.001) * 1000, 1001)
         near_integer = abs(fps - round(fps)) < _NTSC_TOLERANCE
@@ -50,6 +59,9 @@ class VideoWriter:
         fps: the source frame rate (a Fraction is kept exactly; see :func:`exact_rate`).
         size: ``(width, height)`` of the frames passed to :meth:`write`.
         crf: x264 quality (lower is better, 18-23 is visually good).
+
+    Raises:
+        OutputError: ``fps`` outside :data:`MIN_WRITE_FPS` .. :data:`MAX_WRITE_FPS`.
     """
 
     def __init__(
@@ -59,7 +71,13 @@ class VideoWriter:
         if width < 1 or height < 1:
             raise ValueError(f"size must be positive (width, height), got {size}")
         self.path = Path(path)
-        self.fps = exact_rate(fps)
+        self.fps = exact_rate(fps) if fps > 0 else Fraction(0)
+        if not MIN_WRITE_FPS <= self.fps <= MAX_WRITE_FPS:
+            raise OutputError(
+                self.path,
+                f"cannot write a video at {float(fps):.3g} fps (the writer takes one frame "
+                f"per hour to {MAX_WRITE_FPS} fps)",
+            )
         self.input_size = (width, height)
         #: (width, height) of the written video: ``size`` rounded up to even numbers.
         self.size = (width + width % 2, height + height % 2)

@@ -10,13 +10,17 @@ page works offline and from any folder that keeps the overlays beside it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from ..config import STREAM_TITLES
+from ..fileio import printable
+from ..model.describe import model_words
 
-__all__ = ["report_html", "timeline_svg"]
+__all__ = ["html_text", "model_section", "page_html", "report_html", "timeline_svg"]
 
 #: Line colours of the timeline, one per ranked class (colour-blind safe, Okabe-Ito).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
@@ -35,6 +39,12 @@ svg { max-width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
 video { max-width: 100%; display: block; margin-top: 0.5em; }
 """
+
+
+def _text(value: str) -> str:
+    """``value`` for the page: HTML escaped (quotes too), control characters and bytes that
+    are not UTF-8 shown as ``\\xNN`` (a file name cannot break the markup or the page)."""
+    return escape(printable(value), quote=True)
 
 
 def _pct(prob: float) -> str:
@@ -114,7 +124,7 @@ def timeline_svg(
         parts.append(
             f'<rect x="{left + plot_w + 10}" y="{legend_y - 9}" width="10" height="10" '
             f'fill="{colour}"/><text x="{left + plot_w + 25}" y="{legend_y}">'
-            f"{escape(label)}</text>"
+            f"{_text(label)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -136,18 +146,19 @@ def _segment_bands(
         width = max(end - start, 0.5)
         parts.append(
             f'<rect x="{start:.1f}" y="{top}" width="{width:.1f}" height="14" fill="{colour}" '
-            f'fill-opacity="0.35" stroke="#fff"><title>{escape(label)} '
+            f'fill-opacity="0.35" stroke="#fff"><title>{_text(label)} '
             f"{float(segment['start']):.2f}-{float(segment['end']):.2f} s</title></rect>"
         )
         if width > 7 * len(label):
-            parts.append(f'<text x="{start + 3:.1f}" y="{top + 11}">{escape(label)}</text>')
+            parts.append(f'<text x="{start + 3:.1f}" y="{top + 11}">{_text(label)}</text>')
     return parts
 
 
 def _model_section(model: Mapping[str, Any]) -> str:
+    """The model block in words (:func:`~gkaan_cli.model.describe.model_words`)."""
     rows = "".join(
-        f"<tr><th>{escape(str(key))}</th><td>{escape(str(value))}</td></tr>"
-        for key, value in model.items()
+        f"<tr><th>{_text(key)}</th><td>{_text(value)}</td></tr>"
+        for key, value in model_words(model)
     )
     return f'<section id="model"><h2>Model</h2><table>{rows}</table></section>'
 
@@ -162,19 +173,19 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
     if record.get("fps") is not None:
         facts.append(f"{float(record['fps']):.3g} fps")
     ranked = "".join(
-        f"<tr><td>{escape(item['label'])}</td><td class=prob>{_pct(item['prob'])}</td>"
+        f"<tr><td>{_text(item['label'])}</td><td class=prob>{_pct(item['prob'])}</td>"
         f'<td><span class=bar style="width:{200 * float(item["prob"]):.0f}px"></span></td></tr>'
         for item in record["top_k"]
     )
     streams = "".join(
-        f"<tr><td>{escape(STREAM_TITLES.get(name, name))}</td><td>{escape(top['label'])}</td>"
+        f"<tr><td>{_text(STREAM_TITLES.get(name, name))}</td><td>{_text(top['label'])}</td>"
         f"<td class=prob>{_pct(top['prob'])}</td></tr>"
         for name, top in (record.get("streams") or {}).items()
     )
     html = [
         '<section class="video">',
-        f"<h2>{escape(file)}</h2>",
-        f'<p class="facts">{escape(", ".join(facts))}</p>' if facts else "",
+        f"<h2>{_text(file)}</h2>",
+        f'<p class="facts">{_text(", ".join(facts))}</p>' if facts else "",
         f"<table><tr><th>label</th><th>prob</th><th></th></tr>{ranked}</table>",
     ]
     if streams:
@@ -184,10 +195,12 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         heading = "Windows and segments" if "segments" in record else "Clips over time"
         html += [f"<h3>{heading}</h3>", timeline_svg(record, labels)]
     if record.get("overlay"):
-        source = escape(str(record["overlay"]), quote=True)
+        # quoted: a "#" or "?" in a name is not a URL part, a byte that is not UTF-8 is %XX
+        link = escape(quote(os.fsencode(str(record["overlay"])), safe="/"), quote=True)
+        source = _text(str(record["overlay"]))
         html.append(
             f'<h3>Attention overlay</h3><video controls muted playsinline preload="metadata" '
-            f'src="{source}"><a href="{source}">{source}</a></video>'
+            f'src="{link}"><a href="{link}">{source}</a></video>'
         )
     html.append("</section>")
     return "\n".join(part for part in html if part)
@@ -206,16 +219,29 @@ def report_html(
     timeline can follow the video's top labels through every clip; ``overlay``, when present,
     is the overlay video's path relative to the page.
     """
-    body = [f"<h1>{escape(title)}</h1>"]
-    if model:
-        body.append(_model_section(model))
+    body = [_model_section(model)] if model else []
     body += [_video_section(record, timeline_labels=timeline_labels) for record in records]
     if not records:
         body.append("<p>No video was predicted.</p>")
+    return page_html(title, body)
+
+
+def page_html(title: str, sections: Sequence[str]) -> str:
+    """A whole page in the reports' style: ``title`` as its heading, then ``sections``
+    (HTML, already escaped). No script, no external file."""
     return (
         "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
         '<meta name=viewport content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        f"<title>{_text(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{_text(title)}</h1>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
+
+
+def html_text(value: str) -> str:
+    """``value`` escaped for a page (control characters and stray bytes shown as ``\\xNN``)."""
+    return _text(value)
+
+
+def model_section(model: Mapping[str, Any]) -> str:
+    """The ``model`` block as a page section, in words."""
+    return _model_section(model)

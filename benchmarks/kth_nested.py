@@ -1,0 +1,544 @@
+"""Nested leave-one-person-out on kth-mini: the figures that hold for people nobody tuned on.
+
+``python benchmarks/kth_lopo.py --nested`` (or this file) runs, in one command:
+
+1. :mod:`nested_runs`: the appearance models (GS, GL, GP streams; the default model's recipe,
+   SA ``reference``) for every held-out person and every held-out pair of persons, scored
+   after 5 and 10 epochs (cached under ``--work``; about 70 s a model here, 66 models).
+2. :func:`nested.nested_select` over the candidates of :func:`candidates`: appearance epochs
+   (5, 10), GM descriptor (``frame``: lengths in fractions of the frame; ``height``: in the
+   activity region's heights; ``+aug``: the fit also sees every clip zoomed and at half and
+   double its frame rate), GM L2 weight, GM fusion weight (0: appearance only). The GM head
+   is fitted here on the training persons' clips, as
+   :meth:`~gkaan_cli.model.motion.MotionHead.fit` does at the end of ``gkaan train``.
+3. Timelines: the videos of the persons with three or more actions (01, 09, 11) joined
+   three at a time (every ordering of three different actions), each cut to a whole number
+   of hops, scored window by window (the default window: one 30-frame clip, hop 15 frames)
+   on the frames' conv maps exactly as ``predict --timeline`` scores a file, and decoded by
+   :func:`gkaan_cli.engine.timeline.merge_segments`. Per outer fold the switch cost and
+   smoothing are chosen on the inner persons' joined videos (the models trained without o
+   and i), then the outer person's joined videos are scored once with the outer model.
+4. The plain (non-nested) leave-one-person-out choice over all persons, which is how the
+   shipped model's recipe is chosen; its score is reported labelled as selected on the same
+   folds.
+
+Writes ``--json`` with everything and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import nested
+import nested_runs
+
+from gkaan_cli.engine.timeline import WindowPrediction, merge_segments
+from gkaan_cli.model.gkaan import GKAAN
+from gkaan_cli.model.motion import MotionHead, augmented_descriptors, motion_descriptor
+
+#: Appearance streams of the recipe (eq. 19 weights 1 each).
+STREAMS = ("gs", "gl", "gp")
+DESCRIPTORS = ("frame", "height", "frame+aug", "height+aug")
+L2S = (1e-3, 3e-3, 1e-2)
+WEIGHTS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+#: Timeline choices: switch cost (nats) and smoothing (windows).
+SWITCH_COSTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+SMOOTHS = (1,)
+#: Persons whose kth-mini videos cover three or more actions (joined-video timelines).
+TIMELINE_PERSONS = ("01", "09", "11")
+#: Window and hop of the default timeline (frames at 25 fps): one clip, half a clip.
+WINDOW, HOP = 30, 15
+FPS = 25.0
+#: Inner-validation orderings per person (outer: all of them).
+INNER_ORDERINGS = 6
+#: A cut counts as right within this many seconds of the true join.
+CUT_TOLERANCE = 2.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    epochs: int
+    descriptor: str
+    l2: float
+    weight: float
+
+    def name(self) -> str:
+        if self.weight == 0:
+            return f"{self.epochs} epochs, no GM"
+        return f"{self.epochs} epochs, GM {self.descriptor} L2 {self.l2:g} weight {self.weight:g}"
+
+
+def candidates() -> list[Candidate]:
+    """Simplest first (ties go to the earlier): appearance only, then GM by weight."""
+    out = [Candidate(e, "-", 0.0, 0.0) for e in nested_runs.SNAPSHOTS]
+    for weight, descriptor, l2, epochs in itertools.product(
+        WEIGHTS[1:], DESCRIPTORS, L2S, nested_runs.SNAPSHOTS
+    ):
+        out.append(Candidate(epochs, descriptor, l2, weight))
+    return out
+
+
+def describe(maps: torch.Tensor, descriptor: str) -> torch.Tensor:
+    """(B, T, C, h, w) clips at 25 fps -> (A, B, D) descriptors: A = 1, or every zoom and rate
+    of :func:`~gkaan_cli.model.motion.augmented_descriptors` for an ``+aug`` descriptor."""
+    scale, _, augment = descriptor.partition("+")
+    if augment:
+        return augmented_descriptors(maps, FPS, scale)  # type: ignore[arg-type]
+    return motion_descriptor(maps, FPS, scale)[None]  # type: ignore[arg-type]
+
+
+def plain(descriptors: torch.Tensor) -> torch.Tensor:
+    """The clips as they are, from :func:`describe`'s (A, B, D)."""
+    return descriptors[len(descriptors) // 2]
+
+
+def read_clips(prepared: Path, record: dict[str, Any]) -> torch.Tensor:
+    """A video's cached clips (8, 30, C, h, w) fp32, in ``cached_runs`` order."""
+    maps = np.load(prepared / record["features"], mmap_mode="r")
+    clips, row = [], 0
+    for first, stop in record["cached_runs"]:
+        clips.append(torch.from_numpy(np.asarray(maps[row : row + stop - first], np.float32)))
+        row += stop - first
+    return torch.stack(clips)
+
+
+class KTHOracle:
+    """Predicts a person's videos under a candidate, from cached appearance scores and GM
+    heads fitted on the training persons' clips."""
+
+    def __init__(self, work: Path, prepared: Path) -> None:
+        self.work = work
+        manifest = json.loads((prepared / "manifest.json").read_text())
+        self.classes: list[str] = manifest["classes"]
+        self.videos = {Path(r["path"]).name: r for r in manifest["videos"] if r["status"] == "ok"}
+        self.persons = sorted({r["group"] for r in self.videos.values()})
+        cache = work / "descriptors.pt"
+        if cache.is_file():
+            self.descriptors: dict[str, dict[str, torch.Tensor]] = torch.load(cache)
+        else:
+            self.descriptors = {d: {} for d in DESCRIPTORS}
+            with torch.inference_mode():
+                for name, record in self.videos.items():
+                    clips = read_clips(prepared, record)
+                    for d in DESCRIPTORS:
+                        self.descriptors[d][name] = describe(clips, d)
+            torch.save(self.descriptors, cache)
+        self._heads: dict[tuple[str, float, tuple[str, ...]], MotionHead] = {}
+        self._appearance: dict[tuple[tuple[str, ...], int], dict[str, dict[str, np.ndarray]]] = {}
+
+    def complete(self, person: str) -> bool:
+        """Whether every model the outer fold of ``person`` needs has been trained."""
+        keys = [(person,)] + [tuple(sorted((person, p))) for p in self.persons if p != person]
+        folder = self.work / "appearance"
+        return all((folder / f"{nested_runs.key_of(k)}.npz").is_file() for k in keys)
+
+    def label(self, video: str) -> int:
+        return int(self.videos[video]["label_index"])
+
+    def person_videos(self, person: str) -> list[str]:
+        return sorted(v for v, r in self.videos.items() if r["group"] == person)
+
+    def head(self, descriptor: str, l2: float, held_out: tuple[str, ...]) -> MotionHead:
+        key = (descriptor, l2, held_out)
+        if key not in self._heads:
+            train = [v for v, r in self.videos.items() if r["group"] not in held_out]
+            rows = [self.descriptors[descriptor][v] for v in train]
+            axis = 1
+            x = torch.cat(rows, dim=axis)
+            y = torch.cat(
+                [
+                    torch.full((r.shape[axis],), self.label(v))
+                    for v, r in zip(train, rows, strict=True)
+                ]
+            )
+            head = MotionHead(len(self.classes))
+            head.fit(x, y, l2=l2, fps=FPS)
+            self._heads[key] = head
+        return self._heads[key]
+
+    def gm_probs(
+        self, descriptor: str, l2: float, held_out: tuple[str, ...], video: str
+    ) -> np.ndarray:
+        x = plain(self.descriptors[descriptor][video])
+        with torch.no_grad():
+            return torch.softmax(self.head(descriptor, l2, held_out)(x), dim=1).numpy()
+
+    def appearance(
+        self, held_out: tuple[str, ...], epochs: int
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """video -> stream -> (clips, K) probabilities of the model trained without held_out."""
+        key = (held_out, epochs)
+        if key not in self._appearance:
+            path = self.work / "appearance" / f"{nested_runs.key_of(held_out)}.npz"
+            data = np.load(path)
+            names = data[f"e{epochs}_videos"]
+            out: dict[str, dict[str, np.ndarray]] = {}
+            for video in sorted(set(names.tolist())):
+                rows = names == video
+                out[video] = {s: data[f"e{epochs}_probs_{s}"][rows] for s in STREAMS}
+            self._appearance[key] = out
+        return self._appearance[key]
+
+    def streams(self, c: Candidate, held_out: tuple[str, ...], video: str) -> dict[str, np.ndarray]:
+        """Per stream video probabilities (mean of clips), GM included when c has it."""
+        app = self.appearance(held_out, c.epochs)[video]
+        out = {s: app[s].mean(axis=0) for s in STREAMS}
+        descriptor = c.descriptor if c.weight > 0 else DESCRIPTORS[0]
+        l2 = c.l2 if c.weight > 0 else 3e-3
+        out["gm"] = self.gm_probs(descriptor, l2, held_out, video).mean(axis=0)
+        return out
+
+    def fused(self, c: Candidate, streams: dict[str, np.ndarray]) -> np.ndarray:
+        total = sum(streams[s] for s in STREAMS) + c.weight * streams["gm"]
+        return total / (len(STREAMS) + c.weight)
+
+    def __call__(self, c: Candidate, held_out: tuple[str, ...], test: str) -> list[nested.Scored]:
+        out = []
+        for video in self.person_videos(test):
+            out.append((self.label(video), self.fused(c, self.streams(c, held_out, video))))
+        return out
+
+
+# --- timelines -------------------------------------------------------------------------
+
+
+class Timelines:
+    """Joined-video timelines from every frame's conv maps of the timeline persons' videos."""
+
+    def __init__(self, work: Path, oracle: KTHOracle) -> None:
+        self.work, self.oracle = work, oracle
+        self.maps = {
+            v: self._full_maps(v) for p in TIMELINE_PERSONS for v in oracle.person_videos(p)
+        }
+        self._models: dict[tuple[tuple[str, ...], int], GKAAN] = {}
+        self._window_cache: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
+        self._descriptor_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._windows: dict[tuple[Any, ...], tuple[list[WindowPrediction], list[float]]] = {}
+
+    def _full_maps(self, video: str) -> torch.Tensor:
+        """Every frame's conv maps, cut to a whole number of hops (fp16 on disk)."""
+        path = self.work / "fullmaps" / f"{video}.npy"
+        if not path.is_file():
+            from gkaan_cli.data.frame_cache import compute_features, feature_preprocess
+            from gkaan_cli.model.backbones import build_backbone
+            from gkaan_cli.video.reader import read_frames
+
+            record = self.oracle.videos[video]
+            trunk = build_backbone("efficientnet_lite0", pretrained=True).eval()
+            frames = np.stack([f.image for f in read_frames(record["path"], size=(256, 256))])
+            frames = frames[: len(frames) // HOP * HOP]
+            maps = compute_features(
+                torch.from_numpy(frames), trunk, feature_preprocess("efficientnet_lite0")
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, maps)
+        return torch.from_numpy(np.load(path).astype(np.float32))
+
+    def model(self, held_out: tuple[str, ...], epochs: int) -> GKAAN:
+        key = (held_out, epochs)
+        if key not in self._models:
+            folder = self.work / "runs" / nested_runs.key_of(held_out) / f"epoch{epochs}"
+            self._models[key] = GKAAN.from_pretrained(folder).eval()
+        return self._models[key]
+
+    def _score(
+        self, c: Candidate, held_out: tuple[str, ...], tag: tuple[Any, ...], clips: torch.Tensor
+    ) -> dict[str, np.ndarray]:
+        """Per window stream probabilities of (W, 30, C, h, w) clips (cached by ``tag``)."""
+        key = (held_out, c.epochs, *tag)
+        if key not in self._window_cache:
+            model = self.model(held_out, c.epochs)
+            out: dict[str, list[np.ndarray]] = {s: [] for s in STREAMS}
+            with torch.inference_mode():
+                for i in range(0, len(clips), 16):
+                    output = model.forward_heads(clips[i : i + 16])
+                    for s in STREAMS:
+                        out[s].append(output.stream_probs[s].numpy())
+            self._window_cache[key] = {s: np.concatenate(v) for s, v in out.items()}
+        probs = dict(self._window_cache[key])
+        descriptor = c.descriptor if c.weight > 0 else DESCRIPTORS[0]
+        l2 = c.l2 if c.weight > 0 else 3e-3
+        scale = descriptor.partition("+")[0]
+        if (scale, *tag) not in self._descriptor_cache:
+            self._descriptor_cache[(scale, *tag)] = plain(describe(clips, scale))
+        head = self.oracle.head(descriptor, l2, held_out)
+        with torch.no_grad():
+            x = self._descriptor_cache[(scale, *tag)]
+            probs["gm"] = torch.softmax(head(x), dim=1).numpy()
+        return probs
+
+    def windows(
+        self, c: Candidate, held_out: tuple[str, ...], order: tuple[str, ...]
+    ) -> tuple[list[WindowPrediction], list[float]]:
+        """The joined video's windows (fused probabilities) and its join times (s)."""
+        key = (c, held_out, order)
+        if key not in self._windows:
+            self._windows[key] = self._joined(c, held_out, order)
+        return self._windows[key]
+
+    def _joined(
+        self, c: Candidate, held_out: tuple[str, ...], order: tuple[str, ...]
+    ) -> tuple[list[WindowPrediction], list[float]]:
+        parts: list[np.ndarray] = []
+        joins, frames = [], 0
+        for n, video in enumerate(order):
+            maps = self.maps[video]
+            if n > 0:
+                previous = self.maps[order[n - 1]]
+                clip = torch.cat([previous[-HOP:], maps[:HOP]])[None]
+                parts.append(
+                    self.oracle.fused(
+                        c, self._score(c, held_out, ("join", order[n - 1], video), clip)
+                    )
+                )
+                joins.append(frames / FPS)
+            starts = range(0, len(maps) - WINDOW + 1, HOP)
+            clips = torch.stack([maps[s : s + WINDOW] for s in starts])
+            parts.append(self.oracle.fused(c, self._score(c, held_out, ("video", video), clips)))
+            frames += len(maps)
+        probs = np.concatenate([p if p.ndim == 2 else p[None] for p in parts])
+        windows = [
+            WindowPrediction(
+                index=k,
+                start=k * HOP / FPS,
+                end=(k * HOP + WINDOW) / FPS,
+                first_frame=k * HOP,
+                last_frame=k * HOP + WINDOW - 1,
+                probs=p,
+                stream_probs={},
+            )
+            for k, p in enumerate(probs)
+        ]
+        return windows, joins
+
+    def orderings(self, person: str, limit: int | None, seed: int = 0) -> list[tuple[str, ...]]:
+        """Ordered triples of the person's videos with three different actions."""
+        videos = self.oracle.person_videos(person)
+        out = [
+            o
+            for o in itertools.permutations(videos, 3)
+            if len({self.oracle.label(v) for v in o}) == 3
+        ]
+        if limit is not None and len(out) > limit:
+            out = random.Random(seed).sample(out, limit)
+        return out
+
+    def judge(
+        self,
+        c: Candidate,
+        held_out: tuple[str, ...],
+        order: tuple[str, ...],
+        switch: float,
+        smooth: int,
+    ) -> dict[str, Any]:
+        windows, joins = self.windows(c, held_out, order)
+        classes = self.oracle.classes
+        segments = merge_segments(windows, classes, smooth=smooth, switch_cost=switch)
+        truth = [classes[self.oracle.label(v)] for v in order]
+        cuts = [s.start for s in segments[1:]]
+        right = [s.label for s in segments] == truth and all(
+            abs(a - b) <= CUT_TOLERANCE for a, b in zip(cuts, joins, strict=True)
+        )
+        minutes = windows[-1].end / 60
+        return {
+            "order": list(order),
+            "segments": len(segments),
+            "right": right,
+            "spurious_per_min": max(0, len(segments) - 3) / minutes,
+            "labels": [s.label for s in segments],
+        }
+
+
+def choose_timeline(results: dict[tuple[float, int], list[dict[str, Any]]]) -> tuple[float, int]:
+    """Most joined videos right, then fewest spurious segments, then the lower cost/smooth."""
+
+    def key(option: tuple[float, int]) -> tuple[Any, ...]:
+        rows = results[option]
+        return (-sum(r["right"] for r in rows), sum(r["spurious_per_min"] for r in rows), option)
+
+    return min(results, key=key)
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def run(work: Path, prepared: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    oracle = KTHOracle(work, prepared)
+    persons, classes = oracle.persons, oracle.classes
+    grid = candidates()
+    calls: list[nested.Call] = []
+    outer_persons = [p for p in persons if oracle.complete(p)]
+    folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons, calls=calls)
+    for call in calls:  # the nesting, checked on the real run too
+        assert call.outer or call.fold not in call.seen(persons), call
+    # per stream and per class on the outer videos
+    streams = ("fused", *STREAMS, "gm")
+    correct = dict.fromkeys(streams, 0)
+    per_class = {c: [0, 0] for c in classes}
+    fold_rows = []
+    for fold in folds:
+        c = fold.choice
+        rows = {"person": fold.person, "choice": asdict(c), "videos": []}
+        for video in oracle.person_videos(fold.person):
+            label = oracle.label(video)
+            probs = oracle.streams(c, (fold.person,), video)
+            fused = oracle.fused(c, probs)
+            guesses = {
+                "fused": int(np.argmax(fused)),
+                **{s: int(np.argmax(probs[s])) for s in (*STREAMS, "gm")},
+            }
+            for s in streams:
+                correct[s] += int(guesses[s] == label)
+            per_class[classes[label]][0] += int(guesses["fused"] == label)
+            per_class[classes[label]][1] += 1
+            rows["videos"].append(
+                {"video": video, "label": classes[label], "fused": classes[guesses["fused"]]}
+            )
+        fold_rows.append(rows)
+    total = sum(n for _, n in per_class.values())
+    # appearance only, nested the same way (the baseline the GM stream must not hurt)
+    appearance_only = nested.nested_select(
+        persons, [c for c in grid if c.weight == 0], oracle, outer_persons=outer_persons
+    )
+    app_class = {c: [0, 0] for c in classes}
+    for fold in appearance_only:
+        for y, p in fold.videos:
+            app_class[classes[y]][0] += int(np.argmax(p) == y)
+            app_class[classes[y]][1] += 1
+    plain_choice, plain_scores = nested.plain_select(persons, grid, oracle)
+    plain_class = {c: [0, 0] for c in classes}
+    plain_streams = dict.fromkeys(streams, 0)
+    for person in persons:
+        for video in oracle.person_videos(person):
+            label = oracle.label(video)
+            probs = oracle.streams(plain_choice, (person,), video)
+            probs["fused"] = oracle.fused(plain_choice, probs)
+            for s in streams:
+                plain_streams[s] += int(np.argmax(probs[s]) == label)
+            plain_class[classes[label]][0] += int(np.argmax(probs["fused"]) == label)
+            plain_class[classes[label]][1] += 1
+    # timelines
+    timelines = Timelines(work, oracle)
+    options = list(itertools.product(SWITCH_COSTS, SMOOTHS))
+    tl_folds = []
+    for fold in folds:
+        c, o = fold.choice, fold.person
+        inner: dict[tuple[float, int], list[dict[str, Any]]] = {opt: [] for opt in options}
+        for i in TIMELINE_PERSONS:
+            if i == o:
+                continue
+            held = tuple(sorted((o, i)))
+            for order in timelines.orderings(i, INNER_ORDERINGS, seed=int(o)):
+                for opt in options:
+                    inner[opt].append(timelines.judge(c, held, order, *opt))
+        chosen = choose_timeline(inner)
+        row: dict[str, Any] = {"person": o, "switch_cost": chosen[0], "smooth": chosen[1]}
+        if o in TIMELINE_PERSONS:
+            row["after"] = [
+                timelines.judge(c, (o,), order, *chosen) for order in timelines.orderings(o, None)
+            ]
+            row["before"] = [
+                timelines.judge(c, (o,), order, 0.0, 1) for order in timelines.orderings(o, None)
+            ]
+        tl_folds.append(row)
+    # the shipped timeline setting: plain LOPO choice with the plain candidate
+    plain_tl: dict[tuple[float, int], list[dict[str, Any]]] = {opt: [] for opt in options}
+    for i in TIMELINE_PERSONS:
+        for order in timelines.orderings(i, None):
+            for opt in options:
+                plain_tl[opt].append(timelines.judge(plain_choice, (i,), order, *opt))
+    plain_tl_choice = choose_timeline(plain_tl)
+    return {
+        "persons": persons,
+        "outer_persons": outer_persons,
+        "videos": total,
+        "nested": {
+            "accuracy": {s: correct[s] / total for s in streams},
+            "correct": correct,
+            "per_class": per_class,
+            "appearance_only_per_class": app_class,
+            "folds": fold_rows,
+        },
+        "plain": {
+            "choice": asdict(plain_choice),
+            "correct": plain_scores[plain_choice][0],
+            "streams": plain_streams,
+            "per_class": plain_class,
+            "label": "selected on the same folds it reports (optimistic)",
+        },
+        "timeline": {
+            "folds": tl_folds,
+            "plain_choice": {"switch_cost": plain_tl_choice[0], "smooth": plain_tl_choice[1]},
+            "plain_right": sum(r["right"] for r in plain_tl[plain_tl_choice]),
+            "plain_total": len(plain_tl[plain_tl_choice]),
+        },
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    n, videos = result["nested"], result["videos"]
+    outer = ", ".join(result["outer_persons"])
+    counts = ", ".join(f"{s} {k}/{videos}" for s, k in n["correct"].items())
+    lines = [f"nested LOPO, outer persons {outer} ({videos} videos): {counts}"]
+    for title, rows in (
+        ("per class (fused)", n["per_class"]),
+        ("appearance only, nested", n["appearance_only_per_class"]),
+    ):
+        lines.append(f"{title}: " + ", ".join(f"{c} {k}/{v}" for c, (k, v) in rows.items()))
+    for fold in n["folds"]:
+        name = Candidate(**fold["choice"]).name()
+        right = sum(v["label"] == v["fused"] for v in fold["videos"])
+        lines.append(f"  person {fold['person']}: {right}/{len(fold['videos'])}; chose {name}")
+    p = result["plain"]
+    name = Candidate(**p["choice"]).name()
+    lines.append(f"plain LOPO choice {name}: {p['correct']}/19 ({p['label']})")
+    t = result["timeline"]
+    before = [r for f in t["folds"] for r in f.get("before", [])]
+    after = [r for f in t["folds"] for r in f.get("after", [])]
+    if after:
+        spurious = [np.mean([r["spurious_per_min"] for r in rows]) for rows in (before, after)]
+        right = [sum(r["right"] for r in rows) for rows in (before, after)]
+        lines.append(
+            f"timelines ({len(after)} joined videos of outer persons): right {right[0]} -> "
+            f"{right[1]}; spurious segments/min {spurious[0]:.2f} -> {spurious[1]:.2f}"
+        )
+    choices = [f"{f['person']}: cost {f['switch_cost']:g} smooth {f['smooth']}" for f in t["folds"]]
+    lines.append("timeline choices: " + ", ".join(choices))
+    lines.append(
+        f"plain timeline choice {t['plain_choice']}: {t['plain_right']}/{t['plain_total']} "
+        "(selected on the same videos)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/kth-mini"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/kth-nested"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    prepared = args.work / "prepared"
+    nested_runs.prepare_and_train(args.data, prepared, args.work, TIMELINE_PERSONS)
+    result = run(args.work, prepared)
+    print(summary(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

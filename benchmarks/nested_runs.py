@@ -1,0 +1,180 @@
+"""The expensive half of the nested benchmark: appearance-stream models on kth-mini.
+
+Nested leave-one-person-out (benchmarks/nested.py) needs, for every outer person o and every
+inner person i != o, a model trained on all persons but o and i (scored on i), and for every
+o a model trained on all persons but o (scored on o). The set of held-out persons is the
+model's key: the inner fold (o, i) and the inner fold (i, o) train on the same persons, so
+11 persons need 55 pair models and 11 single ones. Each is trained once with
+:func:`gkaan_cli.engine.train.train` on the cached conv maps (the recipe of
+``kth_lopo.RECIPE`` with the appearance streams only: the GM stream is fitted separately
+by the selection code, because it does not change the trained weights), snapshotted after
+each epoch in :data:`SNAPSHOTS`, and every snapshot scores its held-out persons' clips.
+The results (per clip probabilities of each appearance stream) are cached in ``work`` as
+one ``.npz`` per key, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from gkaan_cli.data.dataset import FeatureDataset
+from gkaan_cli.data.manifest import load_manifest
+from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, prepare
+from gkaan_cli.data.sources import SplitOptions
+from gkaan_cli.engine.evaluate import collect_outputs
+from gkaan_cli.engine.recipes import TrainConfig
+from gkaan_cli.engine.train import train
+from gkaan_cli.model.gkaan import GKAAN
+
+#: Epochs after which the appearance model is snapshotted and scored; the last is the
+#: recipe's length (5: what this machine's budget allows for 66 models).
+SNAPSHOTS = (5,)
+
+
+def key_of(held_out: tuple[str, ...]) -> str:
+    """The file-name key of a set of held-out persons (sorted, joined by '+')."""
+    return "+".join(sorted(held_out))
+
+
+def all_keys(persons: list[str], first: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every held-out set the nested benchmark needs: single persons, then the pairs in the
+    order that completes one outer fold after another (each outer person needs a pair with
+    every other person), the persons of ``first`` first, so an interrupted run leaves whole
+    outer folds."""
+    singles = [(p,) for p in persons]
+    order = [p for p in first if p in persons] + [p for p in persons if p not in first]
+    pairs: list[tuple[str, ...]] = []
+    for outer in order:
+        for inner in persons:
+            pair = tuple(sorted((outer, inner)))
+            if inner != outer and pair not in pairs:
+                pairs.append(pair)
+    return singles + pairs
+
+
+def score_snapshot(checkpoint: Path, prepared: Path) -> dict[str, np.ndarray]:
+    """Per clip probabilities of each appearance stream on ``prepared``'s test split."""
+    model = GKAAN.from_pretrained(checkpoint)
+    dataset = FeatureDataset(prepared, "test", model.config, train=False)
+    loader = DataLoader(dataset, batch_size=16, collate_fn=dataset.collate)
+    outputs = collect_outputs(model, loader, features=True, device=model_device())
+    names = np.array([Path(dataset.records[v].path).name for v in outputs.video_index])
+    result = {f"probs_{s}": p for s, p in outputs.probs.items()}
+    result["labels"] = outputs.labels
+    result["videos"] = names
+    return result
+
+
+def model_device() -> Any:
+    import torch
+
+    return torch.device("cpu")
+
+
+def run_key(
+    data: Path,
+    prepared: Path,
+    work: Path,
+    held_out: tuple[str, ...],
+    config: TrainConfig,
+    options_for: Any,
+    keep: bool,
+) -> Path:
+    """Train on every person but ``held_out`` and score each snapshot; returns the .npz."""
+    out = work / "appearance" / f"{key_of(held_out)}.npz"
+    if out.is_file():
+        return out
+    prepare(data, prepared, options_for(held_out))
+    run = work / "runs" / key_of(held_out)
+    shutil.rmtree(run, ignore_errors=True)
+
+    def snapshot(record: dict[str, Any]) -> None:
+        if record["epoch"] in SNAPSHOTS:
+            shutil.copytree(run / "last", run / f"epoch{record['epoch']}", dirs_exist_ok=True)
+
+    train(prepared, run, config, on_epoch=snapshot)
+    arrays: dict[str, np.ndarray] = {}
+    for epochs in SNAPSHOTS:
+        for name, value in score_snapshot(run / f"epoch{epochs}", prepared).items():
+            arrays[f"e{epochs}_{name}"] = value
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out.with_suffix(".tmp.npz"), **arrays)
+    out.with_suffix(".tmp.npz").replace(out)
+    for child in run.iterdir():  # keep the snapshots only where timelines need them
+        if child.name.startswith("epoch") and keep:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return out
+
+
+def run_all(
+    data: Path,
+    prepared: Path,
+    work: Path,
+    config: TrainConfig,
+    options_for: Any,
+    timeline_persons: tuple[str, ...],
+    worker: int = 0,
+    workers: int = 1,
+) -> None:
+    """Every key of :func:`all_keys` (every ``workers``-th from ``worker``, for processes
+    sharing the work, each with its own ``prepared`` copy), printing progress; keeps
+    checkpoints whose held-out set contains a person of ``timeline_persons``."""
+    persons = list(load_manifest(prepared).split_groups["train"]) + list(
+        load_manifest(prepared).split_groups.get("test", [])
+    )
+    persons = sorted(set(persons))
+    keys = all_keys(persons, first=timeline_persons)
+    started = time.perf_counter()
+    for number, held_out in enumerate(keys, start=1):
+        if number % workers != worker:
+            continue
+        t0 = time.perf_counter()
+        keep = any(p in timeline_persons for p in held_out)
+        run_key(data, prepared, work, held_out, config, options_for, keep)
+        print(
+            f"[{number}/{len(keys)}] held out {key_of(held_out)}: "
+            f"{time.perf_counter() - t0:.0f} s (total {time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+
+
+def recipe() -> TrainConfig:
+    """The default model's recipe (kth_lopo.RECIPE, SA ``reference``, the last snapshot's
+    epochs), appearance streams only."""
+    import kth_lopo
+
+    overrides = {"model": {"sa_variant": "reference", "motion": "none"}, "epochs": SNAPSHOTS[-1]}
+    overrides["eval_every"] = SNAPSHOTS[-1]
+    return TrainConfig.model_validate(kth_lopo.merge_overrides(kth_lopo.RECIPE, overrides))
+
+
+def prepare_and_train(
+    data: Path, prepared: Path, work: Path, timeline_persons: tuple[str, ...]
+) -> None:
+    """Cache kth-mini's conv maps once (``prepare --features``), then every model."""
+    import kth_lopo
+
+    config = recipe()
+    weights = True
+
+    def options_for(held_out: tuple[str, ...]) -> PrepareOptions:
+        return PrepareOptions(
+            split=SplitOptions(split_by=kth_lopo.PERSON, test_groups=held_out, val_fraction=0.0),
+            sampling=kth_lopo.SAMPLING,
+            features=FeatureOptions(
+                config.model["backbone"], pretrained=weights, precision=kth_lopo.PRECISION
+            ),
+        )
+
+    prepare(data, prepared, options_for(()))
+    run_all(data, prepared, work, config, options_for, timeline_persons)
