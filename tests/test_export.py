@@ -74,7 +74,9 @@ def test_export_writes_graphs_config_tensors_and_a_manifest(exported: tuple[Path
     check = manifest["verification"]
     assert check["top1_agreement"] == 1.0
     assert max(check["max_abs_diff"].values()) <= 1e-3 * max(check["scale"].values())
-    assert "gm.descriptor" in manifest["heads_outputs"]
+    # the graph holds the attention streams; GM reads each clip's frame rate outside it
+    assert manifest["heads_outputs"][:3] == ["logits.gs", "logits.gl", "logits.gp"]
+    assert not any("gm" in name for name in manifest["heads_outputs"])
     assert is_onnx_export(out) and not is_onnx_export(checkpoint)
 
 
@@ -88,9 +90,14 @@ def test_exported_graphs_give_the_models_outputs(exported: tuple[Path, Path]) ->
         maps = model.extract_maps(frames)
         clips = torch.rand(3, 4, *maps.shape[1:])
         want = model.forward_heads(clips)
+        at_50 = model.forward_heads(clips, 50.0)
     assert torch.allclose(onnx.extract_maps(frames), maps, atol=1e-4)
     got = onnx.forward_heads(clips)
     assert torch.allclose(got.probs, want.probs, atol=1e-4)
+    # the GM stream reads the clips' frame rate as the model does
+    assert torch.allclose(
+        onnx.forward_heads(clips, 50.0).stream_probs["gm"], at_50.stream_probs["gm"], atol=1e-5
+    )
     assert set(got.stream_probs) == set(want.stream_probs) == {"gs", "gl", "gp", "gm"}
     for name, value in want.stream_probs.items():
         assert torch.allclose(got.stream_probs[name], value, atol=1e-4)

@@ -2,9 +2,9 @@
 
 The trunk (frames -> conv maps) and the heads (a clip's maps -> every output the Predictor
 uses) are traced from the model's own code (``GKAAN.extract_maps`` and
-``GKAAN.forward_heads``, plus :func:`~gkaan_cli.model.ood.clip_embedding` and, for
-``motion="track"``, :func:`~gkaan_cli.model.motion.motion_descriptor`): :class:`HeadsGraph`
-is the one place that says what the heads graph computes. The folder is built in a
+``GKAAN.stream_logits``, plus :func:`~gkaan_cli.model.ood.clip_embedding`; the GM stream and
+the fusion run outside the graph, in the model's own functions): :class:`HeadsGraph` is the
+one place that says what the heads graph computes. The folder is built in a
 temporary folder, verified on real frames against PyTorch, and renamed into place only when
 every output agrees within :data:`TOLERANCE`; otherwise nothing is left behind.
 """
@@ -30,7 +30,7 @@ from ..errors import GkaanError, UsageError
 from ..fileio import check_output_path, make_temp_dir, sha256_file
 from ..model.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from ..model.gkaan import GKAAN
-from ..model.motion import motion_descriptor
+from ..model.motion import DEFAULT_FPS
 from ..model.onnx_runtime import (
     EXPORT_FILE,
     HEADS_FILE,
@@ -81,12 +81,9 @@ class ExportError(GkaanError):
 
 
 class HeadsGraph(nn.Module):
-    """The heads graph: :meth:`GKAAN.forward_heads` as the model computes it, and what the
-    OOD verdict and the GM stream need, as the outputs :func:`head_output_names` lists.
-
-    This is the place to adapt when ``forward_heads`` or ``motion_descriptor`` take more
-    inputs (e.g. a frame rate): add the input here and in ``OnnxModel.run_heads``.
-    """
+    """The heads graph: :meth:`GKAAN.stream_logits` (each attention stream's logits and the
+    attention maps) and the OOD clip embedding, as the outputs :func:`head_output_names`
+    lists. The GM stream and the fusion stay outside (``OnnxModel.forward_heads``)."""
 
     def __init__(self, model: GKAAN) -> None:
         super().__init__()
@@ -94,12 +91,10 @@ class HeadsGraph(nn.Module):
         self.names = head_output_names(model.config)
 
     def forward(self, maps: Tensor) -> tuple[Tensor, ...]:
-        out = self.model.forward_heads(maps)
-        values = {"probs": out.probs, "embedding": clip_embedding(maps)}
-        values |= {f"stream.{k}": v for k, v in out.stream_probs.items()}
-        values |= {f"attention.{k}": v for k, v in out.attention.items()}
-        if "gm.descriptor" in self.names:
-            values["gm.descriptor"] = motion_descriptor(maps)
+        logits, attention = self.model.stream_logits(maps)
+        values = {"embedding": clip_embedding(maps)}
+        values |= {f"logits.{k}": v for k, v in logits.items()}
+        values |= {f"attention.{k}": v for k, v in attention.items()}
         return tuple(values[name].float() for name in self.names)
 
 
@@ -178,9 +173,11 @@ def _extra_tensors(model: GKAAN) -> dict[str, Tensor]:
     }
 
 
-def _video_clips(model: GKAAN, videos: Sequence[Path], per_video: int) -> Iterator[Tensor]:
+def _video_clips(
+    model: GKAAN, videos: Sequence[Path], per_video: int
+) -> Iterator[tuple[Tensor, float]]:
     """Normalised clips (T, 3, crop, crop) from ``videos`` as predict samples them (up to
-    ``per_video`` each: first, middle, last)."""
+    ``per_video`` each: first, middle, last), each with its video's frame rate."""
     config = model.config
     transform = ClipTransform(config.preprocess, train=False)
     height, width = config.preprocess.resize
@@ -196,11 +193,12 @@ def _video_clips(model: GKAAN, videos: Sequence[Path], per_video: int) -> Iterat
         for clip in chosen:
             if all(i in images for i in clip.frames):
                 stack = np.stack([images[i] for i in clip.frames])
-                yield transform(torch.from_numpy(stack))
+                yield transform(torch.from_numpy(stack)), info.fps
 
 
-def _builtin_clips(model: GKAAN) -> Iterator[Tensor]:
-    """Synthetic clips: a bright disc moving over a smooth textured background (seeded)."""
+def _builtin_clips(model: GKAAN) -> Iterator[tuple[Tensor, float]]:
+    """Synthetic clips at 25 frames/s: a bright disc moving over a smooth textured
+    background (seeded)."""
     config = model.config
     transform = ClipTransform(config.preprocess, train=False)
     height, width = config.preprocess.resize
@@ -218,32 +216,38 @@ def _builtin_clips(model: GKAAN) -> Iterator[Tensor]:
             image = background.copy()
             image[disc] = (255, 240, 200)
             clip.append(image)
-        yield transform(torch.from_numpy(np.stack(clip)))
-
-
-def _torch_outputs(model: GKAAN, clip: Tensor) -> tuple[Tensor, list[Tensor]]:
-    with torch.inference_mode():
-        maps = torch.cat([model.extract_maps(b) for b in clip.split(_BATCH)])
-        return maps, list(HeadsGraph(model)(maps[None]))
+        yield transform(torch.from_numpy(np.stack(clip))), DEFAULT_FPS
 
 
 def _verify(
-    model: GKAAN, folder: Path, clips: Iterator[Tensor], on_progress: ProgressCallback | None
+    model: GKAAN,
+    folder: Path,
+    clips: Iterator[tuple[Tensor, float]],
+    on_progress: ProgressCallback | None,
 ) -> tuple[int, dict[str, float], dict[str, float], float]:
-    """Run torch and ORT on the same clips: clip count, max diffs, scales, top-1 agreement."""
+    """Run torch and ORT on the same clips at their frame rates: clip count, the largest
+    difference and scale of the maps, every graph output and the fused ``probs`` (GM
+    included), and the fused top-1 agreement."""
     exported = load_export(folder).to("cpu")
-    names = ["maps", *exported.output_names]
+    names = ["maps", *exported.output_names, "probs"]
     diff = dict.fromkeys(names, 0.0)
     scale = dict.fromkeys(names, 1.0)
     agree = count = 0
-    for clip in clips:
-        maps, expected = _torch_outputs(model, clip)
-        ort_maps = torch.cat([exported.extract_maps(b) for b in clip.split(_BATCH)])
-        found = list(exported.run_heads(ort_maps[None]).values())
-        for name, want, got in zip(names, [maps, *expected], [ort_maps, *found], strict=True):
-            diff[name] = max(diff[name], float((want.float() - got).abs().max()))
+    graph = HeadsGraph(model)
+    for clip, fps in clips:
+        with torch.inference_mode():
+            maps = torch.cat([model.extract_maps(b) for b in clip.split(_BATCH)])
+            expected = [maps, *graph(maps[None]), model.forward_heads(maps[None], fps).probs]
+            ort_maps = torch.cat([exported.extract_maps(b) for b in clip.split(_BATCH)])
+            found = [
+                ort_maps,
+                *exported.run_heads(ort_maps[None]).values(),
+                exported.forward_heads(ort_maps[None], fps).probs,
+            ]
+        for name, want, got in zip(names, expected, found, strict=True):
+            diff[name] = max(diff[name], float((want.float() - got.float()).abs().max()))
             scale[name] = max(scale[name], float(want.abs().max()))
-        agree += int(expected[0].argmax() == found[0].argmax())
+        agree += int(expected[-1].argmax() == found[-1].argmax())
         count += 1
         if on_progress is not None:
             on_progress(ProgressEvent("verify", count))
@@ -272,7 +276,7 @@ def _int8_trunk(
     if len(videos) < 2:
         raise UsageError("--int8 needs at least two --calibrate videos (calibrate, then check)")
     calibrate, check = list(videos[0::2]), list(videos[1::2])
-    frames = [b for c in _video_clips(model, calibrate, VERIFY_CLIPS) for b in c.split(_BATCH)]
+    frames = [b for c, _ in _video_clips(model, calibrate, VERIFY_CLIPS) for b in c.split(_BATCH)]
     if not frames:
         raise ExportError("no clip to calibrate on: the --calibrate videos gave no full clip")
 
@@ -299,9 +303,10 @@ def _int8_trunk(
     int8 = load_export(folder).to("cpu")
     int8.manifest = int8.manifest | {"trunk": INT8_TRUNK_FILE}
     agree = count = 0
-    for clip in _video_clips(model, check, VERIFY_CLIPS):
-        want = fp32.run_heads(fp32.extract_maps(clip)[None])["probs"]
-        got = int8.run_heads(int8.extract_maps(clip)[None])["probs"]
+    for clip, fps in _video_clips(model, check, VERIFY_CLIPS):
+        with torch.inference_mode():
+            want = fp32.forward_heads(fp32.extract_maps(clip)[None], fps).probs
+            got = int8.forward_heads(int8.extract_maps(clip)[None], fps).probs
         agree += int(want.argmax() == got.argmax())
         count += 1
         if on_progress is not None:

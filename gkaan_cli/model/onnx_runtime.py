@@ -68,19 +68,17 @@ def require_onnxruntime() -> Any:
 
 
 def head_output_names(config: GKAANConfig) -> list[str]:
-    """The heads graph's outputs in order: ``probs``, ``stream.NAME`` per stream (then
-    ``stream.gm``), ``attention.sa``/``attention.la``, ``embedding`` (the OOD clip embedding)
-    and, for ``motion="track"``, ``gm.descriptor``."""
-    streams = list(config.streams) + (["gm"] if config.motion == "track" else [])
-    names = ["probs"] + [f"stream.{s}" for s in streams]
+    """The heads graph's outputs in order: ``logits.NAME`` per attention stream,
+    ``attention.sa``/``attention.la`` and ``embedding`` (the OOD clip embedding). The GM
+    stream and the fusion run outside the graph (:meth:`OnnxModel.forward_heads`): the GM
+    descriptor reads each clip at its own frame rate, which a graph cannot take as lags."""
+    names = [f"logits.{s}" for s in config.streams]
     names += [
         f"attention.{a}"
         for a, users in (("sa", ("sa", "gs")), ("la", ("la", "gl")))
         if any(s in users for s in config.streams)
     ]
     names.append("embedding")
-    if config.motion == "track":
-        names.append("gm.descriptor")
     return names
 
 
@@ -176,8 +174,8 @@ class OnnxModel:
         self.providers = ["CPUExecutionProvider"]
         self._sessions: dict[str, Any] = {}
         self.training = False
-        #: The GM head's tensors (``rate_differs``, the fitted frame rate); the head itself
-        #: runs inside heads.onnx. None without a GM stream.
+        #: The GM head (its tensors from ``tensors.safetensors``), run in torch by
+        #: :meth:`forward_heads`; None without a GM stream.
         self.motion_head: MotionHead | None = None
 
     # torch-module look-alikes the Predictor calls
@@ -258,19 +256,23 @@ class OnnxModel:
             for name, value in zip(self.output_names, values, strict=True)
         }
 
-    def forward_heads(self, maps: torch.Tensor) -> GKAANOutput:
-        """As :meth:`GKAAN.forward_heads`: probabilities, per-stream probabilities and
-        attention of clips from their maps (B, T, C, h, w). ``logits`` stays empty (the
-        graph gives probabilities)."""
-        from .gkaan import GKAANOutput
+    def forward_heads(
+        self, maps: torch.Tensor, fps: float | torch.Tensor | None = None
+    ) -> GKAANOutput:
+        """As :meth:`GKAAN.forward_heads`: the heads graph gives each attention stream's
+        logits and the attention maps; the GM stream (at ``fps``) and the fusion are the
+        model's own functions (:func:`~gkaan_cli.model.gkaan.gm_logits`,
+        :func:`~gkaan_cli.model.gkaan.fuse_streams`), run in torch."""
+        from .gkaan import fuse_streams, gm_logits, stream_weights
 
         out = self.run_heads(maps)
-        return GKAANOutput(
-            logits={},
-            stream_probs={k[7:]: v for k, v in out.items() if k.startswith("stream.")},
-            probs=out["probs"],
-            attention={k[10:]: v for k, v in out.items() if k.startswith("attention.")},
-        )
+        logits = {k[7:]: v for k, v in out.items() if k.startswith("logits.")}
+        attention = {k[10:]: v for k, v in out.items() if k.startswith("attention.")}
+        if self.motion_head is not None:
+            head = self.motion_head.to(maps.device)
+            logits["gm"] = gm_logits(head, maps.float(), fps, self.config.motion_scale)
+        weights = stream_weights(self.config).to(maps.device)
+        return fuse_streams(self.config, weights, self.motion_head, logits, attention)
 
     def check_precision(self, precision: str) -> str:
         """The precision the Predictor reports: ``fp32`` (``int8`` for a quantised trunk).
