@@ -24,6 +24,7 @@ from rich.text import Text
 
 from .commands.common import GkaanCommand, GkaanGroup, finite, stderr, stdout
 from .commands.evaluate import evaluate
+from .commands.export import export
 from .commands.predict import predict
 from .commands.prepare import prepare
 from .commands.train import train
@@ -113,6 +114,7 @@ app.command("train", cls=GkaanCommand)(guarded(train))
 app.command("evaluate", cls=GkaanCommand)(guarded(evaluate))
 app.command("predict", cls=GkaanCommand)(guarded(predict))
 app.command("visualize", cls=GkaanCommand)(guarded(visualize))
+app.command("export", cls=GkaanCommand)(guarded(export))
 
 
 @app.command(cls=GkaanCommand)

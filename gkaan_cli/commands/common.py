@@ -488,8 +488,14 @@ def model_files(spec: str | None) -> list[Path]:
 
 
 def load_model(spec: str | None) -> GKAAN:
-    """``GKAAN.from_pretrained(spec)``; None is the registry's default model."""
+    """``GKAAN.from_pretrained(spec)``; None is the registry's default model. A ``gkaan
+    export`` folder loads as an :class:`~gkaan_cli.model.onnx_runtime.OnnxModel`, which
+    the Predictor runs with ONNX Runtime."""
     from ..model.gkaan import GKAAN
     from ..model.locate import resolve_checkpoint
+    from ..model.onnx_runtime import is_onnx_export, load_export
+
+    if is_onnx_export(spec):
+        return load_export(str(spec))  # type: ignore[return-value]  # the Predictor's interface
 
     return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))

@@ -32,6 +32,7 @@ from ..errors import BadVideoError, UsageError
 from ..heap import HeapTrimmer
 from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
+from ..model.onnx_runtime import OnnxModel
 from ..model.ood import clip_embedding
 from ..model.precision import checked_precision, inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
@@ -370,7 +371,9 @@ class Predictor:
 
     Args:
         model: the network; put in eval mode and moved to ``device``, its backbone in
-            channels_last memory format (faster convolutions on CPU and GPU).
+            channels_last memory format (faster convolutions on CPU and GPU). An
+            :class:`~gkaan_cli.model.onnx_runtime.OnnxModel` (a ``gkaan export`` folder) runs
+            with ONNX Runtime (``auto`` device: the CPU; its precision: the export's).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto`` (bf16 where the hardware runs it natively, else fp32), ``fp32``,
             ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only). The reduced precision
@@ -399,7 +402,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: GKAAN,
+        model: GKAAN | OnnxModel,
         *,
         device: Device | str = "auto",
         precision: Precision | str = "auto",
@@ -411,8 +414,13 @@ class Predictor:
         decode: Decode | str = "auto",
         on_decode_fallback: Callable[[str], object] | None = None,
     ) -> None:
-        self.device = _resolve_device(device)
-        precision = checked_precision(precision, self.device)
+        exported = getattr(model, "runtime", None) == "onnxruntime"  # model/onnx_runtime.py
+        self.device = _resolve_device("cpu" if exported and device == "auto" else device)
+        if exported:
+            precision = model.check_precision(precision)
+            model.set_threads(threads)
+        else:
+            precision = checked_precision(precision, self.device)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         if not ood_threshold > 0:
@@ -430,7 +438,11 @@ class Predictor:
         self.model = model.eval().to(self.device)
         #: The backbone as it runs here: channels_last, in :attr:`precision`
         #: (:func:`~gkaan_cli.model.precision.inference_trunk`).
-        self.trunk = inference_trunk(self.model.backbone, precision, self.device)
+        self.trunk = (
+            model.inference_trunk()
+            if exported
+            else inference_trunk(self.model.backbone, precision, self.device)
+        )
         self.config = model.config
         self.sampling = sampling if sampling is not None else model.config.sampling
         self.labels = [self.config.label(i) for i in range(self.config.num_classes)]
@@ -442,6 +454,8 @@ class Predictor:
         info = describe_model(
             model, device=str(self.device), precision=precision, decode=self.decode
         )
+        if exported:  # the runtime and the export's sha256
+            info |= model.describe()
         self.model_info = info | {
             "sampling": self.sampling.model_dump(mode="json"),
             "ood": None if self.ood is None else info["ood"] | {"threshold": ood_threshold},

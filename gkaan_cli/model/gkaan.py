@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..config import GKAANConfig
+from ..config import GKAANConfig, MotionScale
 from ..errors import BadCheckpointError
 from .attention import GlobalPooling, LearnedAttention, StatisticAttention
 from .backbones import build_backbone
@@ -23,7 +23,14 @@ from .ood import OOD_PREFIX, OODStats
 from .sru import SRU, AuthorsSRU
 from .weights_file import state_dict_mismatch
 
-__all__ = ["GKAAN", "GKAANOutput", "temporal_difference"]
+__all__ = [
+    "GKAAN",
+    "GKAANOutput",
+    "fuse_streams",
+    "gm_logits",
+    "stream_weights",
+    "temporal_difference",
+]
 
 
 def temporal_difference(x: Tensor, stride: int) -> Tensor:
@@ -94,8 +101,7 @@ class GKAAN(nn.Module):
         self.head_dropout = nn.Dropout(config.head_dropout) if config.head_dropout > 0 else None
         #: The GM stream (docs/model.md#motion-track), fitted at the end of training.
         self.motion_head = MotionHead(config.num_classes) if config.motion == "track" else None
-        weights = torch.tensor(config.stream_weights[: len(streams)], dtype=torch.float32)
-        self.register_buffer("stream_weights", weights / weights.sum(), persistent=False)
+        self.register_buffer("stream_weights", stream_weights(config), persistent=False)
         #: Out-of-distribution statistics (docs/model.md#ood), when the checkpoint has them.
         self.ood: OODStats | None = None
         #: The spec and the folder :meth:`from_pretrained` loaded (None when built in memory).
@@ -127,6 +133,17 @@ class GKAAN(nn.Module):
 
         ``fps``: the clips' frame rate (one number or one per clip), read by the GM stream
         only (docs/model.md#motion-track); None: the rate the GM head was fitted at."""
+        logits, attention = self.stream_logits(maps)
+        if self.motion_head is not None:
+            logits["gm"] = gm_logits(self.motion_head, maps, fps, self.config.motion_scale).to(
+                maps.dtype
+            )
+        return fuse_streams(self.config, self.stream_weights, self.motion_head, logits, attention)
+
+    def stream_logits(self, maps: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Each attention stream's clip logits (eq. 16) and the SA/LA maps (B, T, h, w) of
+        clip conv maps (B, T, C, h, w): :meth:`forward_heads` without GM and the fusion
+        (what an ONNX export's heads graph computes)."""
         b, t, _, h, w = maps.shape
         flat = maps.flatten(0, 1)
         pooled = {"gp": self.gp(flat)[0]}
@@ -152,31 +169,7 @@ class GKAAN(nn.Module):
             if self.head_dropout is not None:
                 states = self.head_dropout(states)
             logits[name] = self.heads[name](states).mean(dim=1)  # eq. 16
-        weights = self.stream_weights.to(maps.dtype)
-        if self.motion_head is not None:
-            rate = fps if fps is not None else float(self.motion_head.fps)
-            descriptor = motion_descriptor(maps, rate, self.config.motion_scale)
-            logits["gm"] = self.motion_head(descriptor).to(maps.dtype)
-            weights = self._weights_with_gm().to(maps)
-        stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
-        if self.config.fuse == "logits":
-            mixed = sum(wt * value for wt, value in zip(weights, logits.values(), strict=True))
-            probs = torch.softmax(mixed, dim=1)
-        else:  # eq. 19 (early fusion), eq. 20 (late fusion)
-            probs = sum(
-                wt * value for wt, value in zip(weights, stream_probs.values(), strict=True)
-            )
-        return GKAANOutput(logits, stream_probs, probs, attention)
-
-    def _weights_with_gm(self) -> Tensor:
-        """The fusion weights of the streams and then GM, normalised: ``stream_weights`` and
-        ``motion_weight`` once the GM head is fitted, 0 before (it does not vote)."""
-        assert self.motion_head is not None
-        fitted = self.motion_head.fitted  # 0.0 or 1.0 on the model's device: no host sync
-        streams = self.config.stream_weights[: len(self.config.streams)]
-        vote = (self.config.motion_weight * fitted).reshape(1)
-        weights = torch.cat([fitted.new_tensor(streams), vote])
-        return weights / weights.sum()
+        return logits, attention
 
     def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` to ``directory`` atomically.
@@ -225,3 +218,45 @@ class GKAAN(nn.Module):
         model.source = f"{spec}@{revision}" if revision else str(spec)
         model.checkpoint_path = directory
         return model.eval()
+
+
+def stream_weights(config: GKAANConfig) -> Tensor:
+    """The attention streams' fusion weights (``config.stream_weights``), normalised, fp32."""
+    weights = torch.tensor(config.stream_weights[: len(config.streams)], dtype=torch.float32)
+    return weights / weights.sum()
+
+
+def gm_logits(
+    head: MotionHead, maps: Tensor, fps: float | Tensor | None, scale: MotionScale
+) -> Tensor:
+    """The GM stream's logits of clip maps (B, T, C, h, w) at ``fps`` (None: the rate the
+    head was fitted at; docs/model.md#motion-track)."""
+    rate = fps if fps is not None else float(head.fps)
+    return head(motion_descriptor(maps, rate, scale))
+
+
+def fuse_streams(
+    config: GKAANConfig,
+    stream_weights: Tensor,
+    motion_head: MotionHead | None,
+    logits: dict[str, Tensor],
+    attention: dict[str, Tensor],
+) -> GKAANOutput:
+    """Each stream's probabilities and the fused ones (eq. 19/20, or ``fuse="logits"``) of
+    the streams' ``logits`` (GM last, when ``motion_head`` is given); ``stream_weights``:
+    the normalised weights of the attention streams."""
+    like = next(iter(logits.values()))
+    weights = stream_weights.to(like.dtype)
+    if motion_head is not None:
+        fitted = motion_head.fitted  # 0.0 or 1.0 on the model's device: no host sync
+        streams = config.stream_weights[: len(config.streams)]
+        vote = (config.motion_weight * fitted).reshape(1)
+        mixed_weights = torch.cat([fitted.new_tensor(streams), vote])
+        weights = (mixed_weights / mixed_weights.sum()).to(like)
+    stream_probs = {name: torch.softmax(value, dim=1) for name, value in logits.items()}
+    if config.fuse == "logits":
+        mixed = sum(wt * value for wt, value in zip(weights, logits.values(), strict=True))
+        probs = torch.softmax(mixed, dim=1)
+    else:  # eq. 19 (early fusion), eq. 20 (late fusion)
+        probs = sum(wt * value for wt, value in zip(weights, stream_probs.values(), strict=True))
+    return GKAANOutput(logits, stream_probs, probs, attention)
