@@ -580,3 +580,10 @@ def test_a_segment_is_unknown_when_most_of_its_windows_are_and_says_so_as_everyt
     assert unknown[1].verdict(LABELS) == segment.verdict  # a window says it the same way
     (plain,) = merge_segments(parts, LABELS, switch_cost=0)
     assert plain.in_distribution is None and plain.verdict == "boxing"  # no verdict: the label
+
+
+def test_segment_times_are_rounded_to_the_microsecond() -> None:
+    parts = [window(3 + i, 0, hop=0.1) for i in range(3)]
+    assert parts[0].start != 0.3  # 3 * 0.1 in floating point: 0.30000000000000004
+    (segment,) = merge_segments(parts, LABELS, switch_cost=0)
+    assert (segment.start, segment.end) == (0.3, 1.5)

@@ -37,7 +37,12 @@ from ..video.sampling import sample_clips
 from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels, verdict_text
 from .segmenter import MAX_SWITCH_COST, SWITCH_COST, decode_labels
 
+#: Decimal digits of window and segment times in seconds (a microsecond): 17.1, not
+#: 17.099999999999998.
+TIME_DIGITS = 6
+
 __all__ = [
+    "TIME_DIGITS",
     "LiveTimeline",
     "Segment",
     "TimelinePrediction",
@@ -248,8 +253,8 @@ def merge_segments(
         start, end = span(first, last)
         segments.append(
             Segment(
-                start=start,
-                end=end,
+                start=round(start, TIME_DIGITS),
+                end=round(end, TIME_DIGITS),
                 label=labels[label],
                 prob=float(probs[first : last + 1, label].mean()),
                 first_window=first,
@@ -436,8 +441,8 @@ class _TimelineRun:
         names = list(results[0].stream_probs)
         return WindowPrediction(
             index=k,
-            start=min(r.start for r in results),
-            end=max(r.end for r in results),
+            start=round(min(r.start for r in results), TIME_DIGITS),
+            end=round(max(r.end for r in results), TIME_DIGITS),
             first_frame=min(c[0] for c in clips),
             last_frame=max(c[-1] for c in clips),
             probs=probs.mean(dim=0).numpy(),
