@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import GKAANConfig
 from ..errors import BadCheckpointError, MissingDependencyError, UsageError
 from ..fileio import sha256_file
+from .registry import check_file_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -112,16 +113,7 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
         path = folder / name
         if Path(name).name != name:
             raise BadCheckpointError(folder / EXPORT_FILE, f"file name {name!r} leaves the folder")
-        try:
-            found = sha256_file(path)
-        except OSError as error:
-            raise BadCheckpointError(path, f"unreadable ({error.strerror or error})") from None
-        if found != expected:
-            raise BadCheckpointError(
-                path,
-                f"sha256 does not match {EXPORT_FILE} (expected {expected}): the file is "
-                "corrupt or was replaced; export the model again",
-            )
+        check_file_sha256(path, expected, EXPORT_FILE, "export the model again")
 
 
 class _OrtTrunk:

@@ -35,6 +35,7 @@ __all__ = [
     "REGISTRY_FILE",
     "Registry",
     "RegistryEntry",
+    "check_file_sha256",
     "check_sha256",
     "checkpoint_hashes",
     "load_registry",
@@ -145,18 +146,32 @@ def check_sha256(name: str, entry: RegistryEntry, folder: Path) -> Path:
         BadCheckpointError: a file differs from the registered one (names the file).
     """
     for file_name, expected in (entry.sha256 or {}).items():
-        path = folder / file_name
-        try:
-            found = sha256_file(path)
-        except OSError as error:
-            raise BadCheckpointError(path, f"unreadable ({error.strerror or error})") from None
-        if found != expected:
-            raise BadCheckpointError(
-                path,
-                f"sha256 does not match registry entry '{name}' (expected {expected}): "
-                "the file is corrupt or was replaced; restore it or download it again",
-            )
+        check_file_sha256(
+            folder / file_name,
+            expected,
+            f"registry entry '{name}'",
+            "restore it or download it again",
+        )
     return folder
+
+
+def check_file_sha256(path: Path, expected: str, record: str, remedy: str) -> None:
+    """Refuse ``path`` unless its sha256 is ``expected`` (what ``record`` says), with one line
+    naming the file, the record and ``remedy``.
+
+    Raises:
+        BadCheckpointError: the file is unreadable or its bytes differ.
+    """
+    try:
+        found = sha256_file(path)
+    except OSError as error:
+        raise BadCheckpointError(path, f"unreadable ({error.strerror or error})") from None
+    if found != expected:
+        raise BadCheckpointError(
+            path,
+            f"sha256 does not match {record} (expected {expected}): the file is corrupt or "
+            f"was replaced; {remedy}",
+        )
 
 
 def update_registry_hashes(name: str) -> dict[str, str]:
