@@ -235,6 +235,8 @@ def test_resume_with_more_epochs_continues_the_run(colour_source: Path, tmp_path
     result = train(colour_source, run, _config(epochs=2), resume=True)
     assert [r["epoch"] for r in _records(run)] == [1, 2]
     assert result.epochs == 2 and load_state(run / STATE_NAME)["step"] == 4
+    with pytest.raises(UsageError, match="already finished 2 of 2 epochs"):  # not silence
+        train(colour_source, run, _config(epochs=2), resume=True)
 
 
 _DDP_RUN = """

@@ -704,6 +704,11 @@ def train(
             raise UsageError(f"{state_path}: not found; nothing to resume (train without --resume)")
         state = load_state(state_path)
         _check_resume(TrainConfig.model_validate(state["config"]), config, out, state["epoch"])
+        if state["epoch"] >= config.epochs:  # nothing would run: say so
+            raise UsageError(
+                f"{out}: the run already finished {state['epoch']} of {config.epochs} epochs; "
+                f"to train further, resume with --epochs N above {state['epoch']}"
+            )
     elif state_path.exists():
         raise UsageError(
             f"{out}: already holds a run; pass --resume to continue it, or pick another --out"
