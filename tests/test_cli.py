@@ -285,3 +285,17 @@ def test_info_shows_the_data_cache_and_clean_cache_frees_what_it_reports(
     assert "removed 1 cache entry" in result.output and not new.exists()
     assert (prepared / "notes").is_dir() and (tmp_path / "elsewhere-0000000000000000").is_dir()
     assert json.loads(runner.invoke(app, ["info", "--json"]).output)["data_cache_entries"] == 0
+
+
+def test_an_mp4_on_stdin_says_it_needs_seeking_and_what_to_pipe(data_dir: Path) -> None:
+    video = (data_dir / "clips" / "arm_wrestling.mp4").read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "gkaan_cli", "predict", "-", "-q"],
+        input=video,
+        capture_output=True,
+        timeout=120,
+    )
+    errors = result.stderr.decode()
+    assert result.returncode == 1 and result.stdout == b""
+    assert "a pipe cannot be seeked" in errors and "-f mpegts" in errors
+    assert len(errors.splitlines()) == 1

@@ -926,7 +926,14 @@ def _live_timeline(
         min_duration=options.min_duration,
         switch_cost=options.switch_cost,
     )
-    if live.dropped is not None:
+    if live.dropped is not None and source == "-" and not timeline.processed_frames:
+        _error(  # nothing decoded from a pipe: most often an MP4, which needs seeking
+            f"-: nothing could be decoded from stdin ({live.dropped}); a pipe cannot be "
+            "seeked, and MP4/MOV keep their index at the end: pipe a streamable format "
+            "instead (ffmpeg -i video.mp4 -f mpegts - | gkaan predict -), or pass the file"
+        )
+        raise typer.Exit(1)  # no window: no table to show
+    elif live.dropped is not None:
         _error(
             f"{source}: the stream dropped after {timeline.info.duration:.1f} s "
             f"({live.dropped}); the segments so far follow"
