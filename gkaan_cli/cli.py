@@ -128,7 +128,7 @@ def info(
         typer.Option(
             "--cache",
             help="List the data cache's entries ($GKAAN_CACHE/prepared): source, "
-            "videos, size, last change.",
+            "videos, size, last change (default: off).",
         ),
     ] = False,
     clean_cache: Annotated[
@@ -136,13 +136,18 @@ def info(
         typer.Option(
             "--clean-cache",
             help="Remove the data cache's entries (with --older-than, only those unchanged "
-            "for that many days); an entry another gkaan process is writing is kept.",
+            "for that many days); an entry another gkaan process is writing is kept "
+            "(default: off).",
         ),
     ] = False,
     older_than: Annotated[
         float | None,
         typer.Option(
-            min=0.0, max=36500.0, callback=finite, help="With --clean-cache: days unchanged."
+            min=0.0,
+            max=36500.0,
+            callback=finite,
+            help="With --clean-cache: days unchanged (default: none, every entry).",
+            show_default=False,
         ),
     ] = None,
 ) -> None:

@@ -34,6 +34,7 @@ LAYERS = {
     "nested": 0,
     "progress": 0,
     "version": 0,
+    "words": 0,
 }
 #: The package's own ``__init__`` (lazy re-exports) and ``__main__`` sit outside the layers.
 EXEMPT = {PACKAGE, f"{PACKAGE}.__main__"}

@@ -392,8 +392,10 @@ def test_table_output_lists_each_file_with_its_top_labels(
     assert result.exit_code == 0
     assert "t.mp4" in result.stdout
     assert all(label in result.stdout for label in ("boxing", "running", "waving"))
-    # stderr: only the model line before the first video and the throughput line after
-    model_line, summary = result.stderr.splitlines()
+    # stderr: only the model line (and, for a model without OOD statistics, the note that no
+    # video can be called unknown) before the first video and the throughput line after
+    model_line, no_ood, summary = result.stderr.splitlines()
+    assert no_ood.startswith("note: out-of-distribution verdict: no verdict")
     assert model_line == (
         f"model: {checkpoint} (3 classes: boxing, running, waving; resnet18; cpu; {AUTO})"
     )
@@ -443,6 +445,7 @@ def test_bad_inputs_get_one_line_each_and_the_good_file_is_still_predicted(
     # besides the errors, stderr holds the model line and the throughput line, nothing else
     assert lines.pop(-1).startswith("1 video, 6 frames in ")
     assert lines.pop(2).startswith(f"model: {checkpoint} (3 classes")  # after input errors
+    assert lines.pop(2).startswith("note: out-of-distribution verdict")  # no OOD statistics
     assert len(lines) == 4
     assert lines[0] == f"error: {missing}: no such file"
     assert lines[1] == f"error: {folder}: no video files in directory"
@@ -649,6 +652,7 @@ def test_predict_notes_at_once_when_decode_cuda_cannot_be_used_in_this_process(
     video = make_video("a.mp4", num_frames=6)
     result = run_cli(str(video), "--model", str(checkpoint), "--decode", "cuda", "--timeline")
     assert result.exit_code == 0, result.output
-    model_line, note, *_ = result.stderr.splitlines()  # the model named first, then the note
+    model_line, no_ood, note, *_ = result.stderr.splitlines()  # the model named first
+    assert no_ood.startswith("note: out-of-distribution verdict")
     assert model_line.endswith(f"; cpu; {AUTO})")  # decoded on the CPU: nothing to add
     assert note == "note: CUDA decode not available (no CUDA here); decoding on the CPU"
