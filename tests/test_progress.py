@@ -47,3 +47,25 @@ def test_prepare_reports_every_video_to_on_progress_and_prints_nothing(
     assert [(e.stage, e.done, e.total) for e in events] == [("prepare", i, 3) for i in range(4)]
     assert all("videos/s" in e.message for e in events[1:])
     assert capfd.readouterr() == ("", "")
+
+
+def test_preparation_writes_a_line_per_ten_videos_when_stderr_is_redirected(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gkaan_cli.commands.common import PREPARE_LINE_EVERY, progress_bar
+    from gkaan_cli.progress import ProgressEvent
+
+    with progress_bar(enabled=True) as on_progress:  # stderr captured: not a terminal
+        for done in range(24):
+            on_progress(ProgressEvent("prepare", done, 23, "1.00 videos/s"))
+            on_progress(ProgressEvent("train", done, 23))  # other stages stay silent
+    lines = capsys.readouterr().err.splitlines()
+    assert PREPARE_LINE_EVERY == 10
+    assert lines == [
+        "prepare: 10/23 videos 1.00 videos/s",
+        "prepare: 20/23 videos 1.00 videos/s",
+        "prepare: 23/23 videos 1.00 videos/s",
+    ]
+    with progress_bar(enabled=False) as on_progress:  # --quiet
+        on_progress(ProgressEvent("prepare", 10, 23))
+    assert capsys.readouterr().err == ""

@@ -388,6 +388,10 @@ def fit_width(
     return renderable if natural_width(renderable) <= width else None
 
 
+#: With stderr redirected, a preparation writes one line per this many videos.
+PREPARE_LINE_EVERY = 10
+
+
 @contextmanager
 def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
     """The commands' one progress display: yields an ``on_progress`` callback for the library.
@@ -395,8 +399,10 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
     One bar per :attr:`~gkaan_cli.progress.ProgressEvent.stage` (description, bar, done/total,
     the event's message, elapsed and remaining time) on stderr; a stage's bar goes away when
     it completes and comes back when the stage starts again (next epoch, next video). The
-    display is transient and shown only when ``enabled`` and stderr is a terminal, so
-    redirected output and ``--quiet`` runs carry no progress lines.
+    display is transient and shown only when ``enabled`` and stderr is a terminal. When
+    stderr is redirected, long data preparation (stage ``prepare``) still writes a plain line
+    every :data:`PREPARE_LINE_EVERY` videos and at the end, so a logged run is not silent for
+    minutes; ``--quiet`` runs carry no progress lines.
     """
     progress = Progress(
         TextColumn("{task.description}", markup=False),
@@ -410,8 +416,13 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
         disable=not enabled or not stderr.is_terminal,
     )
     tasks: dict[str, TaskID] = {}
+    lines = enabled and not stderr.is_terminal
 
     def on_progress(event: ProgressEvent) -> None:
+        every = event.done % PREPARE_LINE_EVERY == 0 or event.done == event.total
+        if lines and event.stage == "prepare" and event.done and every:
+            of = f"/{event.total}" if event.total is not None else ""
+            stderr.print(f"prepare: {event.done}{of} videos {event.message}".rstrip())
         task = tasks.get(event.stage)
         if task is None:
             task = tasks[event.stage] = progress.add_task(
