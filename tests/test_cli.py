@@ -299,3 +299,24 @@ def test_an_mp4_on_stdin_says_it_needs_seeking_and_what_to_pipe(data_dir: Path) 
     assert result.returncode == 1 and result.stdout == b""
     assert "a pipe cannot be seeked" in errors and "-f mpegts" in errors
     assert len(errors.splitlines()) == 1
+
+
+def test_a_wrong_model_name_is_reported_before_torch_loads(
+    make_video: Callable[..., Path],
+) -> None:
+    video = make_video("v.mp4", num_frames=4)
+    probe = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    runpy.run_module('gkaan_cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    print('torch' in sys.modules, exit.code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "predict", str(video), "--model", "nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.split() == ["False", "2"], result.stderr
+    assert "nosuch: not an existing path, a registered model" in result.stderr

@@ -502,11 +502,16 @@ def load_model(spec: str | None) -> GKAAN:
     """``GKAAN.from_pretrained(spec)``; None is the registry's default model. A ``gkaan
     export`` folder loads as an :class:`~gkaan_cli.model.onnx_runtime.OnnxModel`, which
     the Predictor runs with ONNX Runtime."""
-    from ..model.gkaan import GKAAN
+    from ..model.hub_client import parse_hub_id
     from ..model.locate import resolve_checkpoint
     from ..model.onnx_runtime import is_onnx_export, load_export
 
     if is_onnx_export(spec):
         return load_export(str(spec))  # type: ignore[return-value]  # the Predictor's interface
+    if spec is None or parse_hub_id(spec) is None:
+        # a local or registered model: a wrong name is reported before torch loads (seconds)
+        resolved = resolve_checkpoint(spec)
+        spec = spec if spec is not None else str(resolved)
+    from ..model.gkaan import GKAAN
 
-    return GKAAN.from_pretrained(spec if spec is not None else resolve_checkpoint(None))
+    return GKAAN.from_pretrained(spec)

@@ -328,6 +328,8 @@ def predict(
         raise typer.Exit(1)  # nothing to predict: the model is never loaded
     render = _overlay_renderer() if save_video is not None else None
 
+    net = load_model(model)  # first: a wrong model name is reported before torch loads
+
     from ..config import SamplingConfig
     from ..engine.distributed import distributed_context
     from ..engine.outputs import format_predictions
@@ -335,7 +337,6 @@ def predict(
     from ..engine.shard import SHARD_TIMEOUT, predict_sharded, rank_device
     from ..fileio import atomic_write_text
 
-    net = load_model(model)
     classes = net.config.num_classes
     if main and top_k is not None and top_k > classes:
         stderr.print(
