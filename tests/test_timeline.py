@@ -329,6 +329,8 @@ def test_timeline_report_draws_the_segments(checkpoint: Path, make_video, tmp_pa
     segments = json.loads(result.stdout)[0]["segments"]
     html = page.read_text()
     assert "<h3>Windows and segments</h3>" in html
+    # the ranked labels are the windows' mean and say so: the video's answer is predict's
+    assert "Mean over the timeline&#x27;s windows, not the video&#x27;s answer" in html
     for segment in segments:
         assert f"<title>{segment['label']} {segment['start']:.2f}-{segment['end']:.2f} s" in html
 

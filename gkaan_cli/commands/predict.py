@@ -1017,6 +1017,13 @@ def _render_timelines(
         _write_timeline_report(report, timelines, top_k=top_k)
 
 
+#: Above a timeline page's ranked labels: they are the windows' mean, not the video's answer.
+TIMELINE_MEAN_NOTE = (
+    "Mean over the timeline's windows, not the video's answer: the answer for the whole "
+    "video is gkaan predict without --timeline (the clips of the model's own sampling)."
+)
+
+
 def _write_timeline_report(
     path: Path, timelines: Sequence[TimelinePrediction], *, top_k: int
 ) -> None:
@@ -1041,6 +1048,7 @@ def _write_timeline_report(
             {"label": label, "prob": round(prob, 6)}
             for label, prob in rank_labels(timeline.labels, mean, top_k)
         ]
+        record["top_k_note"] = TIMELINE_MEAN_NOTE
         record["clips"] = record.pop("windows")
         records.append(record)
     model = timelines[0].model if timelines else None

@@ -203,6 +203,7 @@ def _video_section(record: Mapping[str, Any], *, timeline_labels: int) -> str:
         f"<h2>{_text(file)}</h2>",
         f'<p class="facts">{_text(", ".join(facts))}</p>' if facts else "",
         f'<p class="verdict">verdict: <strong>{_text(str(said))}</strong></p>' if said else "",
+        f"<p>{_text(str(record['top_k_note']))}</p>" if record.get("top_k_note") else "",
         f"<table><tr><th>label</th><th>prob</th><th></th></tr>{ranked}</table>",
     ]
     if streams:
