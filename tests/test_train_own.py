@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from gkaan_cli.cli import app
 from gkaan_cli.config import SamplingConfig
+from gkaan_cli.data.manifest import load_manifest
 from gkaan_cli.data.prepare import PrepareOptions, prepare
 from gkaan_cli.data.sources import SplitOptions
 from gkaan_cli.engine.recipes import DEFAULT_RECIPE, OWN_TRUNK, load_train_config
-from gkaan_cli.engine.train import RunStart, train
+from gkaan_cli.engine.train import RunStart, check_sampling, train
 from gkaan_cli.errors import UsageError
 from gkaan_cli.fileio import sha256_file
 from gkaan_cli.model.backbones import build_backbone
@@ -141,6 +142,14 @@ def test_a_cache_prepared_for_other_sampling_stops_naming_the_prepare_flags(
     message = str(error.value)
     assert "\n" not in message
     assert "--sampling segments --num-segments 3 --frames-per-segment 2" in message
+    # the other way out, a --config file holding the prepared sampling, trains
+    config_file = tmp_path / "as-prepared.json"
+    config_file.write_text(message.split("FILE holding ", 1)[1])
+    tiny = {key: value for key, value in TINY_MODEL.items() if key != "sampling"}
+    as_prepared = load_train_config("quick", config_file, {"model": tiny})
+    sampling = as_prepared.model_config_for(["a", "b"]).sampling
+    assert sampling.describe() == load_manifest(prepared).settings.sampling.describe()
+    check_sampling(load_manifest(prepared), sampling, prepared)
     # a sampling the cached frames can serve is used as the recipe says
     fewer = {"mode": "dense", "clip_len": 4, "stride": 4, "max_clips": 1}
     result = train(prepared, tmp_path / "ok", _tiny(model={**TINY_MODEL, "sampling": fewer}))

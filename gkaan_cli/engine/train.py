@@ -183,7 +183,8 @@ def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> 
                 f"{data}: prepared for {manifest.settings.sampling.describe()} sampling; "
                 f"this run samples {sampling.describe()} and {record.id} lacks its frames: "
                 f"prepare with `gkaan prepare SOURCE OUT {_prepare_flags(sampling)}` (or train "
-                "from the video folder), or pass --sampling to train as prepared"
+                "from the video folder), or train as prepared with --config FILE, FILE holding "
+                + json.dumps({"model": {"sampling": manifest.settings.sampling.model_dump()}})
             )
 
 
@@ -454,8 +455,6 @@ class _Run:
             self.optimizer = torch.optim.SGD(
                 params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
             )
-        if config.amp == "fp16" and ctx.device.type != "cuda":
-            raise UsageError("--amp fp16 needs CUDA; use --amp bf16 on CPU")
         self.autocast = AUTOCAST_DTYPES.get(config.amp)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
         self.train_set = make_dataset(
@@ -711,9 +710,14 @@ def train(
             )
     elif state_path.exists():
         raise UsageError(
-            f"{out}: already holds a run; pass --resume to continue it, or pick another --out"
+            f"{out}: already holds a run; pass --resume to continue it, or pick another --output"
         )
     with distributed_context(config.device) as ctx, _deterministic(ctx.device.type == "cpu"):
+        if config.amp == "fp16" and ctx.device.type != "cuda":  # before any data is prepared
+            raise UsageError(
+                "fp16 training (--precision fp16, or amp: fp16 in the recipe or --config) needs "
+                "a CUDA device; use --precision bf16 or fp32 on CPU"
+            )
         prepared = resolve_data(data, config, on_progress=on_progress) if ctx.is_main else None
         prepared = all_gather(ctx, prepared)[0]
         _seed_everything(config.seed + ctx.rank)
