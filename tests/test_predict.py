@@ -23,7 +23,7 @@ from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict, predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine import predict as predict_module
-from gkaan_cli.engine.predict import Predictor, VideoPrediction, _resolve_decode, expand_inputs
+from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs, resolve_decode
 from gkaan_cli.engine.timeline import predict_timeline
 from gkaan_cli.errors import BadVideoError, UsageError
 from gkaan_cli.model.gkaan import GKAAN
@@ -596,7 +596,7 @@ def test_decode_on_a_cuda_device_follows_the_probe_of_that_device(
         return problem
 
     monkeypatch.setattr(predict_module, "cuda_decode_problem", probe)
-    assert _resolve_decode(decode, torch.device("cuda", 1)) == expected
+    assert resolve_decode(decode, torch.device("cuda", 1)) == expected
     assert asked == ([] if decode == "cpu" else [1])
 
 
@@ -607,7 +607,7 @@ def cuda_decode_chosen(monkeypatch: pytest.MonkeyPatch) -> str:
     problem = cuda_decode_problem(0)
     if problem is None:
         pytest.skip("CUDA decoding works here: nothing falls back")
-    monkeypatch.setattr(predict_module, "_resolve_decode", lambda decode, device: ("cuda:0", None))
+    monkeypatch.setattr(predict_module, "resolve_decode", lambda decode, device: ("cuda:0", None))
     return problem
 
 
@@ -647,7 +647,7 @@ def test_predict_notes_at_once_when_decode_cuda_cannot_be_used_in_this_process(
     checkpoint: Path, make_video: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        predict_module, "_resolve_decode", lambda decode, device: ("cpu", "no CUDA here")
+        predict_module, "resolve_decode", lambda decode, device: ("cpu", "no CUDA here")
     )
     video = make_video("a.mp4", num_frames=6)
     result = run_cli(str(video), "--model", str(checkpoint), "--decode", "cuda", "--timeline")

@@ -244,9 +244,9 @@ def test_non_utf8_file_name_is_prepared_and_stored_losslessly(
 @pytest.mark.parametrize("rate", [0.0, 2.0**-31, 90000.0])
 def test_absurd_stated_frame_rates_are_not_believed(rate: float) -> None:
     stream = SimpleNamespace(average_rate=rate, guessed_rate=rate, base_rate=rate)
-    assert reader._fps(stream) == 0.0  # type: ignore[arg-type]
+    assert reader.stated_fps(stream) == 0.0  # type: ignore[arg-type]
     sane = SimpleNamespace(average_rate=rate, guessed_rate=None, base_rate=25.0)
-    assert reader._fps(sane) == 25.0  # type: ignore[arg-type]
+    assert reader.stated_fps(sane) == 25.0  # type: ignore[arg-type]
 
 
 def test_video_with_an_absurd_rate_gets_a_plausible_fps_or_a_clear_error(

@@ -14,7 +14,7 @@ from rich.console import Console, RenderableType
 
 from gkaan_cli.commands.evaluate import per_class_table, scores_table
 from gkaan_cli.commands.predict import clips_timeline, predictions_table, segments_table
-from gkaan_cli.commands.train import _summary
+from gkaan_cli.commands.train import epochs_table
 from gkaan_cli.engine.predict import ClipPrediction, VideoPrediction
 from gkaan_cli.engine.timeline import Segment
 
@@ -176,7 +176,7 @@ def test_evaluate_and_train_tables_keep_a_row_a_line_at_80_columns() -> None:
     for table, words, count in (
         (scores_table(report), list(streams), 5),
         (per_class_table(report), LONG, len(LONG)),
-        (_summary(history), ["val"], 3),
+        (epochs_table(history), ["val"], 3),
     ):
         for width in (80, 200):
             lines = render(table, width)

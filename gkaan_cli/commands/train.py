@@ -292,7 +292,7 @@ def train(
     from ..viz.run_report import write_run_report
 
     page = write_run_report(result)
-    stdout.print(_summary(result.history))
+    stdout.print(epochs_table(result.history))
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
     stdout.print(f"report: {page}  (curves: {result.out / 'curves.png'})", markup=False)
 
@@ -381,7 +381,7 @@ def _final_line(result: TrainResult, seconds: float) -> str:
     return f"{chosen}  ({_duration(seconds)}){ood}"
 
 
-def _summary(history: list[dict[str, Any]]) -> Table:
+def epochs_table(history: list[dict[str, Any]]) -> Table:
     """One row per epoch: train loss/accuracy, eval accuracies, clips/s."""
     table = Table(title="training")
     for name in (

@@ -49,6 +49,7 @@ __all__ = [
     "VideoPrediction",
     "expand_inputs",
     "rank_labels",
+    "resolve_decode",
     "verdict_line",
     "verdict_text",
 ]
@@ -425,7 +426,7 @@ class Predictor:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         if not ood_threshold > 0:
             raise UsageError(f"the OOD threshold must be positive, got {ood_threshold}")
-        target, fallback = _resolve_decode(decode, self.device)
+        target, fallback = resolve_decode(decode, self.device)
         #: Where video files are decoded: ``cpu`` or ``cuda`` (on :attr:`device`).
         self.decode = "cpu" if target == "cpu" else "cuda"
         self._decoding = _Decoding(target, on_decode_fallback)
@@ -562,7 +563,7 @@ def _resolve_device(device: str) -> torch.device:
     return resolve_device(device)
 
 
-def _resolve_decode(decode: str, device: torch.device) -> tuple[str, str | None]:
+def resolve_decode(decode: str, device: torch.device) -> tuple[str, str | None]:
     """:func:`read_frames`' ``decode`` (``cpu`` or ``cuda:N``, N the index of ``device``) for
     :data:`Decode` ``decode`` on ``device``, and why CUDA decoding cannot be used when
     ``decode="cuda"`` asked for it (else None).

@@ -23,7 +23,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
 from .formats import STDIN, is_live_source
-from .reader import Frame, _fps, _times, _to_rgb
+from .reader import Frame, _times, _to_rgb, stated_fps
 
 __all__ = ["DEFAULT_TIMEOUT", "LIVE_PROTOCOLS", "LiveInfo", "LiveVideo", "live_protocols"]
 
@@ -93,7 +93,7 @@ class LiveVideo:
             raise BadVideoError(source, "no video stream")
         self._stream: av.video.stream.VideoStream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        fps = _fps(self._stream)
+        fps = stated_fps(self._stream)
         if fps <= 0:
             self._container.close()
             raise BadVideoError(source, "unknown frame rate (the stream states none)")

@@ -66,10 +66,11 @@ __all__ = [
     "cuda_decode_problem",
     "probe_video",
     "read_frames",
+    "stated_fps",
 ]
 
 #: Frame rates outside [MIN_FPS, MAX_FPS] are not believed (a stream's stated rate of 0,
-#: 1/2^31 or 90000 is a broken header); see :func:`_plausible_fps` for the fallback.
+#: 1/2^31 or 90000 is a broken header); see :func:`stated_fps`.
 MIN_FPS = 1 / 3600
 MAX_FPS = 1000.0
 
@@ -302,7 +303,7 @@ def _decode(
         return
 
 
-def _fps(stream: av.video.stream.VideoStream) -> float:
+def stated_fps(stream: av.video.stream.VideoStream) -> float:
     """The first plausible stated rate (average, guessed, base), else 0.0 (unknown)."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate and MIN_FPS <= float(rate) <= MAX_FPS:
@@ -354,7 +355,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         if first is None:
             raise BadVideoError(display_path(path), "no decodable frames")
         rotation = _quarter_turns(first) * 90
-        fps = _fps(stream)
+        fps = stated_fps(stream)
         codec = stream.codec_context.name
         coded_w, coded_h = first.width, first.height
         stated = stream.frames
@@ -477,7 +478,7 @@ def read_frames(
         raise ValueError(f"size must be positive (width, height), got {size}")
     container, stream = _open_for(path, decode, on_fallback)
     with container:
-        fps = _fps(stream)
+        fps = stated_fps(stream)
         reformatter = VideoReformatter()
         remaining = None if wanted is None else iter(wanted)
         target = None if remaining is None else next(remaining, None)
