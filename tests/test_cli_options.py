@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from gkaan_cli.cli import app
 from gkaan_cli.commands.common import shorten_path
-from gkaan_cli.commands.predict import output_format, predictions_table, table_text
+from gkaan_cli.commands.predict import output_format
+from gkaan_cli.commands.tables import predictions_table, table_text
 from gkaan_cli.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]

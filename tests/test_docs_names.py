@@ -324,7 +324,7 @@ def test_the_checks_find_each_kind_of_drift(package: Package) -> None:
         '`Predictor(model, *, precision="fp32")`': "precision='fp32'",
         "`gkaan_cli.engine.apis`": "gkaan_cli.engine.apis",
         "`engine/apis.py`": "engine/apis.py",
-        "`PredictorOptions`": "PredictorOptions",
+        "`PredictorSettings`": "PredictorSettings",
         "`MAX_WIDGETS`": "MAX_WIDGETS",
     }
     for span, named in drifts.items():

@@ -20,8 +20,9 @@ ROOT = Path(gkaan_cli.__file__).parent
 
 #: Layer of each top-level module or sub-package; a module imports only from its layer or below.
 LAYERS = {
-    "cli": 6,
-    "commands": 6,
+    "cli": 7,
+    "commands": 7,
+    "apis": 6,
     "viz": 5,
     "engine": 4,
     "data": 3,
@@ -39,7 +40,7 @@ LAYERS = {
 #: The package's own ``__init__`` (lazy re-exports) and ``__main__`` sit outside the layers.
 EXEMPT = {PACKAGE, f"{PACKAGE}.__main__"}
 #: Library layers, which report through return values and callbacks, never on the terminal.
-NO_RICH = ("model", "video", "data", "engine")
+NO_RICH = ("model", "video", "data", "engine", "viz", "apis")
 
 
 @cache
@@ -105,7 +106,38 @@ def test_the_walk_sees_relative_absolute_and_function_level_imports() -> None:
         f"{PACKAGE}.model.checkpoint",  # from .checkpoint import ...
         f"{PACKAGE}.model.locate",  # inside GKAAN.from_pretrained
     }
-    assert f"{PACKAGE}.model.locate" in internal_imports(f"{PACKAGE}.commands.common")
+    assert f"{PACKAGE}.model.locate" in internal_imports(f"{PACKAGE}.apis.model")
+
+
+def test_no_module_imports_or_reads_another_modules_private_names() -> None:
+    """A module's ``_name`` is its own: another module that needs it gets a public name, so
+    what a module promises is what its public names say (ARCHITECTURE.md)."""
+    offenders = []
+    for module, path in modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        nodes = list(ast.walk(tree))
+        own = {  # attributes this module's classes set on themselves
+            node.attr
+            for node in nodes
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        }
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom):
+                names = [a.name for a in node.names]
+                private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+                offenders += [f"{module}:{node.lineno} imports {name}" for name in private]
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id not in ("self", "cls")
+                and node.attr not in own
+            ):
+                offenders.append(f"{module}:{node.lineno} reads {node.value.id}.{node.attr}")
+    assert offenders == []
 
 
 def test_no_module_imports_the_package_init() -> None:

@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from gkaan_cli.cli import guarded
-from gkaan_cli.commands.predict import predict, predictions_table, verdict
+from gkaan_cli.commands.predict import predict
+from gkaan_cli.commands.tables import predictions_table, verdict
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine.outputs import format_predictions
 from gkaan_cli.engine.predict import Predictor

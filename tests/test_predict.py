@@ -20,7 +20,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from gkaan_cli.cli import guarded
-from gkaan_cli.commands.predict import predict, predictions_table
+from gkaan_cli.commands.predict import predict
+from gkaan_cli.commands.tables import predictions_table
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine import predict as predict_module
 from gkaan_cli.engine.predict import Predictor, VideoPrediction, expand_inputs, resolve_decode

@@ -349,13 +349,13 @@ def test_stale_temp_files_of_a_killed_run_are_cleaned_up(tmp_path: Path) -> None
 
 
 def test_save_video_names_never_collide_with_an_input(tmp_path: Path) -> None:
-    from gkaan_cli.commands.predict import _overlay_paths
+    from gkaan_cli.apis.predict import overlay_paths
 
     inputs = [tmp_path / "a.gkaan.mp4", tmp_path / "a.mp4"]
     for path in inputs:
         path.write_bytes(b"video")
     predictions = [SimpleNamespace(path=str(p)) for p in inputs]
-    targets = _overlay_paths(predictions, tmp_path)  # type: ignore[arg-type]
+    targets = overlay_paths(predictions, tmp_path)  # type: ignore[arg-type]
     assert not {t.resolve() for t in targets} & {p.resolve() for p in inputs}
     assert len(set(targets)) == 2
 

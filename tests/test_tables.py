@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console, RenderableType
 
 from gkaan_cli.commands.evaluate import per_class_table, scores_table
-from gkaan_cli.commands.predict import clips_timeline, predictions_table, segments_table
+from gkaan_cli.commands.tables import clips_timeline, predictions_table, segments_table
 from gkaan_cli.commands.train import epochs_table
 from gkaan_cli.engine.predict import ClipPrediction, VideoPrediction
 from gkaan_cli.engine.timeline import Segment

@@ -13,9 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console, RenderableType
@@ -36,16 +34,10 @@ from ..config import (
     MAX_SWITCH_COST,
     MAX_THREADS,
     MAX_TIMELINE_SECONDS,
-    SWITCH_COST,
     Decode,
 )
-from ..errors import UsageError
 from ..fileio import printable
 from ..progress import ProgressCallback, ProgressEvent
-
-if TYPE_CHECKING:
-    from ..config import GKAANConfig, SamplingConfig
-    from ..model.gkaan import GKAAN
 
 __all__ = [
     "DEVICE_HELP",
@@ -64,14 +56,10 @@ __all__ = [
     "SmoothOption",
     "SwitchCostOption",
     "ThreadsOption",
-    "TimelineOptions",
     "WindowOption",
-    "check_sampling_memory",
     "choice_callback",
     "finite",
     "fit_width",
-    "load_model",
-    "model_files",
     "natural_width",
     "pack_entries",
     "packed_width",
@@ -85,7 +73,7 @@ __all__ = [
 
 #: No markup: file names may contain "[...]". Results on stdout, everything else on stderr.
 #: ``soft_wrap``: a printed line (``wrote PATH``) is never broken inside a path or a label;
-#: tables still fit the terminal (see :func:`gkaan_cli.commands.predict.print_table`).
+#: tables still fit the terminal (see :func:`gkaan_cli.commands.tables.print_table`).
 class _PrintableConsole(Console):
     """A Console that prints control characters of ``str`` and ``Text`` arguments (a file
     name's ESC or BEL in a note or an error) as ``\\xNN``: a name cannot drive the terminal."""
@@ -256,25 +244,6 @@ SwitchCostOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class TimelineOptions:
-    """The ``--window``/``--hop`` (seconds, None: the defaults), ``--smooth``,
-    ``--min-duration`` and ``--switch-cost`` options."""
-
-    window: float | None = None
-    hop: float | None = None
-    smooth: int = 1
-    min_duration: float = 0.0
-    switch_cost: float = SWITCH_COST
-
-    def require_timeline(self, timeline: bool) -> None:
-        """Raise UsageError when an option differs from its default without ``--timeline``."""
-        if not timeline and self != TimelineOptions():
-            raise UsageError(
-                "--window, --hop, --smooth, --min-duration and --switch-cost need --timeline"
-            )
-
-
 def _plain_params(params: list[Any]) -> list[Any]:
     """No ``<bool>`` type beside flags (they take no value), upper-case argument names."""
     for param in params:
@@ -438,80 +407,15 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressCallback]:
 
 class DecodeNote:
     """The Predictor's ``on_decode_fallback`` for a command: the first fallback's reason as
-    one ``note:`` line on stderr, later ones not (they may come from the decoding thread).
-
-    The Predictor may call it while it is being built, before the command has named the
-    model: the note is held until :meth:`release`, so it follows the model line.
-    """
+    one ``note:`` line on stderr, later ones not (they may come from the decoding thread)."""
 
     def __init__(self, *, enabled: bool = True) -> None:
         self._lock = threading.Lock()
         self._said = not enabled
-        self._held = True
-        self._pending: str | None = None
 
     def __call__(self, reason: str) -> None:
         with self._lock:
             if self._said:
                 return
             self._said = True
-            if self._held:
-                self._pending = reason
-                return
-        self._print(reason)
-
-    def release(self) -> None:
-        """Print a held note now; later notes print at once."""
-        with self._lock:
-            self._held = False
-            pending, self._pending = self._pending, None
-        if pending is not None:
-            self._print(pending)
-
-    @staticmethod
-    def _print(reason: str) -> None:
         stderr.print(f"note: CUDA decode not available ({reason}); decoding on the CPU")
-
-
-def check_sampling_memory(config: GKAANConfig, sampling: SamplingConfig) -> None:
-    """Raise UsageError when ``--clip-len``/``--max-clips``... make the model's clips more
-    than this machine can hold (before a frame is decoded)."""
-    from ..config import memory_problem
-
-    problem = memory_problem(config.model_copy(update={"sampling": sampling}))
-    if problem is not None:
-        raise UsageError(f"the sampling options: the model with them {problem}")
-
-
-def model_files(spec: str | None) -> list[Path]:
-    """The files of the checkpoint ``spec`` names (None: the default model): inputs too, so
-    no output may replace them; none when ``spec`` names no checkpoint (loading the model
-    says why)."""
-    from ..errors import GkaanError
-    from ..model.checkpoint import CHECKPOINT_FILES
-    from ..model.locate import resolve_checkpoint
-
-    try:
-        folder = resolve_checkpoint(spec)
-    except GkaanError:
-        return []
-    return [folder / name for name in CHECKPOINT_FILES]
-
-
-def load_model(spec: str | None) -> GKAAN:
-    """``GKAAN.from_pretrained(spec)``; None is the registry's default model. A ``gkaan
-    export`` folder loads as an :class:`~gkaan_cli.model.onnx_runtime.OnnxModel`, which
-    the Predictor runs with ONNX Runtime."""
-    from ..model.hub_client import parse_hub_id
-    from ..model.locate import resolve_checkpoint
-    from ..model.onnx_runtime import is_onnx_export, load_export
-
-    if is_onnx_export(spec):
-        return load_export(str(spec))  # type: ignore[return-value]  # the Predictor's interface
-    if spec is None or parse_hub_id(spec) is None:
-        # a local or registered model: a wrong name is reported before torch loads (seconds)
-        resolved = resolve_checkpoint(spec)
-        spec = spec if spec is not None else str(resolved)
-    from ..model.gkaan import GKAAN
-
-    return GKAAN.from_pretrained(spec)

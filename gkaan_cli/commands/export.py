@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UsageError
-from .common import QuietOption, load_model, progress_bar, stdout
+from .common import QuietOption, progress_bar, stdout
 
 
 def export(
@@ -75,7 +75,9 @@ def export(
             raise errors[0]  # one line naming the file, exit 1
         if not videos:
             raise UsageError("--calibrate: no video found")
-    net = load_model(model)
+    from ..apis.model import find_model, open_model
+
+    net = open_model(find_model(model))
     with progress_bar(enabled=not quiet) as on_progress:
         report = export_model(
             net, out, opset=opset, calibrate=videos, int8=int8, on_progress=on_progress

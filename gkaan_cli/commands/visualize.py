@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 
 import typer
 
+from ..apis.options import PredictorOptions, TimelineOptions
 from ..config import MAX_GRID_FRAMES, SWITCH_COST
 from ..errors import UsageError
-from ..progress import ProgressEvent
 from .common import (
     DecodeNote,
     DecodeOption,
@@ -29,10 +29,7 @@ from .common import (
     SmoothOption,
     SwitchCostOption,
     ThreadsOption,
-    TimelineOptions,
     WindowOption,
-    load_model,
-    model_files,
     progress_bar,
     stdout,
 )
@@ -123,60 +120,45 @@ def visualize(
     _check_suffix("--save-maps", save_maps, ".npz")
     if out.resolve() == video.resolve():
         raise UsageError(f"--output {out}: would overwrite the input video")
+    from ..apis.model import find_model
     from ..fileio import check_output_path
 
-    inputs = [video, *model_files(model)]  # the model's files are inputs too
+    source = find_model(model)
+    inputs = [video, *source.files]  # the model's files are inputs too
     for target in (out, grid, save_maps):  # writable, never an input, before any work
         if target is not None:
             check_output_path(target, inputs=inputs)
 
-    from ..engine.predict import Predictor, verdict_line
-    from ..engine.timeline import predict_timeline, timeline_spec
+    from ..apis.model import open_model
+    from ..apis.predict import open_predictor
+    from ..apis.visualize import visualize_video
+    from ..engine.predict import verdict_line
     from ..video.reader import probe_video
-    from ..viz import render
 
-    info = probe_video(video)  # a bad video is reported before the model is loaded
-    net = load_model(model)
+    probe_video(video)  # a bad video is reported before the model is loaded
     note = DecodeNote(enabled=not quiet)
-    predictor = Predictor(
-        net,
-        device=device,
-        precision=precision,
-        threads=threads,
-        decode=decode,
+    predictor = open_predictor(
+        open_model(source),
+        PredictorOptions(device=device, precision=precision, decode=decode, threads=threads),
         on_decode_fallback=note,
     )
     if not quiet:
         print_model_line(predictor.model_info)
-    note.release()
-    if timeline:  # a window shorter than a clip is refused before any work
-        timeline_spec(predictor.sampling, info.fps, window=options.window, hop=options.hop)
+    if predictor.decode_fallback is not None:
+        note(predictor.decode_fallback)
     with progress_bar(enabled=not quiet) as on_progress:
-        prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
-        segments = None
-        if timeline:
-            segments = predict_timeline(
-                predictor,
-                video,
-                window=options.window,
-                hop=options.hop,
-                smooth=options.smooth,
-                min_duration=options.min_duration,
-                switch_cost=options.switch_cost,
-                on_progress=on_progress,
-            ).segments
-        render.render_overlay_video(
+        done = visualize_video(
+            predictor,
             video,
-            prediction,
             out,
+            grid=grid,
+            grid_frames=grid_frames,
+            save_maps=save_maps,
             normalize=normalize,
-            segments=segments,
-            progress=lambda done, total: on_progress(ProgressEvent("render", done, total)),
+            timeline=options if timeline else None,
+            on_progress=on_progress,
         )
-        if grid is not None:
-            render.render_grid(video, prediction, grid, n=grid_frames, normalize=normalize)
-    if save_maps is not None:
-        render.save_maps(prediction, save_maps)
+    prediction, segments = done.prediction, done.segments
     label, prob = prediction.top_k(1)[0]
     stdout.print(f"{video}: {verdict_line(label, prob, prediction.in_distribution)}", markup=False)
     for segment in segments or ():

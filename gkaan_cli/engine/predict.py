@@ -390,11 +390,11 @@ class Predictor:
         decode: where video files are decoded (docs/predict.md#gpu-decode): ``auto`` (by
             FFmpeg's CUDA decoder when ``device`` is CUDA and this process can use it, else
             the CPU), ``cpu``, or ``cuda`` (needs a CUDA device; where CUDA decoding cannot
-            be used, the CPU and ``on_decode_fallback``). Live sources decode on the CPU.
-        on_decode_fallback: called with the reason whenever CUDA decoding was asked for, or
-            chosen by ``auto``, and a video is decoded on the CPU instead: once here when
-            ``decode="cuda"`` cannot be used in this process, or from the decoding thread for
-            a file it cannot be used for.
+            be used, the CPU, saying why). Live sources decode on the CPU.
+        on_decode_fallback: called from the decoding thread with the reason whenever CUDA
+            decoding was chosen and a file is decoded on the CPU instead. When
+            ``decode="cuda"`` cannot be used in this process at all, nothing is called: the
+            reason is :attr:`decode_fallback`.
 
     Raises:
         UsageError: an unavailable device, fp16 on CPU, ``decode="cuda"`` on a CPU device,
@@ -461,8 +461,9 @@ class Predictor:
             "sampling": self.sampling.model_dump(mode="json"),
             "ood": None if self.ood is None else info["ood"] | {"threshold": ood_threshold},
         }
-        if fallback is not None and on_decode_fallback is not None:
-            on_decode_fallback(fallback)
+        #: Why ``decode="cuda"`` cannot be used in this process (files decode on the CPU),
+        #: else None: a fact for the caller to report when it chooses.
+        self.decode_fallback = fallback
 
     def predict_many(
         self,

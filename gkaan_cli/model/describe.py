@@ -16,14 +16,12 @@ from ..config import SamplingConfig
 from ..fileio import sha256_file
 from ..words import plural
 from .checkpoint import WEIGHTS_FILE
-from .registry import load_registry, weights_dir
+from .locate import identify_checkpoint
 
 if TYPE_CHECKING:
     from .gkaan import GKAAN
 
 __all__ = ["describe_model", "model_summary", "model_words"]
-
-_HUB_PREFIX = "models--"
 
 
 def describe_model(
@@ -38,7 +36,8 @@ def describe_model(
     """The ``model`` block: a JSON-ready description of ``model`` and where it came from.
 
     Args:
-        model: the network; :meth:`GKAAN.from_pretrained` records its spec and folder.
+        model: the network; :meth:`GKAAN.from_pretrained` records its
+            :class:`~gkaan_cli.model.locate.CheckpointRef` (name, folder, sha256), used as is.
         source: the spec the model was loaded from (a registry name, folder or Hub id);
             default: the one ``from_pretrained`` recorded.
         folder: the checkpoint folder it was read from; default: the one ``from_pretrained``
@@ -55,17 +54,25 @@ def describe_model(
         ``decode``.
     """
     config = model.config
-    if folder is None:
-        folder = getattr(model, "checkpoint_path", None)
-    spec = str(source) if source is not None else getattr(model, "source", None)
-    name, kind, revision = _identify(spec, folder)
-    weights = folder / WEIGHTS_FILE if folder is not None else None
+    ref = getattr(model, "ref", None)  # the CheckpointRef from_pretrained resolved
+    if ref is not None and source is None and folder in (None, ref.folder):
+        name, kind, revision, folder = ref.name, ref.kind, ref.revision, ref.folder
+        digest: str | None = ref.sha256
+    else:
+        folder = folder if folder is not None else getattr(model, "checkpoint_path", None)
+        spec = str(source) if source is not None else getattr(model, "source", None)
+        if folder is None:
+            name, kind, revision = (spec or "unsaved", "unsaved", None)
+        else:
+            name, kind, revision = identify_checkpoint(spec, folder)
+        weights = folder / WEIGHTS_FILE if folder is not None else None
+        digest = sha256_file(weights) if weights is not None and weights.is_file() else None
     return {
         "name": name,
         "kind": kind,
         "path": str(folder) if folder is not None else None,
         "revision": revision,
-        "sha256": sha256_file(weights) if weights is not None and weights.is_file() else None,
+        "sha256": digest,
         "num_classes": config.num_classes,
         "classes": [config.label(i) for i in range(config.num_classes)],
         "backbone": config.backbone,
@@ -146,22 +153,3 @@ NO_OOD_WORDS = (
     "no verdict: the model carries no statistics of its training clips (train on videos of "
     "at least two groups, e.g. with --split-by, to get them)"
 )
-
-
-def _identify(spec: str | None, folder: Path | None) -> tuple[str, str, str | None]:
-    """``(name, kind, revision)`` of a model loaded from ``spec`` into ``folder``."""
-    if folder is None:
-        return (spec or "unsaved", "unsaved", None)
-    registry = load_registry()
-    if spec is not None and spec in registry.models:
-        entry = registry.models[spec]
-        return (spec, "registry", entry.revision)
-    resolved = folder.resolve()
-    for name, entry in registry.models.items():
-        if entry.path is not None and (weights_dir() / entry.path).resolve() == resolved:
-            return (name, "registry", None)
-    snapshots = resolved.parent
-    if snapshots.name == "snapshots" and snapshots.parent.name.startswith(_HUB_PREFIX):
-        repo = snapshots.parent.name[len(_HUB_PREFIX) :].replace("--", "/", 1)
-        return (f"{repo}@{resolved.name}", "hub", resolved.name)
-    return (str(folder), "folder", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +23,9 @@ from .motion import MotionHead, motion_descriptor
 from .ood import OOD_PREFIX, OODStats
 from .sru import SRU, AuthorsSRU
 from .weights_file import state_dict_mismatch
+
+if TYPE_CHECKING:
+    from .locate import CheckpointRef
 
 __all__ = [
     "GKAAN",
@@ -104,7 +108,9 @@ class GKAAN(nn.Module):
         self.register_buffer("stream_weights", stream_weights(config), persistent=False)
         #: Out-of-distribution statistics (docs/model.md#ood), when the checkpoint has them.
         self.ood: OODStats | None = None
-        #: The spec and the folder :meth:`from_pretrained` loaded (None when built in memory).
+        #: The checkpoint :meth:`from_pretrained` loaded, resolved once (None when built in
+        #: memory), and its spec and folder.
+        self.ref: CheckpointRef | None = None
         self.source: str | None = None
         self.checkpoint_path: Path | None = None
 
@@ -181,22 +187,28 @@ class GKAAN(nn.Module):
         return write_checkpoint(directory, self.config, self.state_dict(), dtype=dtype)
 
     @classmethod
-    def from_pretrained(cls, spec: str | Path, *, revision: str | None = None) -> GKAAN:
+    def from_pretrained(
+        cls, spec: str | Path | CheckpointRef, *, revision: str | None = None
+    ) -> GKAAN:
         """Load a checkpoint strictly, in eval mode, from a local directory, a training run, a
         Hub id or a registry name.
 
         Args:
             spec: a checkpoint directory, a training run directory (its ``best/``, else
-                ``last/``), a Hub repo id ``org/name[@revision]`` or a registry name.
+                ``last/``), a Hub repo id ``org/name[@revision]``, a registry name, or a
+                :class:`~gkaan_cli.model.locate.CheckpointRef` already resolved (used as is).
             revision: Hub revision (branch, tag or commit) to pin.
 
         Raises:
             BadCheckpointError: a pickle file, a missing or invalid file, or tensors that do
                 not fit the model the config describes (each one named).
         """
-        from .locate import resolve_checkpoint
+        from .locate import CheckpointRef, locate_checkpoint
 
-        directory = resolve_checkpoint(spec, revision=revision)
+        ref = (
+            spec if isinstance(spec, CheckpointRef) else locate_checkpoint(spec, revision=revision)
+        )
+        directory = ref.folder
         config, tensors = read_checkpoint(directory)
         model = cls(config)
         ood = {k: v for k, v in tensors.items() if k.startswith(OOD_PREFIX)}
@@ -215,8 +227,7 @@ class GKAAN(nn.Module):
             if value.is_floating_point():
                 tensors[key] = value.to(expected[key].dtype)
         model.load_state_dict(tensors, strict=True)
-        model.source = f"{spec}@{revision}" if revision else str(spec)
-        model.checkpoint_path = directory
+        model.ref, model.source, model.checkpoint_path = ref, ref.spec, directory
         return model.eval()
 
 

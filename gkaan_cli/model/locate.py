@@ -7,15 +7,89 @@ A model is named by nothing (the registry's default), a local folder, a training
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..errors import MissingWeightsError, UnknownModelError, UsageError
-from ..fileio import display_path
-from .checkpoint import checkpoint_dir
+from ..fileio import display_path, sha256_file
+from .checkpoint import CHECKPOINT_FILES, WEIGHTS_FILE, checkpoint_dir
 from .hub_client import download_checkpoint, parse_hub_id
 from .registry import REGISTRY_FILE, RegistryEntry, check_sha256, load_registry, weights_dir
 
-__all__ = ["pull_checkpoint", "resolve_checkpoint"]
+__all__ = [
+    "CheckpointRef",
+    "identify_checkpoint",
+    "locate_checkpoint",
+    "pull_checkpoint",
+    "resolve_checkpoint",
+]
+
+_HUB_PREFIX = "models--"
+
+#: Where a checkpoint came from: a registry name, a local folder or a Hub snapshot.
+CheckpointKind = Literal["registry", "folder", "hub"]
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A model spec resolved once (:func:`locate_checkpoint`): the checkpoint's identity,
+    carried by the model it loads and by every result and report made with it.
+
+    Attributes:
+        spec: what named it (a registry name, path or Hub id, ``@revision`` included).
+        folder: the local checkpoint folder (``config.json`` + ``model.safetensors``).
+        name: the name results show: the registry name, the folder, or ``org/name@commit``.
+        kind: ``registry``, ``folder`` or ``hub``.
+        revision: the registry entry's or Hub snapshot's commit, else None.
+        sha256: of ``model.safetensors``.
+    """
+
+    spec: str
+    folder: Path
+    name: str
+    kind: CheckpointKind
+    revision: str | None
+    sha256: str
+
+    @property
+    def files(self) -> list[Path]:
+        """The checkpoint's files: inputs that no output may replace."""
+        return [self.folder / name for name in CHECKPOINT_FILES]
+
+
+def locate_checkpoint(spec: str | Path | None, *, revision: str | None = None) -> CheckpointRef:
+    """Resolve ``spec`` (see :func:`resolve_checkpoint`) to a :class:`CheckpointRef`: the
+    folder, the name results show, and the weights' sha256, each found once."""
+    folder = resolve_checkpoint(spec, revision=revision)
+    if spec is None:
+        spec = load_registry().default
+    named = f"{spec}@{revision}" if revision else str(spec)
+    name, kind, pinned = identify_checkpoint(str(spec), folder)
+    return CheckpointRef(
+        spec=named,
+        folder=folder,
+        name=name,
+        kind=kind,
+        revision=pinned,
+        sha256=sha256_file(folder / WEIGHTS_FILE),
+    )
+
+
+def identify_checkpoint(spec: str | None, folder: Path) -> tuple[str, CheckpointKind, str | None]:
+    """``(name, kind, revision)`` of a checkpoint loaded from ``spec`` into ``folder``."""
+    registry = load_registry()
+    if spec is not None and spec in registry.models:
+        return (spec, "registry", registry.models[spec].revision)
+    resolved = folder.resolve()
+    for name, entry in registry.models.items():
+        if entry.path is not None and (weights_dir() / entry.path).resolve() == resolved:
+            return (name, "registry", None)
+    snapshots = resolved.parent
+    if snapshots.name == "snapshots" and snapshots.parent.name.startswith(_HUB_PREFIX):
+        repo = snapshots.parent.name[len(_HUB_PREFIX) :].replace("--", "/", 1)
+        return (f"{repo}@{resolved.name}", "hub", resolved.name)
+    return (str(folder), "folder", None)
 
 
 def resolve_checkpoint(spec: str | Path | None, *, revision: str | None = None) -> Path:
