@@ -59,14 +59,14 @@ def evaluate(
     from ..engine.evaluate import default_eval_dir
     from ..engine.evaluate import evaluate as run_evaluation
     from ..fileio import check_output_path
-    from ..model.locate import resolve_checkpoint
+    from ..model.locate import locate_checkpoint
 
-    checkpoint = resolve_checkpoint(model)
-    out = out if out is not None else default_eval_dir(checkpoint, split)
+    ref = locate_checkpoint(model)  # once: the evaluation gets the resolved checkpoint
+    out = out if out is not None else default_eval_dir(ref.folder, split)
     check_output_path(out, kind="dir")  # writable before any work
     with progress_bar(enabled=not quiet) as on_progress:
         report = run_evaluation(
-            model,
+            ref,
             data,
             split=split,
             batch_size=batch_size,

@@ -419,15 +419,15 @@ def evaluate(
             (and ``"prepare"`` while a raw source is prepared).
     """
     from ..model.describe import describe_model
-    from ..model.locate import resolve_checkpoint
+    from ..model.locate import CheckpointRef, locate_checkpoint
 
     target = resolve_device(device)
     frames_precision = checked_precision(precision, target)
     if isinstance(model, GKAAN):
-        net, checkpoint, source = model, None, None
-    else:
-        checkpoint = resolve_checkpoint(model)
-        net, source = GKAAN.from_pretrained(checkpoint), model
+        net, checkpoint = model, None
+    else:  # resolved once: the model and its report carry the same CheckpointRef
+        ref = model if isinstance(model, CheckpointRef) else locate_checkpoint(model)
+        net, checkpoint = GKAAN.from_pretrained(ref), ref.folder
     if not Path(data).exists():
         raise UsageError(f"{data}: not found")
     prepared_dir = resolve_eval_data(data, net, checkpoint, on_progress=on_progress)
@@ -461,7 +461,7 @@ def evaluate(
         "features" if features else "frames",
         average=net.config.clip_average,
     )
-    report.model = describe_model(net, source, checkpoint, precision=used)
+    report.model = describe_model(net, precision=used)
     report.data = {
         "source": str(data),
         "prepared": str(prepared_dir),
