@@ -179,6 +179,41 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     assert state["history"] == [r.to_json() for r in result.history]
 
 
+def test_after_the_final_epoch_last_and_best_are_each_written_once(
+    colour_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final checkpoints (fusion weights, OOD statistics, GM fit) are composed in memory
+    and written once each; state.pt only after them."""
+    import gkaan_cli.engine.train as train_module
+    import gkaan_cli.model.gkaan as gkaan_module
+
+    writes: list[tuple[str, int]] = []  # (what, epochs finished when it was written)
+    finished = {"epochs": 0}
+
+    def counting(real: Any) -> Any:
+        def write(directory: Path, *args: Any, **kwargs: Any) -> Any:
+            writes.append((Path(directory).name, finished["epochs"]))
+            return real(directory, *args, **kwargs)
+
+        return write
+
+    for module in (train_module, gkaan_module):
+        monkeypatch.setattr(module, "write_checkpoint", counting(module.write_checkpoint))
+    run = tmp_path / "run"
+
+    def on_epoch(done: Any) -> None:
+        finished["epochs"] = done.record.epoch
+
+    result = train(colour_source, run, _config(epochs=2), on_epoch=on_epoch)
+    assert result.selection == "val" and result.best == run / "best"
+    assert sorted(name for name, epochs in writes if epochs == 2) == ["best", "last"]
+    assert ("last", 1) in writes  # a run stopped later still has epoch 1's checkpoint
+    state = torch.load(run / STATE_NAME, weights_only=True)
+    assert state["epoch"] == 2 and len(_records(run)) == 2
+    for name in ("best", "last"):  # the final ones, with the OOD statistics when it has them
+        assert (GKAAN.from_pretrained(run / name).ood is not None) == result.ood
+
+
 def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
     colour_source: Path, tmp_path: Path
 ) -> None:

@@ -713,7 +713,8 @@ def train(
                     time=timing,
                     eval=_eval_scores(report) if report is not None else None,
                 )
-                improved = _finish_epoch(run, record, report, logger)
+                final = run.epoch == config.epochs
+                improved, final_state = _finish_epoch(run, record, report, logger, final=final)
                 if on_epoch is not None and ctx.is_main:
                     on_epoch(EpochDone(record, config.epochs, improved))
         finally:
@@ -725,27 +726,44 @@ def train(
             best_epoch=run.best_epoch,
             best_metric=run.best_metric,
             last=out / "last",
-            best=out / "best" if (out / "best").is_dir() else None,
+            best=None,
             selection=run.selection,
         )
         if ctx.is_main:
-            _finalize_run(run, result)
+            _finalize_run(run, result, final_state)
+        elif (out / "best").is_dir():
+            result.best = out / "best"
     return result
 
 
-def _finalize_run(run: _Run, result: TrainResult) -> None:
-    """Work done once on rank 0 after the final checkpoint (``best/`` and ``last/`` written).
+def _finalize_run(run: _Run, result: TrainResult, state: dict[str, Any] | None) -> None:
+    """Work done once on rank 0 after the final epoch: the final ``last/`` and ``best/``,
+    each written once, then ``state.pt``, then the final ``best/`` evaluated.
 
-    The place for end-of-run additions that need the trained model and the data
+    ``best/`` gets the fusion weights chosen on the val split; both get the OOD statistics
+    and the GM fit (docs/model.md#ood, #motion-track). ``state`` (the final epoch's training
+    state) is written after the checkpoints: a run stopped before then resumes at the final
+    epoch again. The place for end-of-run additions that need the trained model and the data
     (``run.model``, ``run.model_config``, ``run.data``, ``run.train_set``, ``run.features``);
     ``result`` may be extended in place.
     """
-    _fuse_on_val(run, result)
-    # OOD statistics and the GM fit (docs/model.md#ood, #motion-track), last: written into
-    # the final best/ and last/ checkpoints
+    last = run.model.eval()
+    best: GKAAN | None = None
+    if run.best_epoch == run.epoch:
+        best = last  # the final epoch's weights: one model for both checkpoints
+    elif run.best_epoch is not None:
+        best = GKAAN.from_pretrained(run.out / "best").to(run.ctx.device)  # an earlier epoch
+    best_config = _fuse_on_val(run, result, best) if best is not None else None
+    models = [last] if best is None or best is last else [last, best]
     result.ood = add_training_statistics(
-        run.out, run.data, features=run.features, device=run.ctx.device
+        models, run.data, features=run.features, device=run.ctx.device
     )
+    last.save_pretrained(run.out / "last")
+    if best is not None:
+        write_checkpoint(run.out / "best", best_config or best.config, best.state_dict())
+        result.best = run.out / "best"
+    if state is not None:
+        _save_atomic(state, run.out / STATE_NAME)
     if result.best is not None and run.eval_name is not None:
         # the final best/ (its chosen fusion weights, its OOD statistics) on the eval split,
         # for the run's report.html: one more pass over that split
@@ -762,20 +780,19 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
         result.evaluation = where
 
 
-def _fuse_on_val(run: _Run, result: TrainResult) -> None:
-    """Choose ``best/``'s stream weights on the val split and rewrite its config.json."""
+def _fuse_on_val(run: _Run, result: TrainResult, best: GKAAN) -> GKAANConfig | None:
+    """Choose ``best/``'s stream weights on the val split: its config with them, or ``None``
+    when its own weights stay (sets ``result.stream_choice`` when a choice was made)."""
     config = run.model_config
     streams = config.streams
     if (
         run.selection != SELECT_VAL
-        or result.best is None
         or run.eval_loader is None
         or run.ctx.world_size > 1  # rank 0 holds only its shard of the val split
         or len(streams) < 2
         or config.fuse != "probs"
     ):
-        return
-    best = GKAAN.from_pretrained(result.best).to(run.ctx.device)
+        return None
     outputs = collect_outputs(
         best, run.eval_loader, features=run.features, device=run.ctx.device, autocast=run.autocast
     )
@@ -789,21 +806,23 @@ def _fuse_on_val(run: _Run, result: TrainResult) -> None:
     )
     result.stream_choice = choice
     if choice.name == "config":
-        return
+        return None
     padded = tuple(choice.weights) + tuple(best.config.stream_weights[len(streams) :])
-    chosen = GKAANConfig.model_validate(best.config.model_dump() | {"stream_weights": padded})
-    write_checkpoint(result.best, chosen, best.state_dict())
+    return GKAANConfig.model_validate(best.config.model_dump() | {"stream_weights": padded})
 
 
 def _finish_epoch(
-    run: _Run, record: EpochRecord, report: EvalReport | None, logger: _Logger
-) -> bool:
-    """Record the epoch; rank 0 writes ``last/``, ``best/`` when chosen, state, metrics.
+    run: _Run, record: EpochRecord, report: EvalReport | None, logger: _Logger, *, final: bool
+) -> tuple[bool, dict[str, Any] | None]:
+    """Record the epoch; rank 0 writes metrics and, before the ``final`` epoch, ``last/``,
+    ``best/`` when chosen and the state (after the final one :func:`_finalize_run` writes
+    each once).
 
     ``best/`` follows the val split's fused video top-1, ties broken by the lower fused video
     NLL (a small val split saturates at 100% within a few epochs, long before the model has
     finished learning); without a val split it is the last epoch
-    (docs/protocol.md#model-selection). Returns whether ``best/`` was written this epoch.
+    (docs/protocol.md#model-selection). Returns whether ``best/`` takes this epoch and, on
+    rank 0 after the final epoch, the training state that is still to be written.
     """
     run.history.append(record)
     if run.selection == SELECT_VAL:
@@ -817,10 +836,13 @@ def _finish_epoch(
         run.best_epoch = run.epoch
     state = run.state()  # collective: every rank takes part
     if not run.ctx.is_main:
-        return improved
+        return improved, None
+    if final:
+        logger.write(run.history)
+        return improved, state
     run.model.save_pretrained(run.out / "last")
     if improved:
         run.model.save_pretrained(run.out / "best")
     _save_atomic(state, run.out / STATE_NAME)
     logger.write(run.history)
-    return improved
+    return improved, None
