@@ -666,7 +666,9 @@ def train(
             the model built, before the first epoch.
         on_epoch: called on rank 0 after each epoch with an :class:`EpochDone`: the
             epoch's record (its line of ``metrics.jsonl``), the run's total epochs and
-            whether ``best/`` now holds this epoch.
+            whether ``best/`` takes this epoch. ``last/`` (and ``best/`` when it takes it)
+            then hold the epoch, but for the final one: its checkpoints are written once,
+            complete, when the run ends.
     """
     if not Path(data).exists():
         raise UsageError(f"{data}: not found")
@@ -699,6 +701,7 @@ def train(
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
             logger.write(run.history)
+        final_state: dict[str, Any] | None = None  # written by _finalize_run
         try:
             while run.epoch < config.epochs:
                 lr, scores, timing = run.train_epoch(on_step)
