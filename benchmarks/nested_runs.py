@@ -29,7 +29,7 @@ from gkaan_cli.data.prepare import FeatureOptions, PrepareOptions, prepare
 from gkaan_cli.data.sources import SplitOptions
 from gkaan_cli.engine.evaluate import collect_outputs
 from gkaan_cli.engine.recipes import TrainConfig
-from gkaan_cli.engine.train import train
+from gkaan_cli.engine.train import EpochDone, train
 from gkaan_cli.model.gkaan import GKAAN
 
 #: Epochs after which the appearance model is snapshotted and scored; the last is the
@@ -94,11 +94,14 @@ def run_key(
     run = work / "runs" / key_of(held_out)
     shutil.rmtree(run, ignore_errors=True)
 
-    def snapshot(record: dict[str, Any]) -> None:
-        if record["epoch"] in SNAPSHOTS:
-            shutil.copytree(run / "last", run / f"epoch{record['epoch']}", dirs_exist_ok=True)
+    def snapshot(done: EpochDone) -> None:
+        epoch = done.record.epoch
+        if epoch in SNAPSHOTS and epoch < done.epochs:  # the final last/ is written at the end
+            shutil.copytree(run / "last", run / f"epoch{epoch}", dirs_exist_ok=True)
 
     train(prepared, run, config, on_epoch=snapshot)
+    if config.epochs in SNAPSHOTS:
+        shutil.copytree(run / "last", run / f"epoch{config.epochs}", dirs_exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for epochs in SNAPSHOTS:
         for name, value in score_snapshot(run / f"epoch{epochs}", prepared).items():

@@ -102,3 +102,18 @@ def test_bad_config_files_name_the_file(tmp_path: Path) -> None:
 def test_config_round_trips_through_json() -> None:
     config = load_train_config("reference", None, {"seed": 7})
     assert TrainConfig.model_validate_json(config.model_dump_json()) == config
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_model_inputs_are_the_model_configs_trunk_sampling_and_preprocess(recipe: str) -> None:
+    """What preparing the data uses (before the classes are known) is what the trained
+    model is built with."""
+    for overrides in ({}, {"model": {"backbone": "resnet18", "sampling": {"clip_len": 4}}}):
+        config = load_train_config(recipe, None, overrides)
+        inputs = config.model_inputs()
+        model = config.model_config_for(["a", "b", "c"])
+        assert (inputs.backbone, inputs.sampling, inputs.preprocess) == (
+            model.backbone,
+            model.sampling,
+            model.preprocess,
+        )

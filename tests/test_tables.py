@@ -17,6 +17,7 @@ from gkaan_cli.commands.tables import clips_timeline, predictions_table, segment
 from gkaan_cli.commands.train import epochs_table
 from gkaan_cli.engine.predict import ClipPrediction, VideoPrediction
 from gkaan_cli.engine.timeline import Segment
+from gkaan_cli.engine.train_records import EpochRecord, EpochTime, EvalScores, TrainScores
 
 KTH = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
 LONG = ["arms_front_raise_left", "arms_front_raise_right", "waving", "boxing", "clapping"]
@@ -166,13 +167,12 @@ def test_evaluate_and_train_tables_keep_a_row_a_line_at_80_columns() -> None:
         video=dict.fromkeys(streams, accuracy),
         per_class=[{"class": name, "videos": 4, "correct": 3, "accuracy": 0.75} for name in LONG],
     )
-    record = {
-        "lr": 1e-3,
-        "train": {"loss": 0.1234, "top1": 0.9},
-        "eval": {"split": "val", "clip_top1": 0.9, "video_top1": 1.0},
-        "time": {"clips_per_s": 123.4},
-    }
-    history = [{"epoch": epoch} | record for epoch in (1, 2, 10)]
+    train = TrainScores(loss=0.1234, nll=0.1, ga_sa=0.0, ga_la=0.0, top1=0.9, clips=8)
+    scores = EvalScores("val", 0.9, 1.0, 1.0, 1.0, 0.05, {"gp": 1.0})
+    history = [
+        EpochRecord(epoch, 2 * epoch, 1e-3, train, EpochTime(1.0, 123.4), scores)
+        for epoch in (1, 2, 10)
+    ]
     for table, words, count in (
         (scores_table(report), list(streams), 5),
         (per_class_table(report), LONG, len(LONG)),

@@ -19,9 +19,11 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
+from gkaan_cli.commands.train import train_message
 from gkaan_cli.engine.evaluate import evaluate
 from gkaan_cli.engine.recipes import TrainConfig, load_train_config
 from gkaan_cli.engine.train import METRICS_NAME, STATE_NAME, load_state, train
+from gkaan_cli.engine.train_errors import RunExistsError
 from gkaan_cli.engine.train_plot import CURVES_NAME, CURVES_SIZE, curve_series
 from gkaan_cli.errors import UsageError
 from gkaan_cli.model.gkaan import GKAAN
@@ -87,9 +89,9 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     )
     result = train(colour_source, tmp_path / "run", config)
     final = result.history[-1]
-    assert final["eval"]["split"] == "val"
-    assert final["eval"]["video_top1"] == 1.0
-    assert final["train"]["loss"] < result.history[0]["train"]["loss"]
+    assert final.eval is not None and final.eval.split == "val"
+    assert final.eval.video_top1 == 1.0
+    assert final.train.loss < result.history[0].train.loss
     assert result.best is not None and result.best_metric == 1.0
     prepared = next((tmp_path / "cache" / "prepared").iterdir())
     report = evaluate(result.best, prepared)
@@ -111,11 +113,12 @@ def test_best_breaks_a_saturated_val_top1_by_the_lower_val_nll(
         epochs=4,
     )
     result = train(colour_source, tmp_path / "run", config)
-    evals = [record["eval"] for record in result.history]
-    keys = [(e["video_top1"], -e["video_nll"]) for e in evals]
+    evals = [record.eval for record in result.history]
+    assert all(e is not None and e.video_nll is not None for e in evals)
+    keys = [(e.video_top1, -e.video_nll) for e in evals]
     assert result.best_epoch == 1 + max(range(len(keys)), key=lambda i: (keys[i], -i))
-    assert sum(e["video_top1"] == 1.0 for e in evals) >= 2  # the tie the NLL must break
-    assert result.best_epoch > 1 + [e["video_top1"] for e in evals].index(1.0)
+    assert sum(k[0] == 1.0 for k in keys) >= 2  # the tie the NLL must break
+    assert result.best_epoch > 1 + [k[0] for k in keys].index(1.0)
 
 
 def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
@@ -123,7 +126,7 @@ def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
 ) -> None:
     config = _config(epochs=2, val_fraction=0.0)
     result = train(colour_source, tmp_path / "run", config)
-    assert [record["eval"]["split"] for record in result.history] == ["test", "test"]
+    assert [record.eval.split for record in result.history if record.eval] == ["test", "test"]
     assert result.selection == "last" and result.best_epoch == 2 and result.best_metric is None
     assert result.best == tmp_path / "run" / "best"
     best = GKAAN.from_pretrained(tmp_path / "run" / "best").state_dict()
@@ -168,7 +171,47 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     state = torch.load(run / STATE_NAME, weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)  # 4 train videos x 2 clips, batches of 4
     assert set(state["rng"][0]) >= {"python", "numpy", "torch"}
-    assert len(result.history) == 1 and set(result.history[0]) >= {"train", "eval", "time"}
+    assert len(result.history) == 1
+    assert set(result.history[0].to_json()) >= {"train", "eval", "time"}
+    assert _records(run) == [  # metrics.jsonl holds the records, as state.pt's history does
+        {k: v for k, v in r.to_json().items() if k != "time"} for r in result.history
+    ]
+    assert state["history"] == [r.to_json() for r in result.history]
+
+
+def test_after_the_final_epoch_last_and_best_are_each_written_once(
+    colour_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final checkpoints (fusion weights, OOD statistics, GM fit) are composed in memory
+    and written once each; state.pt only after them."""
+    import gkaan_cli.engine.train as train_module
+    import gkaan_cli.model.gkaan as gkaan_module
+
+    writes: list[tuple[str, int]] = []  # (folder, epochs reported to on_epoch before it)
+    finished = {"epochs": 0}
+
+    def counting(real: Any) -> Any:
+        def write(directory: Path, *args: Any, **kwargs: Any) -> Any:
+            writes.append((Path(directory).name, finished["epochs"]))
+            return real(directory, *args, **kwargs)
+
+        return write
+
+    for module in (train_module, gkaan_module):
+        monkeypatch.setattr(module, "write_checkpoint", counting(module.write_checkpoint))
+    run = tmp_path / "run"
+
+    def on_epoch(done: Any) -> None:
+        finished["epochs"] = done.record.epoch
+
+    result = train(colour_source, run, _config(epochs=2), on_epoch=on_epoch)
+    assert result.selection == "val" and result.best == run / "best"
+    assert sorted(name for name, epochs in writes if epochs == 2) == ["best", "last"]
+    assert ("last", 0) in writes  # epoch 1's, for a run stopped in epoch 2
+    state = torch.load(run / STATE_NAME, weights_only=True)
+    assert state["epoch"] == 2 and len(_records(run)) == 2
+    for name in ("best", "last"):  # the final ones, with the OOD statistics when it has them
+        assert (GKAAN.from_pretrained(run / name).ood is not None) == result.ood
 
 
 def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
@@ -176,8 +219,10 @@ def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
 ) -> None:
     run = tmp_path / "run"
     train(colour_source, run, _config(epochs=1))
-    with pytest.raises(UsageError, match="--resume"):
+    with pytest.raises(RunExistsError, match="already holds a run") as exists:
         train(colour_source, run, _config(epochs=1))
+    assert exists.value.out == run and isinstance(exists.value, UsageError)
+    assert "--resume" in (train_message(exists.value) or "")  # the command's words
     with pytest.raises(UsageError, match="lr"):
         train(colour_source, run, _config(epochs=2, lr=0.5), resume=True)
 

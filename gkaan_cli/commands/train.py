@@ -22,6 +22,7 @@ from ..config import (
     BackboneName,
     Fusion,
     Motion,
+    SamplingConfig,
 )
 from ..engine.recipes import DEFAULT_RECIPE, RECIPES, Amp
 from ..words import plural
@@ -41,6 +42,8 @@ from .common import (
 if TYPE_CHECKING:
     from ..engine.recipes import TrainConfig
     from ..engine.train import RunStart, TrainResult
+    from ..engine.train_records import EpochDone, EpochRecord
+    from ..errors import GkaanError
 
 __all__ = ["train"]
 
@@ -241,7 +244,7 @@ def train(
     from ..engine.recipes import TrainConfig, load_train_config, merge_overrides
     from ..engine.train import load_run_config
     from ..engine.train import train as run_training
-    from ..errors import UsageError
+    from ..errors import GkaanError, TrainingError, UsageError
     from ..fileio import check_output_path
 
     model = {"fusion": fusion, "backbone": backbone, "motion": motion}
@@ -263,30 +266,35 @@ def train(
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
     }
-    if resume:
-        if recipe is not None or config is not None:
-            raise UsageError(
-                "--resume continues with the run's saved settings; drop --recipe/--config"
-            )
-        given = {k: v for k, v in overrides.items() if v not in (None, {})}
-        settings = merge_overrides(load_run_config(out).model_dump(), given)
-        train_config = TrainConfig.model_validate(settings)
-    else:
-        train_config = load_train_config(recipe, config, overrides)
+    if resume and (recipe is not None or config is not None):
+        raise UsageError("--resume continues with the run's saved settings; drop --recipe/--config")
     main = int(os.environ.get("RANK", "0")) == 0
-    check_output_path(out, kind="dir")  # writable before any work
     show = not quiet and main
-    started = time.perf_counter()
-    with progress_bar(enabled=show) as on_progress:
-        result = run_training(
-            data,
-            out,
-            train_config,
-            resume=resume,
-            on_progress=on_progress if show else None,
-            on_start=(lambda start: _print_start(train_config, start)) if show else None,
-            on_epoch=_print_epoch if show else None,
-        )
+    try:
+        if resume:
+            given = {k: v for k, v in overrides.items() if v not in (None, {})}
+            settings = merge_overrides(load_run_config(out).model_dump(), given)
+            train_config = TrainConfig.model_validate(settings)
+        else:
+            train_config = load_train_config(recipe, config, overrides)
+        check_output_path(out, kind="dir")  # writable before any work
+        started = time.perf_counter()
+        with progress_bar(enabled=show) as on_progress:
+            result = run_training(
+                data,
+                out,
+                train_config,
+                resume=resume,
+                on_progress=on_progress if show else None,
+                on_start=(lambda start: _print_start(train_config, start)) if show else None,
+                on_epoch=_print_epoch if show else None,
+            )
+    except GkaanError as error:
+        worded = train_message(error)
+        if worded is None:
+            raise
+        kind = UsageError if isinstance(error, UsageError) else TrainingError
+        raise kind(worded) from error
     if not main:
         return
     from ..viz.run_report import write_run_report
@@ -295,6 +303,85 @@ def train(
     stdout.print(epochs_table(result.history))
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, soft_wrap=True)
     stdout.print(f"report: {page}  (curves: {result.out / 'curves.png'})", markup=False)
+
+
+#: TrainConfig settings -> the train options that set them (those a resume may change).
+_SETTING_FLAGS = {"epochs": "--epochs", "num_workers": "--workers", "device": "--device"}
+
+
+def train_message(error: GkaanError) -> str | None:
+    """The line ``gkaan train`` shows for an error the training engine raised with data
+    (:mod:`~gkaan_cli.engine.train_errors`), naming this command's flags (and ``prepare``'s
+    where the data must be prepared again); ``None`` for other errors, shown as they are."""
+    from ..engine import train_errors as errors
+
+    if isinstance(error, errors.RunExistsError):
+        return (
+            f"{error.out}: already holds a run; pass --resume to continue it, or pick another "
+            "--output"
+        )
+    if isinstance(error, errors.NothingToResumeError):
+        return f"{error.path}: not found; nothing to resume (train without --resume)"
+    if isinstance(error, errors.ResumeChangedError):
+        may = ", ".join(_SETTING_FLAGS.get(name, name) for name in error.resumable)
+        changed = ", ".join(error.changed)
+        return (
+            f"{error.out}: cannot resume with changed settings ({changed}); only {may} may change"
+        )
+    if isinstance(error, errors.ResumeEpochsError):
+        if error.epochs < error.done:
+            fewer = f"--epochs {error.epochs} is fewer"
+            return f"{error.out}: already trained {error.done} epochs; {fewer}"
+        return (
+            f"{error.out}: the run already finished {error.done} of {error.epochs} epochs; to "
+            f"train further, resume with --epochs N above {error.done}"
+        )
+    if isinstance(error, errors.PrecisionDeviceError):
+        amp = error.amp
+        return (
+            f"{amp} training (--precision {amp}, or amp: {amp} in the recipe or --config) needs "
+            f"a CUDA device; use --precision bf16 or fp32 on {error.device.upper()}"
+        )
+    if isinstance(error, errors.SamplingMismatchError):
+        return (
+            f"{error.data}: prepared for {error.prepared.describe()} sampling; this run samples "
+            f"{error.wanted.describe()} and {error.video} lacks its frames: prepare with "
+            f"`gkaan prepare SOURCE OUT {_prepare_flags(error.wanted)}` (or train from the video "
+            "folder), or train as prepared with --config FILE, FILE holding "
+            + errors.sampling_config_json(error.prepared)
+        )
+    if isinstance(error, errors.FeatureMapsMismatchError):
+        if error.cached is None:
+            return (
+                f"{error.data}: frozen-backbone training needs the conv maps of pretrained "
+                f"{error.backbone}; run `gkaan prepare SOURCE {error.data} --features "
+                f"{error.backbone}` (or train straight from the video folder)"
+            )
+        return (
+            f"{error.data}: holds {error.backbone} maps of {error.cached} weights, but this "
+            f"run's trunk is {error.weights}: prepare with `--features {error.backbone} "
+            f"--backbone-weights {error.weights}`, or train from the video folder"
+        )
+    if isinstance(error, errors.LossNotFiniteError):
+        return (
+            f"{error.out}: the loss became {error.value} at epoch {error.epoch}, batch "
+            f"{error.batch}; training stopped, {error.checkpoints()} (try a lower --lr, or "
+            "--precision fp32)"
+        )
+    return None
+
+
+def _prepare_flags(sampling: SamplingConfig) -> str:
+    """``gkaan prepare``'s flags for ``sampling``."""
+    if sampling.mode == "segments":
+        return (
+            f"--sampling segments --num-segments {sampling.num_segments} "
+            f"--frames-per-segment {sampling.frames_per_segment}"
+        )
+    flags = f"--sampling {sampling.mode} --clip-len {sampling.clip_len}"
+    if sampling.mode == "dense":
+        flags += f" --stride {sampling.stride} --max-clips {sampling.max_clips}"
+    return flags
 
 
 def _print_start(config: TrainConfig, start: RunStart) -> None:
@@ -328,23 +415,22 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _print_epoch(record: dict[str, Any]) -> None:
+def _print_epoch(done: EpochDone) -> None:
     """One line per epoch: train loss/top-1, eval video top-1 per stream, lr, speed, time left."""
-    epoch, epochs = record["epoch"], record["epochs"]
-    line = (
-        f"epoch {epoch}/{epochs}  loss {record['train']['loss']:.4f}  "
-        f"train {100 * record['train']['top1']:.1f}%"
-    )
-    scores = record.get("eval")
-    if scores:
-        streams = " ".join(f"{name} {100 * v:.0f}%" for name, v in scores["streams"].items())
-        line += f"  {scores['split']} {100 * scores['video_top1']:.1f}% ({streams})"
-    seconds = record["time"]["train_seconds"]
+    record, epochs = done.record, done.epochs
+    epoch = record.epoch
+    train = record.train
+    line = f"epoch {epoch}/{epochs}  loss {train.loss:.4f}  train {100 * train.top1:.1f}%"
+    scores = record.eval
+    if scores is not None:
+        streams = " ".join(f"{name} {100 * v:.0f}%" for name, v in scores.streams.items())
+        line += f"  {scores.split} {100 * scores.video_top1:.1f}% ({streams})"
+    seconds = record.time.train_seconds
     line += (
-        f"  lr {record['lr']:.2g}  {record['time']['clips_per_s']:.1f} clips/s"
+        f"  lr {record.lr:.2g}  {record.time.clips_per_s:.1f} clips/s"
         f"  {_duration(seconds * (epochs - epoch))} left"
     )
-    if record.get("best"):
+    if done.best:
         line += "  -> best/"
     stderr.print(line, markup=False, highlight=False, soft_wrap=True)
 
@@ -381,7 +467,7 @@ def _final_line(result: TrainResult, seconds: float) -> str:
     return f"{chosen}  ({_duration(seconds)}){ood}"
 
 
-def epochs_table(history: list[dict[str, Any]]) -> Table:
+def epochs_table(history: list[EpochRecord]) -> Table:
     """One row per epoch: train loss/accuracy, eval accuracies, clips/s."""
     table = Table(title="training")
     for name in (
@@ -396,15 +482,15 @@ def epochs_table(history: list[dict[str, Any]]) -> Table:
     ):
         table.add_column(name, justify="right", no_wrap=name == "eval")  # headers wrap first
     for record in history:
-        scores = record.get("eval")
+        scores = record.eval
         table.add_row(
-            str(record["epoch"]),
-            f"{record['lr']:.2g}",
-            f"{record['train']['loss']:.4f}",
-            f"{100 * record['train']['top1']:.1f}%",
-            scores["split"] if scores else "-",
-            f"{100 * scores['clip_top1']:.1f}%" if scores else "-",
-            f"{100 * scores['video_top1']:.1f}%" if scores else "-",
-            f"{record['time']['clips_per_s']:.1f}",
+            str(record.epoch),
+            f"{record.lr:.2g}",
+            f"{record.train.loss:.4f}",
+            f"{100 * record.train.top1:.1f}%",
+            scores.split if scores else "-",
+            f"{100 * scores.clip_top1:.1f}%" if scores else "-",
+            f"{100 * scores.video_top1:.1f}%" if scores else "-",
+            f"{record.time.clips_per_s:.1f}",
         )
     return table

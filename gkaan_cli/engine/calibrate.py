@@ -8,11 +8,12 @@ describes its motion (with ``motion_augment``, also zoomed and at other frame ra
 :func:`~gkaan_cli.model.ood.fit_ood` keeps the embeddings and calibrates the limits by
 holding out one group (person) at a time;
 :meth:`~gkaan_cli.model.motion.MotionHead.fit` fits the GM head on the descriptors. The run's
-checkpoints are then written again with them.
+final checkpoints are then written, once each, with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,23 +122,24 @@ def training_ood(clips: TrainingClips) -> OODStats | None:
 
 
 def add_training_statistics(
-    run: str | Path, prepared_dir: str | Path, *, features: bool, device: torch.device | str
+    models: Sequence[GKAAN],
+    prepared_dir: str | Path,
+    *,
+    features: bool,
+    device: torch.device | str,
 ) -> bool:
-    """Write the run's ``last/`` and ``best/`` checkpoints again with OOD statistics and, for
-    a ``motion="track"`` model, the fitted GM head.
+    """Give a run's final models (those of ``last/`` and ``best/``, each with its own
+    weights, in memory) OOD statistics and, for a ``motion="track"`` model, the fitted GM
+    head; the run then writes their checkpoints.
 
     On cached maps (``features``) neither depends on the trained weights, so the training
-    split is read, and the GM head fitted, once for both checkpoints. Returns whether they got
+    split is read, and the GM head fitted, once for all of them. Returns whether they got
     OOD statistics (not without two groups: :data:`~gkaan_cli.model.ood.NO_GROUPS`).
     """
     clips: TrainingClips | None = None
     ood: OODStats | None = None
     motion: dict[str, Tensor] | None = None  # the fitted GM head's tensors
-    for name in ("last", "best"):
-        folder = Path(run) / name
-        if not folder.is_dir():
-            continue
-        model = GKAAN.from_pretrained(folder)
+    for model in models:
         if clips is None or not features:
             clips = training_clips(model, prepared_dir, features=features, device=device)
             ood, motion = training_ood(clips), None
@@ -149,6 +151,4 @@ def add_training_statistics(
                 motion = head.state_dict()
             else:
                 head.load_state_dict(motion)
-        if model.ood is not None or head is not None:
-            model.save_pretrained(folder)
     return ood is not None

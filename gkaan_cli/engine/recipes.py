@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import GKAANConfig
+from ..config import BackboneName, GKAANConfig, PreprocessConfig, SamplingConfig
 from ..data.sources import SplitOptions
 from ..errors import MissingDependencyError, UsageError, validation_problems
 
@@ -25,6 +26,7 @@ __all__ = [
     "OWN_TRUNK",
     "RECIPES",
     "Amp",
+    "ModelInputs",
     "TrainConfig",
     "load_train_config",
     "lr_at",
@@ -39,6 +41,22 @@ Amp = Literal["none", "bf16", "fp16"]
 #: GKAANConfig fields that come from the dataset, never from a recipe.
 _DATA_FIELDS = ("num_classes", "class_names")
 _SPLIT = SplitOptions()
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a run's model takes in, known before the data gives its classes: the trunk, how
+    clips are sampled and how frames are preprocessed (what preparing the data needs).
+
+    Attributes:
+        backbone: the CNN trunk (with a frozen trunk, the conv maps cached).
+        sampling: how clips are drawn from a video.
+        preprocess: frame size and normalisation.
+    """
+
+    backbone: BackboneName
+    sampling: SamplingConfig
+    preprocess: PreprocessConfig
 
 
 class TrainConfig(BaseModel):
@@ -118,6 +136,20 @@ class TrainConfig(BaseModel):
                 f"batch_size ({self.batch_size}) must be at least accumulate ({self.accumulate})"
             )
         return self
+
+    def model_inputs(self) -> ModelInputs:
+        """The model's trunk, sampling and preprocessing, as :meth:`model_config_for` gives
+        them, without a dataset's classes."""
+        fields = GKAANConfig.model_fields
+        return ModelInputs(
+            backbone=self.model.get("backbone", fields["backbone"].default),
+            sampling=SamplingConfig.model_validate(
+                self.model.get("sampling", fields["sampling"].default)
+            ),
+            preprocess=PreprocessConfig.model_validate(
+                self.model.get("preprocess", fields["preprocess"].default)
+            ),
+        )
 
     def model_config_for(self, class_names: list[str]) -> GKAANConfig:
         """The model's config for a dataset with these classes."""

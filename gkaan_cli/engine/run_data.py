@@ -26,7 +26,7 @@ __all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data", "tr
 
 def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
     """Where a raw ``source`` is prepared for ``config`` (reused by later runs)."""
-    model = config.model_config_for(["_"])
+    model = config.model_inputs()
     key = {
         "source": str(source.resolve()),
         "sampling": model.sampling.model_dump(mode="json"),
@@ -53,7 +53,7 @@ def resolve_data(
     from ..data.prepare import FeatureOptions, PrepareOptions, prepare
 
     out = prepared_cache_dir(data, config)
-    model = config.model_config_for(["_"])
+    model = config.model_inputs()
     features = None
     if config.frozen_backbone:
         # fp32, the reference: the heads learn from exact maps (docs/protocol.md#frozen-backbone)

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from ..config import GKAANConfig, SamplingConfig
 from ..data.frame_cache import feature_preprocess
 from ..data.manifest import Manifest, load_manifest
-from ..errors import TrainingError, UsageError
+from ..errors import UsageError
 from ..fileio import atomic_write_path, atomic_write_text
 from ..model.backbones import BACKBONES
 from ..model.checkpoint import read_training_state, write_checkpoint
@@ -72,12 +72,32 @@ from .evaluate import (
 from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
 from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
 from .stream_weights import StreamChoice, choose_stream_weights
+from .train_errors import (
+    FeatureMapsMismatchError,
+    LossNotFiniteError,
+    NothingToResumeError,
+    PrecisionDeviceError,
+    ResumeChangedError,
+    ResumeEpochsError,
+    RunExistsError,
+    SamplingMismatchError,
+)
 from .train_plot import write_curves
+from .train_records import (
+    BatchSums,
+    EpochDone,
+    EpochRecord,
+    EpochTime,
+    EvalScores,
+    TrainScores,
+)
 
 __all__ = [
     "CONFIG_NAME",
     "METRICS_NAME",
     "STATE_NAME",
+    "EpochDone",
+    "EpochRecord",
     "RunStart",
     "TrainResult",
     "check_sampling",
@@ -143,7 +163,7 @@ class TrainResult:
     Attributes:
         out: the run directory.
         epochs: epochs finished.
-        history: the ``metrics.jsonl`` records.
+        history: the epochs' records (the lines of ``metrics.jsonl``).
         best_epoch: the epoch (1-based) ``best/`` comes from.
         best_metric: its val video-level fused top-1; ``None`` when chosen without val.
         last: the ``last/`` checkpoint; best: the ``best/`` checkpoint.
@@ -159,7 +179,7 @@ class TrainResult:
 
     out: Path
     epochs: int
-    history: list[dict[str, Any]]
+    history: list[EpochRecord]
     best_epoch: int | None
     best_metric: float | None
     last: Path
@@ -171,33 +191,15 @@ class TrainResult:
 
 
 def check_sampling(manifest: Manifest, sampling: SamplingConfig, data: Path) -> None:
-    """Refuse (one line naming the ``prepare`` flags) when the cache in ``data`` lacks
-    frames that ``sampling`` needs; cached frames may serve another sampling than the one
-    they were prepared for."""
+    """Refuse (:class:`SamplingMismatchError`) when the cache in ``data`` lacks frames that
+    ``sampling`` needs; cached frames may serve another sampling than the one they were
+    prepared for."""
     for record in manifest.records():
         if not record.frames:
             continue
         needed = frames_needed(record.frames, sampling, train=record.split == "train")
         if not set(needed) <= set(record.cached_frames):
-            raise UsageError(
-                f"{data}: prepared for {manifest.settings.sampling.describe()} sampling; "
-                f"this run samples {sampling.describe()} and {record.id} lacks its frames: "
-                f"prepare with `gkaan prepare SOURCE OUT {_prepare_flags(sampling)}` (or train "
-                "from the video folder), or train as prepared with --config FILE, FILE holding "
-                + json.dumps({"model": {"sampling": manifest.settings.sampling.model_dump()}})
-            )
-
-
-def _prepare_flags(sampling: SamplingConfig) -> str:
-    if sampling.mode == "segments":
-        return (
-            f"--sampling segments --num-segments {sampling.num_segments} "
-            f"--frames-per-segment {sampling.frames_per_segment}"
-        )
-    flags = f"--sampling {sampling.mode} --clip-len {sampling.clip_len}"
-    if sampling.mode == "dense":
-        flags += f" --stride {sampling.stride} --max-clips {sampling.max_clips}"
-    return flags
+            raise SamplingMismatchError(data, manifest.settings.sampling, sampling, record.id)
 
 
 def run_model_config(config: TrainConfig, manifest: Manifest) -> GKAANConfig:
@@ -208,7 +210,7 @@ def run_model_config(config: TrainConfig, manifest: Manifest) -> GKAANConfig:
     one ``prepare --features`` used (:func:`feature_preprocess`), so that the saved model
     sees at prediction time what its heads were trained on.
     """
-    backbone = config.model_config_for(["_"]).backbone
+    backbone = config.model_inputs().backbone
     if config.frozen_backbone:
         preprocess = feature_preprocess(backbone).model_dump()
     else:
@@ -250,7 +252,7 @@ def load_run_config(out: str | Path) -> TrainConfig:
     """The config saved in run directory ``out`` (for ``--resume``)."""
     path = Path(out) / CONFIG_NAME
     if not path.is_file():
-        raise UsageError(f"{path}: not found; nothing to resume (train without --resume)")
+        raise NothingToResumeError(path)
     return TrainConfig.model_validate_json(path.read_text())
 
 
@@ -334,12 +336,9 @@ def _check_resume(saved: TrainConfig, given: TrainConfig, out: Path, done: int) 
     after = given.model_dump(mode="json", exclude=set(_RESUMABLE))
     changed = sorted(key for key in before if before[key] != after[key])
     if changed:
-        raise UsageError(
-            f"{out}: cannot resume with changed settings ({', '.join(changed)}); only "
-            f"{', '.join(_RESUMABLE)} may change"
-        )
+        raise ResumeChangedError(out, tuple(changed), _RESUMABLE)
     if given.epochs < done:
-        raise UsageError(f"{out}: already trained {done} epochs; --epochs {given.epochs} is fewer")
+        raise ResumeEpochsError(out, done, given.epochs)
 
 
 class _Logger:
@@ -356,16 +355,16 @@ class _Logger:
             except ImportError:
                 self.writer = None
 
-    def write(self, history: list[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in history)
+    def write(self, history: list[EpochRecord]) -> None:
+        records = [record.to_json() for record in history]
+        lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
         atomic_write_text(self.out / METRICS_NAME, lines)
         write_curves(self.out, history)
         if self.writer is not None and history:
-            record = history[-1]
-            for name, value in flatten_nested(record, sep="/").items():
+            for name, value in flatten_nested(records[-1], sep="/").items():
                 number = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if number and name.rsplit("/", 1)[-1] != "epoch":
-                    self.writer.add_scalar(name, float(value), record["epoch"])
+                    self.writer.add_scalar(name, float(value), history[-1].epoch)
             self.writer.flush()
 
     def close(self) -> None:
@@ -373,17 +372,17 @@ class _Logger:
             self.writer.close()
 
 
-def _eval_record(report: EvalReport) -> dict[str, Any]:
+def _eval_scores(report: EvalReport) -> EvalScores:
     fused = report.video["fused"]
-    return {
-        "split": report.split,
-        "clip_top1": report.clip["fused"].top1,
-        "video_top1": fused.top1,
-        "video_top5": fused.top5,
-        "mean_class": fused.mean_class,
-        "video_nll": fused.nll,
-        "streams": {name: s.top1 for name, s in report.video.items() if name != "fused"},
-    }
+    return EvalScores(
+        split=report.split,
+        clip_top1=report.clip["fused"].top1,
+        video_top1=fused.top1,
+        video_top5=fused.top5,
+        mean_class=fused.mean_class,
+        video_nll=fused.nll,
+        streams={name: s.top1 for name, s in report.video.items() if name != "fused"},
+    )
 
 
 class _Run:
@@ -412,19 +411,11 @@ class _Run:
         if self.features:
             weights = feature_weights(self.manifest)
             backbone = self.model_config.backbone
+            wanted = trunk_name(pretrained)
             if self.manifest.settings.features != backbone or weights is False:
-                raise UsageError(
-                    f"{data}: frozen-backbone training needs the conv maps of pretrained "
-                    f"{backbone}; run `gkaan prepare SOURCE {data} --features {backbone}` "
-                    "(or train straight from the video folder)"
-                )
+                raise FeatureMapsMismatchError(data, backbone, wanted, None)
             if pretrained is not True and weights != pretrained:
-                raise UsageError(
-                    f"{data}: holds {backbone} maps of {trunk_name(weights)} weights, but this "
-                    f"run's trunk is {trunk_name(pretrained)}: prepare with `--features "
-                    f"{backbone} --backbone-weights {trunk_name(pretrained)}`, or train from "
-                    "the video folder"
-                )
+                raise FeatureMapsMismatchError(data, backbone, wanted, trunk_name(weights))
             pretrained = weights
         if not self.manifest.records("train"):
             raise UsageError(f"{data}: no prepared videos in the train split")
@@ -486,7 +477,7 @@ class _Run:
         self.best_epoch: int | None = None
         #: (val top-1, -val NLL) of ``best/``: what a later epoch must beat.
         self.best_key: tuple[float, float] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.history: list[EpochRecord] = []
 
     def start_info(self, data: Path, prepared_now: bool, resumed: int | None) -> RunStart:
         """What :class:`RunStart` says about this run."""
@@ -527,7 +518,7 @@ class _Run:
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "best_key": self.best_key,
-            "history": self.history,
+            "history": [record.to_json() for record in self.history],
             "rng": all_gather(self.ctx, _rng_state()),
             "config": self.config.model_dump(mode="json"),
         }
@@ -543,7 +534,7 @@ class _Run:
         if key is None and state["best_metric"] is not None:
             key = (state["best_metric"], -float("inf"))
         self.best_key = tuple(key) if key is not None else None
-        self.history = state["history"]
+        self.history = [EpochRecord.from_json(record) for record in state["history"]]
         rngs = state["rng"]
         if len(rngs) == self.ctx.world_size:
             _set_rng_state(rngs[self.ctx.rank])
@@ -556,8 +547,9 @@ class _Run:
             group["lr"] = lr
         return lr
 
-    def train_epoch(self, on_step: StepHook | None) -> dict[str, Any]:
-        """One epoch over the train split; returns the (all-reduced) train record."""
+    def train_epoch(self, on_step: StepHook | None) -> tuple[float, TrainScores, EpochTime]:
+        """One epoch over the train split; returns its last learning rate, its (all-reduced)
+        train scores and its time."""
         config, ctx = self.config, self.ctx
         self.sampler.set_epoch(self.epoch)
         if hasattr(self.train_set, "set_epoch"):
@@ -573,7 +565,7 @@ class _Run:
         self.forward.train()
         if self.features:
             self.model.backbone.eval()
-        sums = torch.zeros(6, dtype=torch.float64)  # loss, nll, ga_sa, ga_la, correct, clips
+        sums = BatchSums()
         epoch = f"epoch {self.epoch + 1}/{config.epochs}"
         if self.on_progress is not None:
             self.on_progress(ProgressEvent("train", 0, len(loader), epoch))
@@ -600,9 +592,8 @@ class _Run:
                     self.scaler.scale(parts.total * (len(y) / len(target))).backward()
                 n = len(y)
                 correct = (output.probs.argmax(dim=1) == y).sum().item()
-                sums += torch.tensor(
-                    [*(float(p.detach()) * n for p in parts), correct, n], dtype=torch.float64
-                )
+                loss, nll, ga_sa, ga_la = (float(p.detach()) * n for p in parts)
+                sums += BatchSums(loss, nll, ga_sa, ga_la, float(correct), float(n))
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
@@ -611,39 +602,22 @@ class _Run:
                 on_step(self.epoch, self.step)
             if self.on_progress is not None:
                 seconds = time.perf_counter() - start
-                clips = sums[5].item()
+                clips = sums.clips
                 status = (
-                    f"{epoch} loss {sums[0].item() / clips:.4f} "
-                    f"acc {100 * sums[4].item() / clips:.1f}% "
+                    f"{epoch} loss {sums.loss / clips:.4f} "
+                    f"acc {100 * sums.correct / clips:.1f}% "
                     f"{clips * ctx.world_size / seconds:.1f} clips/s"
                 )
                 self.on_progress(ProgressEvent("train", index + 1, len(loader), status))
         seconds = time.perf_counter() - start
-        total = all_reduce_sum(ctx, sums.tolist())
-        clips = max(total[5], 1.0)
-        return {
-            "lr": lr,
-            "train": {
-                "loss": total[0] / clips,
-                "nll": total[1] / clips,
-                "ga_sa": total[2] / clips,
-                "ga_la": total[3] / clips,
-                "top1": total[4] / clips,
-                "clips": int(total[5]),
-            },
-            "time": {"train_seconds": seconds, "clips_per_s": total[5] / seconds},
-        }
+        total = BatchSums.from_list(all_reduce_sum(ctx, sums.to_list()))
+        return lr, total.scores(), EpochTime(seconds, total.clips / seconds)
 
     def _check_finite(self, loss: Tensor, index: int) -> None:
         """Stop the run when the loss is NaN/Inf: the checkpoints keep the last good epoch."""
         value = float(loss.detach())
         if not np.isfinite(value):
-            kept = f"epoch {self.epoch}" if self.epoch else "nothing (no epoch finished)"
-            raise TrainingError(
-                f"{self.out}: the loss became {value} at epoch {self.epoch + 1}, batch "
-                f"{index + 1}; training stopped, last/ and best/ keep {kept} "
-                "(try a lower --lr, or --precision fp32)"
-            )
+            raise LossNotFiniteError(self.out, value, self.epoch + 1, index + 1, self.epoch)
 
     def evaluate(self) -> EvalReport | None:
         """Scores on the val (or test) split; the report on rank 0, ``None`` elsewhere."""
@@ -674,7 +648,7 @@ def train(
     on_progress: ProgressCallback | None = None,
     on_step: StepHook | None = None,
     on_start: Callable[[RunStart], None] | None = None,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable[[EpochDone], None] | None = None,
 ) -> TrainResult:
     """Train a GKAAN model on ``data`` into run directory ``out``.
 
@@ -690,8 +664,11 @@ def train(
         on_step: called as ``on_step(epoch, step)`` after every optimizer step.
         on_start: called once on rank 0 with a :class:`RunStart` when the data is ready and
             the model built, before the first epoch.
-        on_epoch: called on rank 0 with each epoch's ``metrics.jsonl`` record (plus
-            ``"epochs"``, the run's total, and ``"best"``, whether ``best/`` was written).
+        on_epoch: called on rank 0 after each epoch with an :class:`EpochDone`: the
+            epoch's record (its line of ``metrics.jsonl``), the run's total epochs and
+            whether ``best/`` takes this epoch. ``last/`` (and ``best/`` when it takes it)
+            then hold the epoch, but for the final one: its checkpoints are written once,
+            complete, when the run ends.
     """
     if not Path(data).exists():
         raise UsageError(f"{data}: not found")
@@ -700,24 +677,16 @@ def train(
     state: dict[str, Any] | None = None
     if resume:
         if not state_path.is_file():
-            raise UsageError(f"{state_path}: not found; nothing to resume (train without --resume)")
+            raise NothingToResumeError(state_path)
         state = load_state(state_path)
         _check_resume(TrainConfig.model_validate(state["config"]), config, out, state["epoch"])
         if state["epoch"] >= config.epochs:  # nothing would run: say so
-            raise UsageError(
-                f"{out}: the run already finished {state['epoch']} of {config.epochs} epochs; "
-                f"to train further, resume with --epochs N above {state['epoch']}"
-            )
+            raise ResumeEpochsError(out, state["epoch"], config.epochs)
     elif state_path.exists():
-        raise UsageError(
-            f"{out}: already holds a run; pass --resume to continue it, or pick another --output"
-        )
+        raise RunExistsError(out)
     with distributed_context(config.device) as ctx, _deterministic(ctx.device.type == "cpu"):
         if config.amp == "fp16" and ctx.device.type != "cuda":  # before any data is prepared
-            raise UsageError(
-                "fp16 training (--precision fp16, or amp: fp16 in the recipe or --config) needs "
-                "a CUDA device; use --precision bf16 or fp32 on CPU"
-            )
+            raise PrecisionDeviceError(config.amp, ctx.device.type)
         prepared = resolve_data(data, config, on_progress=on_progress) if ctx.is_main else None
         prepared = all_gather(ctx, prepared)[0]
         _seed_everything(config.seed + ctx.rank)
@@ -732,18 +701,25 @@ def train(
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / CONFIG_NAME, config.model_dump_json(indent=2) + "\n")
             logger.write(run.history)
+        final_state: dict[str, Any] | None = None  # written by _finalize_run
         try:
             while run.epoch < config.epochs:
-                record = run.train_epoch(on_step)
+                lr, scores, timing = run.train_epoch(on_step)
                 run.epoch += 1
                 evaluate_now = run.epoch % config.eval_every == 0 or run.epoch == config.epochs
                 report = run.evaluate() if evaluate_now else None
-                record = {"epoch": run.epoch, "step": run.step, **record}
-                if report is not None:
-                    record["eval"] = _eval_record(report)
-                improved = _finish_epoch(run, record, report, logger)
+                record = EpochRecord(
+                    epoch=run.epoch,
+                    step=run.step,
+                    lr=lr,
+                    train=scores,
+                    time=timing,
+                    eval=_eval_scores(report) if report is not None else None,
+                )
+                final = run.epoch == config.epochs
+                improved, final_state = _finish_epoch(run, record, report, logger, final=final)
                 if on_epoch is not None and ctx.is_main:
-                    on_epoch({**record, "epochs": config.epochs, "best": improved})
+                    on_epoch(EpochDone(record, config.epochs, improved))
         finally:
             logger.close()
         result = TrainResult(
@@ -753,27 +729,44 @@ def train(
             best_epoch=run.best_epoch,
             best_metric=run.best_metric,
             last=out / "last",
-            best=out / "best" if (out / "best").is_dir() else None,
+            best=None,
             selection=run.selection,
         )
         if ctx.is_main:
-            _finalize_run(run, result)
+            _finalize_run(run, result, final_state)
+        elif (out / "best").is_dir():
+            result.best = out / "best"
     return result
 
 
-def _finalize_run(run: _Run, result: TrainResult) -> None:
-    """Work done once on rank 0 after the final checkpoint (``best/`` and ``last/`` written).
+def _finalize_run(run: _Run, result: TrainResult, state: dict[str, Any] | None) -> None:
+    """Work done once on rank 0 after the final epoch: the final ``last/`` and ``best/``,
+    each written once, then ``state.pt``, then the final ``best/`` evaluated.
 
-    The place for end-of-run additions that need the trained model and the data
+    ``best/`` gets the fusion weights chosen on the val split; both get the OOD statistics
+    and the GM fit (docs/model.md#ood, #motion-track). ``state`` (the final epoch's training
+    state) is written after the checkpoints: a run stopped before then resumes at the final
+    epoch again. The place for end-of-run additions that need the trained model and the data
     (``run.model``, ``run.model_config``, ``run.data``, ``run.train_set``, ``run.features``);
     ``result`` may be extended in place.
     """
-    _fuse_on_val(run, result)
-    # OOD statistics and the GM fit (docs/model.md#ood, #motion-track), last: written into
-    # the final best/ and last/ checkpoints
+    last = run.model.eval()
+    best: GKAAN | None = None
+    if run.best_epoch == run.epoch:
+        best = last  # the final epoch's weights: one model for both checkpoints
+    elif run.best_epoch is not None:
+        best = GKAAN.from_pretrained(run.out / "best").to(run.ctx.device)  # an earlier epoch
+    best_config = _fuse_on_val(run, result, best) if best is not None else None
+    models = [last] if best is None or best is last else [last, best]
     result.ood = add_training_statistics(
-        run.out, run.data, features=run.features, device=run.ctx.device
+        models, run.data, features=run.features, device=run.ctx.device
     )
+    last.save_pretrained(run.out / "last")
+    if best is not None:
+        write_checkpoint(run.out / "best", best_config or best.config, best.state_dict())
+        result.best = run.out / "best"
+    if state is not None:
+        _save_atomic(state, run.out / STATE_NAME)
     if result.best is not None and run.eval_name is not None:
         # the final best/ (its chosen fusion weights, its OOD statistics) on the eval split,
         # for the run's report.html: one more pass over that split
@@ -790,20 +783,19 @@ def _finalize_run(run: _Run, result: TrainResult) -> None:
         result.evaluation = where
 
 
-def _fuse_on_val(run: _Run, result: TrainResult) -> None:
-    """Choose ``best/``'s stream weights on the val split and rewrite its config.json."""
+def _fuse_on_val(run: _Run, result: TrainResult, best: GKAAN) -> GKAANConfig | None:
+    """Choose ``best/``'s stream weights on the val split: its config with them, or ``None``
+    when its own weights stay (sets ``result.stream_choice`` when a choice was made)."""
     config = run.model_config
     streams = config.streams
     if (
         run.selection != SELECT_VAL
-        or result.best is None
         or run.eval_loader is None
         or run.ctx.world_size > 1  # rank 0 holds only its shard of the val split
         or len(streams) < 2
         or config.fuse != "probs"
     ):
-        return
-    best = GKAAN.from_pretrained(result.best).to(run.ctx.device)
+        return None
     outputs = collect_outputs(
         best, run.eval_loader, features=run.features, device=run.ctx.device, autocast=run.autocast
     )
@@ -817,21 +809,23 @@ def _fuse_on_val(run: _Run, result: TrainResult) -> None:
     )
     result.stream_choice = choice
     if choice.name == "config":
-        return
+        return None
     padded = tuple(choice.weights) + tuple(best.config.stream_weights[len(streams) :])
-    chosen = GKAANConfig.model_validate(best.config.model_dump() | {"stream_weights": padded})
-    write_checkpoint(result.best, chosen, best.state_dict())
+    return GKAANConfig.model_validate(best.config.model_dump() | {"stream_weights": padded})
 
 
 def _finish_epoch(
-    run: _Run, record: dict[str, Any], report: EvalReport | None, logger: _Logger
-) -> bool:
-    """Record the epoch; rank 0 writes ``last/``, ``best/`` when chosen, state, metrics.
+    run: _Run, record: EpochRecord, report: EvalReport | None, logger: _Logger, *, final: bool
+) -> tuple[bool, dict[str, Any] | None]:
+    """Record the epoch; rank 0 writes metrics and, before the ``final`` epoch, ``last/``,
+    ``best/`` when chosen and the state (after the final one :func:`_finalize_run` writes
+    each once).
 
     ``best/`` follows the val split's fused video top-1, ties broken by the lower fused video
     NLL (a small val split saturates at 100% within a few epochs, long before the model has
     finished learning); without a val split it is the last epoch
-    (docs/protocol.md#model-selection). Returns whether ``best/`` was written this epoch.
+    (docs/protocol.md#model-selection). Returns whether ``best/`` takes this epoch and, on
+    rank 0 after the final epoch, the training state that is still to be written.
     """
     run.history.append(record)
     if run.selection == SELECT_VAL:
@@ -845,10 +839,13 @@ def _finish_epoch(
         run.best_epoch = run.epoch
     state = run.state()  # collective: every rank takes part
     if not run.ctx.is_main:
-        return improved
+        return improved, None
+    if final:
+        logger.write(run.history)
+        return improved, state
     run.model.save_pretrained(run.out / "last")
     if improved:
         run.model.save_pretrained(run.out / "best")
     _save_atomic(state, run.out / STATE_NAME)
     logger.write(run.history)
-    return improved
+    return improved, None

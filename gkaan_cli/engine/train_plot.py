@@ -1,7 +1,7 @@
 """``curves.png``: a training run's loss, top-1 and learning rate per epoch, drawn with Pillow.
 
 Pillow comes with torchvision, so the picture needs no plotting library. :func:`write_curves`
-redraws the whole picture from the ``metrics.jsonl`` records after every epoch and writes it
+redraws the whole picture from the run's epoch records after every epoch and writes it
 temp-then-rename, so a reader never sees half a file.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from ..fileio import atomic_write_bytes
+from .train_records import EpochRecord
 
 __all__ = ["CURVES_NAME", "CURVES_SIZE", "curve_series", "render_curves", "write_curves"]
 
@@ -35,8 +36,8 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def curve_series(history: Sequence[dict[str, Any]]) -> tuple[Series, Series, Series]:
-    """The (loss, top-1, lr) series of ``metrics.jsonl`` records, each ``name -> [(epoch, y)]``.
+def curve_series(history: Sequence[EpochRecord]) -> tuple[Series, Series, Series]:
+    """The (loss, top-1, lr) series of a run's epoch records, each ``name -> [(epoch, y)]``.
 
     Top-1 holds the train clip top-1 and, on epochs that evaluated, the val/test split's video
     top-1 of each stream and of the fused prediction.
@@ -51,18 +52,17 @@ def curve_series(history: Sequence[dict[str, Any]]) -> tuple[Series, Series, Ser
             series.setdefault(name, []).append((epoch, y))
 
     for record in history:
-        epoch = int(record.get("epoch", 0))
-        train = record.get("train") or {}
-        add(loss, "train loss", epoch, train.get("loss"))
-        add(top1, "train clip", epoch, train.get("top1"))
-        add(lr, "lr", epoch, record.get("lr"))
-        ev = record.get("eval")
-        if ev:
-            split = ev.get("split", "eval")
-            add(loss, f"{split} video nll", epoch, ev.get("video_nll"))
-            for stream, value in sorted((ev.get("streams") or {}).items()):
+        epoch = record.epoch
+        add(loss, "train loss", epoch, record.train.loss)
+        add(top1, "train clip", epoch, record.train.top1)
+        add(lr, "lr", epoch, record.lr)
+        scores = record.eval
+        if scores is not None:
+            split = scores.split
+            add(loss, f"{split} video nll", epoch, scores.video_nll)
+            for stream, value in sorted(scores.streams.items()):
                 add(top1, f"{split} {stream}", epoch, value)
-            add(top1, f"{split} fused", epoch, ev.get("video_top1"))
+            add(top1, f"{split} fused", epoch, scores.video_top1)
     return loss, top1, lr
 
 
@@ -114,13 +114,13 @@ def _panel(
         draw.text((px1 + 32, ly), name, fill="black")
 
 
-def render_curves(history: Sequence[dict[str, Any]]) -> Image.Image:
-    """The picture of ``history`` (``metrics.jsonl`` records): loss, top-1 and lr panels."""
+def render_curves(history: Sequence[EpochRecord]) -> Image.Image:
+    """The picture of ``history`` (a run's epoch records): loss, top-1 and lr panels."""
     width, height = CURVES_SIZE
     image = Image.new("RGB", CURVES_SIZE, "white")
     draw = ImageDraw.Draw(image)
     loss, top1, lr = curve_series(history)
-    epochs = max((int(r.get("epoch", 0)) for r in history), default=1) or 1
+    epochs = max((record.epoch for record in history), default=1) or 1
     third = height // 3
     _panel(draw, (0, 0, width, third), "loss", loss, epochs)
     _panel(draw, (0, third, width, 2 * third), "top-1", top1, epochs, fixed=(0.0, 1.0))
@@ -128,7 +128,7 @@ def render_curves(history: Sequence[dict[str, Any]]) -> Image.Image:
     return image
 
 
-def write_curves(out: str | Path, history: Sequence[dict[str, Any]]) -> Path:
+def write_curves(out: str | Path, history: Sequence[EpochRecord]) -> Path:
     """Draw ``history`` into ``out/curves.png`` (temp-then-rename); returns the path."""
     buffer = io.BytesIO()
     render_curves(history).save(buffer, format="PNG")
