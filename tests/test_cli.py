@@ -196,6 +196,7 @@ def test_counts_agree_with_their_noun() -> None:
     assert plural(1, "class") == "1 class" and plural(3, "class") == "3 classes"
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_is_no_error(make_video: Callable[..., Path]) -> None:
     video = make_video("v.mp4", num_frames=6)
     child = subprocess.Popen(
@@ -223,6 +224,7 @@ def test_a_mistyped_run_folder_is_not_taken_for_a_hub_id(
         resolve_checkpoint("runs/ps7")
 
 
+@pytest.mark.slow
 def test_jsonl_on_stdout_streams_and_ctrl_c_keeps_the_finished_videos(
     make_video: Callable[..., Path],
 ) -> None:
@@ -287,6 +289,7 @@ def test_info_shows_the_data_cache_and_clean_cache_frees_what_it_reports(
     assert json.loads(runner.invoke(app, ["info", "--json"]).output)["data_cache_entries"] == 0
 
 
+@pytest.mark.slow
 def test_an_mp4_on_stdin_says_it_needs_seeking_and_what_to_pipe(data_dir: Path) -> None:
     video = (data_dir / "clips" / "arm_wrestling.mp4").read_bytes()
     result = subprocess.run(

@@ -297,6 +297,7 @@ def silent_server() -> Iterator[str]:
     server.close()
 
 
+@pytest.mark.slow
 def test_a_silent_hub_gives_up_in_seconds_with_one_line(silent_server: str, tmp_path: Path) -> None:
     env = os.environ | {
         "PYTHONPATH": str(ROOT),

@@ -353,6 +353,7 @@ def _run(case: Case, work: Path, hub: str, home: Path) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_corpus_case(name: str, work: Path, hub: str, tmp_path: Path) -> None:
     case = CASES[name]

@@ -129,6 +129,7 @@ def _evaluate(corpus: Path, folder: Path, model: str = "model") -> subprocess.Co
     return _run(corpus, "evaluate", model, str(folder), "--device", "cpu", "-q", "-o", str(out))
 
 
+@pytest.mark.slow
 def test_clean_prepared_folder_evaluates_from_its_maps(corpus: Path) -> None:
     result = _evaluate(corpus, corpus / "prepared")
     assert result.returncode == 0, result.stderr
@@ -137,6 +138,7 @@ def test_clean_prepared_folder_evaluates_from_its_maps(corpus: Path) -> None:
     assert sum(row["videos"] for row in report["per_class"]) == 2
 
 
+@pytest.mark.slow
 def test_flipped_bytes_in_a_feature_shard_are_refused(corpus: Path) -> None:
     folder = _copy(corpus, "flipped")
     shard, _ = _features(folder)
@@ -146,6 +148,7 @@ def test_flipped_bytes_in_a_feature_shard_are_refused(corpus: Path) -> None:
     _assert_refused(_evaluate(corpus, folder), shard, "sha256")
 
 
+@pytest.mark.slow
 def test_flipped_bytes_in_a_frame_shard_are_refused_where_frames_are_read(corpus: Path) -> None:
     folder = _copy(corpus, "frames")
     record = json.loads((folder / MANIFEST_NAME).read_text())["videos"][1]
@@ -156,6 +159,7 @@ def test_flipped_bytes_in_a_frame_shard_are_refused_where_frames_are_read(corpus
     _assert_refused(_evaluate(corpus, folder, "other"), shard, "sha256")
 
 
+@pytest.mark.slow
 def test_non_finite_features_with_a_matching_sha256_are_refused(corpus: Path) -> None:
     folder = _copy(corpus, "nonfinite")
     shard, _ = _features(folder)
@@ -167,6 +171,7 @@ def test_non_finite_features_with_a_matching_sha256_are_refused(corpus: Path) ->
     _assert_refused(_evaluate(corpus, folder), shard, "NaN or inf")
 
 
+@pytest.mark.slow
 def test_manifest_of_a_newer_version_says_which_version_this_gkaan_reads(corpus: Path) -> None:
     folder = _copy(corpus, "newer")
     _edit_manifest(folder, lambda raw: raw.update(version=999))
@@ -178,12 +183,14 @@ def test_manifest_of_a_newer_version_says_which_version_this_gkaan_reads(corpus:
     assert json.loads((folder / MANIFEST_NAME).read_text())["version"] == 999
 
 
+@pytest.mark.slow
 def test_huge_frame_counts_in_a_manifest_are_refused_before_allocation(corpus: Path) -> None:
     folder = _copy(corpus, "huge")
     _edit_manifest(folder, lambda raw: raw["videos"][0].update(frames=10**12))
     _assert_refused(_evaluate(corpus, folder), folder / MANIFEST_NAME, "videos.0.frames")
 
 
+@pytest.mark.slow
 def test_csv_label_beyond_the_field_limit_is_refused_naming_the_row(corpus: Path) -> None:
     source = corpus / "long-label.csv"
     source.write_text(f"path,label\na.mp4,a\nb.mp4,{'x' * 200_000}\n")

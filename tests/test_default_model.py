@@ -60,6 +60,7 @@ def test_default_model_is_an_early_fusion_lite0_model_with_the_six_kth_classes(
     assert config.sampling.mode == "dense"
 
 
+@pytest.mark.slow
 def test_default_model_recognises_boxing_in_real_kth_videos(
     data_dir: Path, default_model: GKAAN
 ) -> None:
@@ -88,6 +89,7 @@ def _clip_maps(model: GKAAN, path: Path, start: int) -> torch.Tensor:
         return model.extract_maps(clip).unsqueeze(0)
 
 
+@pytest.mark.slow
 def test_the_gm_descriptor_sees_a_walker_cross_the_frame_and_a_boxer_stay(
     data_dir: Path, default_model: GKAAN
 ) -> None:

@@ -64,6 +64,7 @@ def test_shards_cover_every_input_once_and_one_process_is_rank_0(
     assert launch_rank() == 1
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_one_process_output_in_input_order(
     inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_two_processes_write_the_one_process_output_in_input_order(
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
 
 
+@pytest.mark.slow
 def test_two_processes_prepare_the_folder_one_process_prepares(
     inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -59,6 +59,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return checkpoint, out
 
 
+@pytest.mark.slow
 def test_export_writes_graphs_config_tensors_and_a_manifest(exported: tuple[Path, Path]) -> None:
     checkpoint, out = exported
     manifest = json.loads((out / "export.json").read_text())
@@ -186,6 +187,7 @@ def test_missing_onnxruntime_is_one_line(
         assert result.stderr.strip().splitlines() == [f"error: {INSTALL_HINT}"]
 
 
+@pytest.mark.slow
 def test_a_failed_verification_leaves_nothing_behind(
     exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,6 +223,7 @@ def _black_video(path: Path, frames: int = 16) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_int8_with_a_bad_calibration_set_is_refused(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:

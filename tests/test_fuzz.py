@@ -120,6 +120,7 @@ def _written(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, f
     return {name for name, stat in after.items() if before.get(name) != stat}
 
 
+@pytest.mark.slow
 def test_mutated_clips_through_predict(corpus: Path) -> None:
     mutants = sorted((corpus / "src" / "mutants").iterdir())
     before = _snapshot(corpus)
@@ -144,6 +145,7 @@ def test_mutated_clips_through_predict(corpus: Path) -> None:
     assert _written(before, _snapshot(corpus)) == {"pred.json"}
 
 
+@pytest.mark.slow
 def test_mutated_clips_through_prepare(corpus: Path) -> None:
     before = _snapshot(corpus)
     result = _run(corpus, "prepare", "src", "prepared", "--clip-len", "4", "--strict")

@@ -96,6 +96,7 @@ def test_the_descriptor_is_finite_for_a_single_frame_and_for_blank_maps() -> Non
         assert out.shape == (2, DESCRIPTOR_SIZE) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_the_track_option_adds_no_parameter_and_changes_no_other_output() -> None:
     paper = GKAANConfig(num_classes=101)
     plain, tracked = GKAAN(paper), GKAAN(paper.model_copy(update={"motion": "track"}))
@@ -162,6 +163,7 @@ def test_the_fitted_head_is_saved_in_fp16_and_loaded_strictly(tmp_path: Path) ->
         GKAAN.from_pretrained(folder)
 
 
+@pytest.mark.slow
 def test_training_with_the_track_option_fits_the_gm_head(
     make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

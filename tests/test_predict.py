@@ -513,6 +513,7 @@ def real_size_model() -> GKAAN:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_avi(
     data_dir: Path, tmp_path: Path
@@ -537,6 +538,7 @@ def test_real_clips_are_predicted_including_mkv_without_frame_count_and_1080p_av
         assert sum(t["prob"] for t in record["top_k"]) == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_real_clips_through_predict_many_equal_predict_video_each(
     data_dir: Path, tmp_path: Path

@@ -35,6 +35,7 @@ def kth(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     return out, report
 
 
+@pytest.mark.slow
 def test_kth_mini_prepares_every_video_with_frames_counted_like_pyav(
     kth: tuple[Path, PrepareReport], data_dir: Path
 ) -> None:
@@ -95,6 +96,7 @@ def test_second_run_skips_every_video_and_changes_no_byte(
     assert _snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_ps7_arms_prepares_27_videos_in_three_classes(data_dir: Path, tmp_path: Path) -> None:
     options = PrepareOptions(split=SplitOptions(split_by=r"P(\d)T"), sampling=SMALL)
     report = prepare(data_dir / "ps7-arms", tmp_path, options)

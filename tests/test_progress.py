@@ -24,6 +24,7 @@ print(sorted(m for m in sys.modules if m == "rich" or m.startswith("rich.")))
 """
 
 
+@pytest.mark.slow
 def test_data_engine_model_and_video_never_import_rich() -> None:
     result = subprocess.run(
         [sys.executable, "-c", _IMPORT_LIBRARY], capture_output=True, text=True, timeout=120

@@ -173,6 +173,7 @@ def test_sha256_refuses_a_fifo_and_dev_zero_instead_of_blocking(
             sha256_file(specials[name])
 
 
+@pytest.mark.slow
 def test_prepare_does_not_hang_on_a_fifo_or_dev_zero(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:
@@ -223,6 +224,7 @@ def test_unreadable_folder_is_reported_not_skipped(
     assert any("unreadable folder" in reason for _, reason in source.warnings)
 
 
+@pytest.mark.slow
 def test_non_utf8_file_name_is_prepared_and_stored_losslessly(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:
@@ -574,6 +576,7 @@ def test_gm_statistics_a_head_could_not_use_are_refused(
         read_checkpoint(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [bytes(range(128, 256)), b"[1, 2]", b"{"])
 def test_a_registry_of_garbage_is_one_line(weights: Path, tmp_path: Path, content: bytes) -> None:
     (weights / "registry.json").write_bytes(content)

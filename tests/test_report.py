@@ -113,6 +113,7 @@ def write_overlay(path: Path) -> None:
             writer.write(image)
 
 
+@pytest.mark.slow
 @needs_browser
 def test_the_page_renders_and_its_overlay_video_plays_in_chromium(tmp_path: Path) -> None:
     write_overlay(tmp_path / "ov" / "a.gkaan.mp4")
@@ -165,6 +166,7 @@ def test_a_report_name_without_html_is_a_usage_error(tmp_path: Path) -> None:
     assert "--report r.txt: the file name must end in .html" in result.stderr
 
 
+@pytest.mark.slow
 def test_an_unknown_video_has_the_same_verdict_in_the_table_json_and_page(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -208,6 +208,7 @@ def clip_probs(predictor: Predictor, path: Path, frames: list[int]) -> np.ndarra
         return predictor.model(clip[None]).probs[0].numpy()
 
 
+@pytest.mark.slow
 def test_a_window_over_the_whole_video_is_the_video_prediction(
     predictor: Predictor, make_video
 ) -> None:
@@ -382,6 +383,7 @@ PIECES = (
 PIECE_SECONDS = 6.0
 
 
+@pytest.mark.slow
 def test_segments_of_concatenated_clips_find_the_classes_and_the_cuts(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -423,6 +425,7 @@ def gkaan(*args: str, stdin: Path) -> subprocess.CompletedProcess[str]:
         )
 
 
+@pytest.mark.slow
 def test_stdin_prints_a_line_per_window_and_the_segments_of_file_mode(
     checkpoint: Path, real_clip: Path
 ) -> None:
@@ -453,6 +456,7 @@ def test_stdin_prints_a_line_per_window_and_the_segments_of_file_mode(
         ]
 
 
+@pytest.mark.slow
 def test_stdin_table_prints_the_window_lines_then_the_segments(
     checkpoint: Path, real_clip: Path
 ) -> None:
@@ -465,6 +469,7 @@ def test_stdin_table_prints_the_window_lines_then_the_segments(
     assert "live: - (160x120, 25 fps, mpeg4)" in stream.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_live_source_prints_the_segments_so_far(
     checkpoint: Path, real_clip: Path
 ) -> None:
@@ -508,6 +513,7 @@ def http_url(real_clip: Path) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.slow
 def test_an_http_stream_gives_the_windows_of_the_file(
     predictor: Predictor, real_clip: Path, http_url: str
 ) -> None:

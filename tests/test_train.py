@@ -79,6 +79,7 @@ def _records(run: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
 
 
+@pytest.mark.slow
 def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_path: Path) -> None:
     config = _config(
         frozen_backbone=True,
@@ -100,6 +101,7 @@ def test_head_only_training_separates_an_easy_dataset(colour_source: Path, tmp_p
     assert report.model is not None and report.model["precision"] == "fp32"  # train's maps
 
 
+@pytest.mark.slow
 def test_best_breaks_a_saturated_val_top1_by_the_lower_val_nll(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -121,6 +123,7 @@ def test_best_breaks_a_saturated_val_top1_by_the_lower_val_nll(
     assert result.best_epoch > 1 + [k[0] for k in keys].index(1.0)
 
 
+@pytest.mark.slow
 def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -134,6 +137,7 @@ def test_without_a_val_split_best_is_the_last_epoch_and_test_never_chooses(
     assert all(torch.equal(best[key], last[key]) for key in last)
 
 
+@pytest.mark.slow
 def test_each_epoch_redraws_curves_png_with_loss_top1_per_stream_and_lr(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -157,6 +161,7 @@ def test_each_epoch_redraws_curves_png_with_loss_top1_per_stream_and_lr(
     assert "test fused" in streams and len(streams) >= 2  # each stream and the fused one
 
 
+@pytest.mark.slow
 def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -179,6 +184,7 @@ def test_run_directory_holds_checkpoints_config_metrics_and_a_weights_only_state
     assert state["history"] == [r.to_json() for r in result.history]
 
 
+@pytest.mark.slow
 def test_after_the_final_epoch_last_and_best_are_each_written_once(
     colour_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +220,7 @@ def test_after_the_final_epoch_last_and_best_are_each_written_once(
         assert (GKAAN.from_pretrained(run / name).ood is not None) == result.ood
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume_and_resume_refuses_changed_settings(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -243,6 +250,7 @@ train(sys.argv[1], sys.argv[2], config, on_step=hook)
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -274,6 +282,7 @@ def test_kill_9_during_an_epoch_then_resume_matches_an_uninterrupted_run(
     assert all(torch.equal(last[key], expected[key]) for key in expected)
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_continues_the_run(colour_source: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(colour_source, run, _config(epochs=1))
@@ -293,6 +302,7 @@ train(sys.argv[1], sys.argv[2], TrainConfig.model_validate_json(sys.argv[3]))
 """
 
 
+@pytest.mark.slow
 def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
     colour_source: Path, tmp_path: Path
 ) -> None:
@@ -329,6 +339,7 @@ def test_two_process_ddp_run_trains_on_all_clips_and_rank_0_writes(
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_good_checkpoints(
     colour_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -358,6 +369,7 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_good_checkpoints(
         assert all(torch.isfinite(t).all() for t in weights)
 
 
+@pytest.mark.slow
 def test_a_run_leaves_report_html_with_curves_scores_model_and_data_that_chromium_renders(
     colour_source: Path, tmp_path: Path
 ) -> None:

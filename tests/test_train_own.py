@@ -48,6 +48,7 @@ def _tiny(**overrides: Any) -> Any:
     return load_train_config("quick", None, settings)
 
 
+@pytest.mark.slow
 def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_best(
     make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,6 +97,7 @@ def test_default_command_trains_heads_on_the_default_models_trunk_and_writes_bes
         assert "--split-by" in result.output
 
 
+@pytest.mark.slow
 def test_from_a_model_with_other_classes_reuses_what_fits_and_names_the_new_tensors(
     make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,6 +124,7 @@ def test_from_a_model_with_other_classes_reuses_what_fits_and_names_the_new_tens
     assert model.config.num_classes == 3 and second.best is not None
 
 
+@pytest.mark.slow
 def test_a_cache_prepared_for_other_sampling_stops_naming_the_prepare_flags(
     make_video: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -167,6 +170,7 @@ def test_a_gkaan_checkpoint_serves_as_backbone_weights(tmp_path: Path) -> None:
         build_backbone("resnet34", pretrained=tmp_path / "ckpt")
 
 
+@pytest.mark.slow
 def test_training_with_groups_calibrates_an_ood_verdict(
     make_video: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -256,6 +256,7 @@ def test_overlay_video_is_browser_ready_h264_with_source_frame_count_and_rate(
     assert not list((tmp_path / "out").glob(".*"))  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_rendered_overlay_is_hottest_where_each_map_peaks(
     make_video: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -447,6 +448,7 @@ def test_visualize_command_refuses_to_overwrite_its_input(
     assert code == 2 and "would overwrite the input video" in output
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_real_29_97_fps_avi_gives_a_matching_overlay(
     data_dir: Path, tiny_model_dir: Path, tmp_path: Path
@@ -523,6 +525,7 @@ def test_overlay_captions_each_frame_with_the_segment_playing(
         render_overlay_video(source, prediction, tmp_path / "none.mp4", segments=[])
 
 
+@pytest.mark.slow
 def test_visualize_timeline_captions_follow_the_segments_it_prints(
     predicted: tuple[Path, VideoPrediction],
     tiny_model_dir: Path,
