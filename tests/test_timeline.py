@@ -25,7 +25,7 @@ from gkaan_cli import GKAAN, GKAANConfig, Predictor
 from gkaan_cli.cli import app
 from gkaan_cli.config import SWITCH_COST, PreprocessConfig, SamplingConfig
 from gkaan_cli.engine.outputs import format_timelines, timeline_record
-from gkaan_cli.engine.predict import _Batch
+from gkaan_cli.engine.predict import FrameBatch
 from gkaan_cli.engine.timeline import (
     Segment,
     TimelineSpec,
@@ -273,7 +273,7 @@ def test_maps_in_memory_stay_within_one_window_and_a_batch(predictor: Predictor)
     with torch.inference_mode():
         for first in range(0, 120, 5):
             indices = list(range(first, first + 5))
-            run.add_frames(_Batch(indices, [i / 25 for i in indices], images))
+            run.add_frames(FrameBatch(indices, [i / 25 for i in indices], images))
             most = max(most, len(run.maps))
             assert len(run.clips) <= 8
     assert run.next_window == (120 - 8) // 4 + 1

@@ -45,9 +45,13 @@ from .inputs import expand_inputs
 __all__ = [
     "UNKNOWN",
     "ClipPrediction",
+    "FrameBatch",
+    "FrameDecoding",
+    "FrameProducer",
     "Predictor",
     "VideoPrediction",
     "expand_inputs",
+    "ood_verdict",
     "rank_labels",
     "resolve_decode",
     "verdict_line",
@@ -145,7 +149,10 @@ def rank_labels(labels: list[str], probs: np.ndarray, k: int) -> list[tuple[str,
 
 
 @dataclass
-class _Batch:
+class FrameBatch:
+    """Decoded frames handed from the decoding thread to the network: their indices, times
+    (seconds) and images."""
+
     indices: list[int]
     times: list[float]
     images: np.ndarray  # (N, H, W, 3) uint8 at preprocess.resize
@@ -156,7 +163,7 @@ class _Done:
 
 
 @dataclass(frozen=True)
-class _Decoding:
+class FrameDecoding:
     """How the decoding threads read a video file: :func:`read_frames`' ``decode`` (``cpu`` or
     ``cuda:N``) and its ``on_fallback``."""
 
@@ -214,7 +221,7 @@ class _Producer(Generic[_Item]):
         raise NotImplementedError
 
 
-class _FrameProducer(_Producer[_Batch]):
+class FrameProducer(_Producer[FrameBatch]):
     """Decode and resize one video's needed frames in a background thread, handed over in
     batches of ``batch_size`` frames (in index order)."""
 
@@ -225,16 +232,16 @@ class _FrameProducer(_Producer[_Batch]):
         size: tuple[int, int],
         indices: list[int],
         batch_size: int,
-        decoding: _Decoding = _Decoding(),
+        decoding: FrameDecoding = FrameDecoding(),
     ) -> None:
         super().__init__()
         self._args = (path, size, indices, batch_size)
-        self._decoding = decoding
+        self.decoding = decoding
 
     def _frames(self) -> Iterable[Frame]:
         """The frames to hand over (overridden for live sources, engine/timeline.py)."""
         path, size, indices, _ = self._args
-        return self._decoding.frames(path, size=size, indices=indices)
+        return self.decoding.frames(path, size=size, indices=indices)
 
     def _run(self) -> None:
         batch_size = self._args[3]
@@ -253,8 +260,8 @@ class _FrameProducer(_Producer[_Batch]):
             self._put(error)
 
 
-def _stack(frames: list[Frame]) -> _Batch:
-    return _Batch(
+def _stack(frames: list[Frame]) -> FrameBatch:
+    return FrameBatch(
         indices=[frame.index for frame in frames],
         times=[frame.time for frame in frames],
         images=np.stack([frame.image for frame in frames]),
@@ -290,7 +297,7 @@ class _Work:
     owners: list[int] = field(default_factory=list)
     frames: list[Frame] = field(default_factory=list)
     ended: list[_End] = field(default_factory=list)
-    batch: _Batch | None = None
+    batch: FrameBatch | None = None
 
     def sealed(self) -> _Work:
         """This work with its frames stacked into :attr:`batch` (decoded images freed)."""
@@ -321,14 +328,14 @@ class _ManyProducer(_Producer[_Work]):
         size: tuple[int, int],
         sampling: SamplingConfig,
         batch_size: int,
-        decoding: _Decoding = _Decoding(),
+        decoding: FrameDecoding = FrameDecoding(),
     ) -> None:
         super().__init__()
         self._paths = paths
         self._size = size
         self._sampling = sampling
         self._batch_size = batch_size
-        self._decoding = decoding
+        self.decoding = decoding
 
     def _plan(self, number: int, path: Path) -> _Plan:
         info = probe_video(path)
@@ -344,7 +351,7 @@ class _ManyProducer(_Producer[_Work]):
                 try:
                     plan = self._plan(number, path)
                     work.started.append(plan)
-                    frames = self._decoding.frames(path, size=self._size, indices=plan.needed)
+                    frames = self.decoding.frames(path, size=self._size, indices=plan.needed)
                     for frame in frames:
                         if len(work.frames) == self._batch_size:
                             if not self._put(work.sealed()):
@@ -429,7 +436,8 @@ class Predictor:
         target, fallback = resolve_decode(decode, self.device)
         #: Where video files are decoded: ``cpu`` or ``cuda`` (on :attr:`device`).
         self.decode = "cpu" if target == "cpu" else "cuda"
-        self._decoding = _Decoding(target, on_decode_fallback)
+        #: How this Predictor's decoding threads read a file (predict and timelines alike).
+        self.decoding = FrameDecoding(target, on_decode_fallback)
         if threads is not None:
             if threads < 1:
                 raise UsageError(f"threads must be at least 1, got {threads}")
@@ -490,7 +498,7 @@ class Predictor:
             size=(width, height),
             sampling=self.sampling,
             batch_size=self.batch_size,
-            decoding=self._decoding,
+            decoding=self.decoding,
         )
         runs: dict[int, _VideoRun] = {}
         trimmer = HeapTrimmer()  # a long run's RSS stays flat (docs/predict.md#memory)
@@ -679,7 +687,7 @@ class _VideoRun:
                 probs=probs[number].numpy(),
                 stream_probs={n: stream_probs[n][number].numpy() for n in names},
                 ood_score=clip_scores[number],
-                in_distribution=_verdict(clip_scores[number], threshold),
+                in_distribution=ood_verdict(clip_scores[number], threshold),
             )
             for number, clip in enumerate(c.retimed(self.times) for c in self.clips)  # VFR
         ]
@@ -699,11 +707,11 @@ class _VideoRun:
             attention_times=np.asarray([self.times[i] for i in frames], dtype=np.float64),
             model=model_info,
             ood_score=video_score,
-            in_distribution=_verdict(video_score, threshold),
+            in_distribution=ood_verdict(video_score, threshold),
             processed_frames=self.processed,
         )
 
 
-def _verdict(score: float | None, threshold: float) -> bool | None:
+def ood_verdict(score: float | None, threshold: float) -> bool | None:
     """In distribution when the score is at most the threshold; None without a score."""
     return None if score is None else bool(score <= threshold)

@@ -34,7 +34,14 @@ from ..progress import ProgressCallback, ProgressEvent
 from ..video.live import DEFAULT_TIMEOUT, LiveVideo
 from ..video.reader import Frame, VideoInfo, probe_video
 from ..video.sampling import sample_clips
-from .predict import Predictor, _Batch, _FrameProducer, _verdict, rank_labels, verdict_text
+from .predict import (
+    FrameBatch,
+    FrameProducer,
+    Predictor,
+    ood_verdict,
+    rank_labels,
+    verdict_text,
+)
 from .segmenter import MAX_SWITCH_COST, SWITCH_COST, decode_labels
 
 #: Decimal digits of window and segment times in seconds (a microsecond): 17.1, not
@@ -354,7 +361,7 @@ class _TimelineRun:
         base = k * self.spec.hop
         return [tuple(base + i for i in frames) for frames in self.pattern]
 
-    def add_frames(self, batch: _Batch) -> list[WindowPrediction]:
+    def add_frames(self, batch: FrameBatch) -> list[WindowPrediction]:
         """Run a frame batch through the backbone, then every window whose frames are all in."""
         predictor = self.predictor
         images = torch.from_numpy(batch.images).to(predictor.device, non_blocking=True)
@@ -451,7 +458,7 @@ class _TimelineRun:
                 for n in names
             },
             ood_score=score,
-            in_distribution=_verdict(score, self.predictor.ood_threshold),
+            in_distribution=ood_verdict(score, self.predictor.ood_threshold),
         )
 
 
@@ -491,12 +498,12 @@ def predict_timeline(
     run = _TimelineRun(predictor, spec, info.num_frames, source=str(path))
     needed = [i for i in range(info.num_frames) if run.needed(i)]
     height, width = predictor.config.preprocess.resize
-    producer = _FrameProducer(
+    producer = FrameProducer(
         path,
         size=(width, height),
         indices=needed,
         batch_size=predictor.batch_size,
-        decoding=predictor._decoding,
+        decoding=predictor.decoding,
     )
     windows: list[WindowPrediction] = []
     with torch.inference_mode(), producer:
@@ -529,7 +536,7 @@ def predict_timeline(
     )
 
 
-class _LiveProducer(_FrameProducer):
+class _LiveProducer(FrameProducer):
     """The decoding thread of a live source: the frames ``wanted`` accepts, in batches."""
 
     def __init__(

@@ -23,7 +23,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import BadVideoError
 from .formats import STDIN, is_live_source
-from .reader import Frame, _times, _to_rgb, stated_fps
+from .reader import Frame, frame_times, stated_fps, to_rgb
 
 __all__ = ["DEFAULT_TIMEOUT", "LIVE_PROTOCOLS", "LiveInfo", "LiveVideo", "live_protocols"]
 
@@ -132,12 +132,12 @@ class LiveVideo:
         reformatter = VideoReformatter()
         origin: float | None = None
         for index, (frame, time) in enumerate(
-            _times(self._container, self._decoded(), self.info.fps)
+            frame_times(self._container, self._decoded(), self.info.fps)
         ):
             origin = time if origin is None else origin
             self.decoded = index + 1
             if wanted is None or wanted(index):
-                image = _to_rgb(frame, size, reformatter)
+                image = to_rgb(frame, size, reformatter)
                 yield Frame(index=index, time=time - origin, image=image)
 
     def _decoded(self) -> Iterator[av.VideoFrame]:

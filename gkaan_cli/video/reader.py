@@ -64,9 +64,11 @@ __all__ = [
     "VideoInfo",
     "check_video_file",
     "cuda_decode_problem",
+    "frame_times",
     "probe_video",
     "read_frames",
     "stated_fps",
+    "to_rgb",
 ]
 
 #: Frame rates outside [MIN_FPS, MAX_FPS] are not believed (a stream's stated rate of 0,
@@ -401,7 +403,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     )
 
 
-def _times(
+def frame_times(
     container: av.container.InputContainer, frames: Iterable[av.VideoFrame], fps: float
 ) -> Iterator[tuple[av.VideoFrame, float]]:
     """Pair each frame (presentation order) with its time by the module's VFR rule."""
@@ -425,7 +427,7 @@ def _quarter_turns(frame: av.VideoFrame) -> int:
     return round(frame.rotation / 90.0) % 4
 
 
-def _to_rgb(
+def to_rgb(
     frame: av.VideoFrame, size: tuple[int, int] | None, reformatter: VideoReformatter
 ) -> np.ndarray:
     """RGB array of ``frame`` as displayed, scaled by FFmpeg to ``size`` (W, H) if given.
@@ -483,7 +485,9 @@ def read_frames(
         remaining = None if wanted is None else iter(wanted)
         target = None if remaining is None else next(remaining, None)
         decoded = 0
-        for index, (frame, time) in enumerate(_times(container, _decode(container, stream), fps)):
+        for index, (frame, time) in enumerate(
+            frame_times(container, _decode(container, stream), fps)
+        ):
             decoded += 1
             if remaining is not None:
                 if target is None:
@@ -491,7 +495,7 @@ def read_frames(
                 if index != target:
                     continue
                 target = next(remaining, None)
-            yield Frame(index=index, time=time, image=_to_rgb(frame, size, reformatter))
+            yield Frame(index=index, time=time, image=to_rgb(frame, size, reformatter))
             if remaining is not None and target is None:
                 break
         if decoded == 0:
