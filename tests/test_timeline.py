@@ -274,7 +274,7 @@ def test_maps_in_memory_stay_within_one_window_and_a_batch(predictor: Predictor)
         for first in range(0, 120, 5):
             indices = list(range(first, first + 5))
             run.add_frames(FrameBatch(indices, [i / 25 for i in indices], images))
-            most = max(most, len(run.maps))
+            most = max(most, len(run.scorer.maps))
             assert len(run.clips) <= 8
     assert run.next_window == (120 - 8) // 4 + 1
     assert most <= spec.window + 5

@@ -33,12 +33,12 @@ from ..heap import HeapTrimmer
 from ..model.describe import describe_model
 from ..model.gkaan import GKAAN
 from ..model.onnx_runtime import OnnxModel
-from ..model.ood import clip_embedding
 from ..model.precision import checked_precision, inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.reader import Frame, VideoInfo, cuda_decode_problem, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
+from .clip_scorer import ClipScorer
 from .distributed import resolve_device
 from .inputs import expand_inputs
 
@@ -520,8 +520,7 @@ class Predictor:
         for plan in work.started:
             runs[plan.number] = _VideoRun(self, plan, keep_attention)
         if work.batch is not None:
-            images = torch.from_numpy(work.batch.images).to(self.device, non_blocking=True)
-            maps = self.trunk(self.transform(images))  # reduced precision for the backbone only
+            maps = self.frame_maps(work.batch.images)
             for number, rows in work.spans():
                 run = runs[number]
                 run.add_maps(work.batch.indices[rows], work.batch.times[rows], maps[rows])
@@ -538,6 +537,12 @@ class Predictor:
             except BadVideoError as error:
                 results.append(error)
         return results
+
+    def frame_maps(self, images: np.ndarray) -> Tensor:
+        """Decoded frames (N, H, W, 3) uint8 through the clip transform and the backbone (in
+        :attr:`precision`: reduced precision for the backbone only): their conv maps."""
+        frames = torch.from_numpy(images).to(self.device, non_blocking=True)
+        return self.trunk(self.transform(frames))
 
     def predict_video(
         self,
@@ -596,38 +601,37 @@ def resolve_decode(decode: str, device: torch.device) -> tuple[str, str | None]:
 
 
 class _VideoRun:
-    """Per-video state: conv maps cached by frame index until their last clip has run."""
+    """Per-video state: the clips run as soon as their frames are in (:class:`ClipScorer`),
+    each frame's map dropped after its last clip; the video is the mean of its clips."""
 
     def __init__(self, predictor: Predictor, plan: _Plan, keep_attention: bool) -> None:
-        self.predictor = predictor
         self.plan = plan
         self.clips = plan.clips
         self.keep_attention = keep_attention
+        self.scorer = ClipScorer(predictor.model, predictor.ood, plan.path, plan.info.fps)
+        self.ood_threshold = predictor.ood_threshold
         # The clip after which each frame's map is no longer needed.
         self.last_use: dict[int, int] = {}
         for number, clip in enumerate(self.clips):
             for index in clip.frames:
                 self.last_use[index] = number
-        self.maps: dict[int, Tensor] = {}
-        self.times: dict[int, float] = {}
         self.next_clip = 0
-        self.received = -1
-        self.processed = 0
         self.clip_probs: list[Tensor] = []
         self.clip_embeddings: list[Tensor] = []
         self.clip_stream_probs: list[dict[str, Tensor]] = []
         self.attention: dict[str, dict[int, Tensor]] = {}
 
+    @property
+    def processed(self) -> int:
+        """Frames of the video run through the backbone so far."""
+        return self.scorer.processed
+
     def add_maps(self, indices: list[int], times: list[float], maps: Tensor) -> None:
         """Take the backbone maps of some of the video's frames (in index order), then run
         every clip whose frames are all in."""
-        for row, (index, time) in enumerate(zip(indices, times, strict=True)):
-            self.maps[index] = maps[row]
-            self.times[index] = time
-        self.received = indices[-1]
-        self.processed += len(indices)
+        self.scorer.add_maps(indices, times, maps)
         ready = self.next_clip
-        while ready < len(self.clips) and max(self.clips[ready].frames) <= self.received:
+        while ready < len(self.clips) and max(self.clips[ready].frames) <= self.scorer.received:
             ready += 1
         if ready > self.next_clip:
             self._run_clips(self.next_clip, ready)
@@ -635,26 +639,22 @@ class _VideoRun:
 
     def _run_clips(self, first: int, stop: int) -> None:
         clips = self.clips[first:stop]
-        stacked = torch.stack([torch.stack([self.maps[i] for i in c.frames]) for c in clips])
-        stacked = stacked.float()  # heads, attention softmax and fusion in fp32
-        output = self.predictor.model.forward_heads(stacked, self.plan.info.fps)
-        if self.predictor.ood is not None:
-            self.clip_embeddings.extend(clip_embedding(stacked))
-        self.clip_probs.extend(output.probs.float().cpu())
-        streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
+        scores = self.scorer.score([c.frames for c in clips], keep_attention=self.keep_attention)
+        if scores.embeddings is not None:
+            self.clip_embeddings.extend(scores.embeddings)
+        self.clip_probs.extend(scores.probs)
         self.clip_stream_probs.extend(
-            {name: value[row] for name, value in streams.items()} for row in range(len(clips))
+            {name: value[row] for name, value in scores.stream_probs.items()}
+            for row in range(len(clips))
         )
-        if self.keep_attention:
-            for name, maps in output.attention.items():
-                kept = self.attention.setdefault(name, {})
-                for row, clip in enumerate(clips):
-                    for t, index in enumerate(clip.frames):
-                        if index not in kept:
-                            kept[index] = maps[row, t].float().cpu()
-        for index in {i for c in clips for i in c.frames}:
-            if self.last_use[index] < stop:
-                del self.maps[index]
+        for name, maps in (scores.attention or {}).items():
+            kept = self.attention.setdefault(name, {})
+            for row, clip in enumerate(clips):
+                for t, index in enumerate(clip.frames):
+                    if index not in kept:
+                        kept[index] = maps[row, t].float().cpu()
+        done = {i for c in clips for i in c.frames if self.last_use[i] < stop}
+        self.scorer.drop(done, keep_times=True)
 
     def result(self, labels: list[str], model_info: dict[str, Any]) -> VideoPrediction:
         """The video's prediction once decoding is done with it.
@@ -662,52 +662,45 @@ class _VideoRun:
         Raises:
             BadVideoError: decoding stopped before a needed frame, or non-finite output.
         """
-        path = str(self.plan.path)
-        missing = {i for c in self.clips[self.next_clip :] for i in c.frames} - set(self.maps)
-        if missing:
-            reason = f"decoding stopped early (frame {min(missing)} not decoded)"
-            raise BadVideoError(self.plan.path, reason)
-        probs = torch.stack(self.clip_probs)
-        if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
-            raise BadVideoError(path, "the model gave non-finite probabilities (NaN/Inf)")
-        names = list(self.clip_stream_probs[0])
-        stream_probs = {n: torch.stack([c[n] for c in self.clip_stream_probs]) for n in names}
-        ood, threshold = self.predictor.ood, self.predictor.ood_threshold
-        clip_scores: list[float | None] = [None] * len(self.clips)
-        video_score: float | None = None
-        if ood is not None:
-            embeddings = torch.stack(self.clip_embeddings)
-            clips_relative, video_score = ood.scores(embeddings)  # one pass over the bank
-            clip_scores = clips_relative.tolist()
+        scorer = self.scorer
+        error = scorer.missing(c.frames for c in self.clips[self.next_clip :])
+        if error is not None:
+            raise error
+        video = scorer.aggregate(
+            self.clip_probs,
+            self.clip_stream_probs,
+            self.clip_embeddings if self.clip_embeddings else None,
+        )
+        threshold = self.ood_threshold
         clips = [
             ClipPrediction(
                 start=clip.start,
                 end=clip.end,
                 frames=clip.frames,
-                probs=probs[number].numpy(),
-                stream_probs={n: stream_probs[n][number].numpy() for n in names},
-                ood_score=clip_scores[number],
-                in_distribution=ood_verdict(clip_scores[number], threshold),
+                probs=self.clip_probs[number].numpy(),
+                stream_probs={n: v.numpy() for n, v in self.clip_stream_probs[number].items()},
+                ood_score=video.clip_scores[number],
+                in_distribution=ood_verdict(video.clip_scores[number], threshold),
             )
-            for number, clip in enumerate(c.retimed(self.times) for c in self.clips)  # VFR
+            for number, clip in enumerate(c.retimed(scorer.times) for c in self.clips)  # VFR
         ]
         frames = sorted(next(iter(self.attention.values()), {}))
         return VideoPrediction(
-            path=path,
+            path=scorer.source,
             info=self.plan.info,
             labels=labels,
-            probs=probs.mean(dim=0).numpy(),
-            stream_probs={n: value.mean(dim=0).numpy() for n, value in stream_probs.items()},
+            probs=video.probs.numpy(),
+            stream_probs={n: value.numpy() for n, value in video.stream_probs.items()},
             clips=clips,
             attention={
                 name: torch.stack([maps[i] for i in frames]).numpy()
                 for name, maps in self.attention.items()
             },
             attention_frames=np.asarray(frames, dtype=np.int64),
-            attention_times=np.asarray([self.times[i] for i in frames], dtype=np.float64),
+            attention_times=np.asarray([scorer.times[i] for i in frames], dtype=np.float64),
             model=model_info,
-            ood_score=video_score,
-            in_distribution=ood_verdict(video_score, threshold),
+            ood_score=video.score,
+            in_distribution=ood_verdict(video.score, threshold),
             processed_frames=self.processed,
         )
 

@@ -27,13 +27,13 @@ import torch
 from torch import Tensor
 
 from ..config import SamplingConfig
-from ..errors import BadVideoError, UsageError
+from ..errors import UsageError
 from ..heap import HeapTrimmer
-from ..model.ood import clip_embedding
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.live import DEFAULT_TIMEOUT, LiveVideo
 from ..video.reader import Frame, VideoInfo, probe_video
 from ..video.sampling import sample_clips
+from .clip_scorer import ClipScorer
 from .predict import (
     FrameBatch,
     FrameProducer,
@@ -309,18 +309,18 @@ class _TimelineRun:
     spec: TimelineSpec
     #: Frames in the video when known (files), None for a live source.
     num_frames: int | None
-    maps: dict[int, Tensor] = field(default_factory=dict)
-    times: dict[int, float] = field(default_factory=dict)
     clips: dict[tuple[int, ...], _ClipResult] = field(default_factory=dict)
     next_window: int = 0
-    received: int = -1
-    processed: int = 0
     #: The video or stream, as named in errors.
     source: str = ""
     #: Gives freed heap pages back every few batches, so a long run's RSS stays flat.
     trimmer: HeapTrimmer = field(default_factory=HeapTrimmer)
 
     def __post_init__(self) -> None:
+        #: The frames' maps and the clips' scores, as predict makes them.
+        self.scorer = ClipScorer(
+            self.predictor.model, self.predictor.ood, self.source, self.spec.fps
+        )
         #: Each window's clips relative to its first frame (the sampling of a video that long).
         self.pattern = [
             c.frames for c in sample_clips(self.spec.window, self.predictor.sampling, fps=1.0)
@@ -344,6 +344,16 @@ class _TimelineRun:
             else frozenset()
         )
 
+    @property
+    def processed(self) -> int:
+        """Frames run through the backbone so far."""
+        return self.scorer.processed
+
+    @property
+    def received(self) -> int:
+        """The last frame index received (-1: none)."""
+        return self.scorer.received
+
     def needed(self, index: int) -> bool:
         """Whether frame ``index`` goes through the backbone (no torch: the decoding thread
         calls it). A live source also keeps every frame of the first window's span, in case
@@ -363,15 +373,8 @@ class _TimelineRun:
 
     def add_frames(self, batch: FrameBatch) -> list[WindowPrediction]:
         """Run a frame batch through the backbone, then every window whose frames are all in."""
-        predictor = self.predictor
-        images = torch.from_numpy(batch.images).to(predictor.device, non_blocking=True)
-        frames = predictor.transform(images)
-        maps = predictor.trunk(frames)  # reduced precision for the backbone only, as predict_video
-        for row, (index, time) in enumerate(zip(batch.indices, batch.times, strict=True)):
-            self.maps[index] = maps[row]
-            self.times[index] = time
-        self.received = batch.indices[-1]
-        self.processed += len(batch.indices)
+        maps = self.predictor.frame_maps(batch.images)  # as predict_video
+        self.scorer.add_maps(batch.indices, batch.times, maps)
         self.trimmer.tick()
         if self.short:
             return []
@@ -388,8 +391,7 @@ class _TimelineRun:
         self.next_window = ready
         horizon = ready * self.spec.hop  # no later window uses a frame before it
         self.clips = {c: r for c, r in self.clips.items() if c[0] >= horizon}
-        for index in [i for i in self.maps if i < horizon]:
-            del self.maps[index], self.times[index]
+        self.scorer.drop([i for i in self.scorer.maps if i < horizon])
         return windows
 
     def finish(self, decoded: int | None = None) -> list[WindowPrediction]:
@@ -401,64 +403,51 @@ class _TimelineRun:
         """
         if self.last_window is not None and self.next_window <= self.last_window:
             frames = {i for c in self.window_clips(self.next_window) for i in c}
-            raise self._stopped_early(min(i for i in frames if i > self.received))
+            raise self.scorer.stopped_early(min(i for i in frames if i > self.received))
         if self.next_window > 0 or self.received < 0:
             return []
         count = self.num_frames if self.num_frames is not None else decoded or self.received + 1
         clips = [c.frames for c in sample_clips(count, self.predictor.sampling, fps=1.0)]
-        absent = sorted({i for c in clips for i in c} - set(self.maps))
-        if absent:
-            raise self._stopped_early(absent[0])
+        error = self.scorer.missing(clips)
+        if error is not None:
+            raise error
         self._run_clips(sorted(set(clips)))
         self.next_window = 1
         return [self._window(0, clips)]
 
-    def _stopped_early(self, frame: int) -> BadVideoError:
-        return BadVideoError(self.source, f"decoding stopped early (frame {frame} not decoded)")
-
     def _run_clips(self, clips: list[tuple[int, ...]]) -> None:
         if not clips:
             return
-        predictor = self.predictor
-        stacked = torch.stack([torch.stack([self.maps[i] for i in c]) for c in clips]).float()
-        output = predictor.model.forward_heads(stacked, self.spec.fps)  # heads, fusion in fp32
-        embeddings = clip_embedding(stacked) if predictor.ood is not None else None
-        probs = output.probs.float().cpu()
-        streams = {name: value.float().cpu() for name, value in output.stream_probs.items()}
+        scores = self.scorer.score(clips)
         period = 1.0 / self.spec.fps
         for row, frames in enumerate(clips):
-            times = [self.times[i] for i in frames]
+            times = [self.scorer.times[i] for i in frames]
             self.clips[frames] = _ClipResult(
-                probs=probs[row],
-                stream_probs={name: value[row] for name, value in streams.items()},
-                embedding=None if embeddings is None else embeddings[row],
+                probs=scores.probs[row],
+                stream_probs={name: value[row] for name, value in scores.stream_probs.items()},
+                embedding=None if scores.embeddings is None else scores.embeddings[row],
                 start=min(times),
                 end=max(times) + period,
             )
 
     def _window(self, k: int, clips: list[tuple[int, ...]]) -> WindowPrediction:
         results = [self.clips[c] for c in clips]
-        probs = torch.stack([r.probs for r in results])
-        if not torch.isfinite(probs).all():  # never a NaN in an output (invalid JSON)
-            raise BadVideoError(self.source, "the model gave non-finite probabilities (NaN/Inf)")
-        score: float | None = None
-        ood = self.predictor.ood
-        if ood is not None:
-            _, score = ood.scores(torch.stack([r.embedding for r in results]))  # type: ignore[misc]
-        names = list(results[0].stream_probs)
+        embeddings = [r.embedding for r in results]
+        window = self.scorer.aggregate(
+            [r.probs for r in results],
+            [r.stream_probs for r in results],
+            None if None in embeddings else embeddings,  # type: ignore[arg-type]
+        )
         return WindowPrediction(
             index=k,
             start=round(min(r.start for r in results), TIME_DIGITS),
             end=round(max(r.end for r in results), TIME_DIGITS),
             first_frame=min(c[0] for c in clips),
             last_frame=max(c[-1] for c in clips),
-            probs=probs.mean(dim=0).numpy(),
-            stream_probs={
-                n: torch.stack([r.stream_probs[n] for r in results]).mean(dim=0).numpy()
-                for n in names
-            },
-            ood_score=score,
-            in_distribution=ood_verdict(score, self.predictor.ood_threshold),
+            probs=window.probs.numpy(),
+            stream_probs={n: value.numpy() for n, value in window.stream_probs.items()},
+            ood_score=window.score,
+            in_distribution=ood_verdict(window.score, self.predictor.ood_threshold),
         )
 
 
