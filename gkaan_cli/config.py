@@ -288,6 +288,12 @@ class GKAANConfig(_Strict):
             return ("gp", "sa", "la")
         return (self.fusion,)
 
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """The streams a prediction reports, in order: :attr:`streams`, then ``gm`` with
+        ``motion="track"``."""
+        return (*self.streams, "gm") if self.motion == "track" else self.streams
+
     @model_validator(mode="after")
     def _check(self) -> GKAANConfig:
         if self.class_names is not None and len(self.class_names) != self.num_classes:

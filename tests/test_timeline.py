@@ -28,6 +28,7 @@ from gkaan_cli.engine.outputs import format_timelines, timeline_record
 from gkaan_cli.engine.predict import FrameBatch
 from gkaan_cli.engine.timeline import (
     Segment,
+    TimelinePrediction,
     TimelineSpec,
     WindowPrediction,
     _TimelineRun,
@@ -595,3 +596,27 @@ def test_segment_times_are_rounded_to_the_microsecond() -> None:
     assert parts[0].start != 0.3  # 3 * 0.1 in floating point: 0.30000000000000004
     (segment,) = merge_segments(parts, LABELS, switch_cost=0)
     assert (segment.start, segment.end) == (0.3, 1.5)
+
+
+def test_a_live_timeline_stopped_before_its_first_window_writes_the_models_csv_header() -> None:
+    """Ctrl-C on ``predict - -f csv`` before one window: the CSV header with the model's
+    stream columns, no rows (before: an IndexError reading the first window's streams)."""
+    from gkaan_cli.video.reader import VideoInfo
+
+    empty = TimelinePrediction(
+        path="-",
+        info=VideoInfo("-", 320, 240, 25.0, 0, 0.0, "h264", 0),
+        labels=["a", "b"],
+        spec=TimelineSpec(window=30, hop=15, fps=25.0),
+        windows=[],
+        segments=[],
+        streams=GKAANConfig(num_classes=2, motion="track").output_streams,
+    )
+    rows = list(csv.reader(io.StringIO(format_timelines([empty], "csv", top_k=2))))
+    assert len(rows) == 1
+    assert [c for c in rows[0] if c.endswith("_label")] == [
+        "gs_label",
+        "gl_label",
+        "gp_label",
+        "gm_label",
+    ]

@@ -204,7 +204,10 @@ def format_timelines(
         return text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    streams = list(timelines[0].windows[0].stream_probs) if records else []
+    windows = [w for t in timelines for w in t.windows]
+    # the model's streams; a timeline built without them names its windows' streams
+    streams = list(timelines[0].streams) if timelines else []
+    streams = streams or (list(windows[0].stream_probs) if windows else [])
     writer.writerow(_csv_header(streams, top_k))
     for record in records:
         model = record["model"] or {}

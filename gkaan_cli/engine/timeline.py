@@ -183,6 +183,9 @@ class TimelinePrediction:
     model: dict[str, Any] | None = None
     processed_frames: int = 0
     dropped: str | None = None
+    #: The model's streams (``GKAANConfig.output_streams``): the CSV's columns even when a
+    #: live source stopped before its first window.
+    streams: tuple[str, ...] = ()
 
 
 def check_merge_options(smooth: int, min_duration: float, switch_cost: float = SWITCH_COST) -> None:
@@ -522,6 +525,7 @@ def predict_timeline(
         switch_cost=switch_cost,
         model=predictor.model_info,
         processed_frames=run.processed,
+        streams=predictor.config.output_streams,
     )
 
 
@@ -652,6 +656,7 @@ class LiveTimeline:
             model=self.predictor.model_info,
             processed_frames=self._run.processed,
             dropped=self.dropped,
+            streams=self.predictor.config.output_streams,
         )
 
 
