@@ -39,7 +39,9 @@ def prediction(
     """A prediction with four streams, each ranking the labels in its own order."""
     probs = np.array(fused, np.float32)
     streams = {name: np.roll(probs, shift) for shift, name in enumerate(("gs", "gl", "gp", "gm"))}
-    clips = [ClipPrediction(float(i), i + 1.2, (i,), probs, streams) for i in range(3)]
+    clips = [
+        ClipPrediction(float(i), i + 1.2, (i,), probs, streams, labels=labels) for i in range(3)
+    ]
     return VideoPrediction(
         path=path,
         info=None,  # type: ignore[arg-type]

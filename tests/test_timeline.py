@@ -52,7 +52,7 @@ def window(index: int, label: int, prob: float = 0.8, *, hop: float = 0.5) -> Wi
     probs = np.full(len(LABELS), (1 - prob) / (len(LABELS) - 1), np.float32)
     probs[label] = prob
     start = index * hop
-    return WindowPrediction(index, start, start + 1.0, 0, 0, probs, {"gp": probs})
+    return WindowPrediction(index, start, start + 1.0, 0, 0, probs, {"gp": probs}, labels=LABELS)
 
 
 def windows(labels: list[int], prob: float = 0.8) -> list[WindowPrediction]:
@@ -106,7 +106,8 @@ def test_smoothing_averages_the_windows_around_each_window() -> None:
 def test_min_duration_gives_a_short_segment_to_its_more_probable_neighbour() -> None:
     # boxing 0-3, a 0.5 s "running", then waving; the short one looks more like waving
     parts = windows([0] * 5) + [window(5, 1, 0.5)] + [window(i, 2) for i in range(6, 11)]
-    parts[5] = WindowPrediction(5, 2.5, 3.5, 0, 0, np.array([0.1, 0.5, 0.4], np.float32), {})
+    probs = np.array([0.1, 0.5, 0.4], np.float32)
+    parts[5] = WindowPrediction(5, 2.5, 3.5, 0, 0, probs, {}, labels=LABELS)
     assert [s.label for s in merge_segments(parts, LABELS, switch_cost=0)] == [
         "boxing",
         "running",
@@ -586,7 +587,7 @@ def test_a_segment_is_unknown_when_most_of_its_windows_are_and_says_so_as_everyt
     (segment,) = merge_segments(unknown, LABELS, switch_cost=0)
     assert segment.in_distribution is False
     assert segment.verdict == "unknown (closest: boxing 80%)" == verdict_text("boxing", 0.8, False)
-    assert unknown[1].verdict(LABELS) == segment.verdict  # a window says it the same way
+    assert unknown[1].verdict == segment.verdict  # a window says it the same way
     (plain,) = merge_segments(parts, LABELS, switch_cost=0)
     assert plain.in_distribution is None and plain.verdict == "boxing"  # no verdict: the label
 

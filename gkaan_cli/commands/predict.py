@@ -366,7 +366,7 @@ def _live_timeline(
     try:
         for window in live:
             if not (quiet and lines_to_stderr):
-                typer.echo(window_line(window, predictor.labels), err=lines_to_stderr)
+                typer.echo(window_line(window), err=lines_to_stderr)
     except KeyboardInterrupt:
         interrupted = True
     finally:

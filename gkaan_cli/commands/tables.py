@@ -241,16 +241,16 @@ def clips_timeline(prediction: VideoPrediction, *, width: int | None = None) -> 
     for number, clip in enumerate(prediction.clips, start=1):
         _, prob = rank_labels(prediction.labels, clip.probs, 1)[0]
         span = f"{clip.start:.2f}-{clip.end:.2f}"
-        table.add_row(str(number), span, Text(clip.verdict(prediction.labels)), f"{prob:.1%}")
+        table.add_row(str(number), span, Text(clip.verdict), f"{prob:.1%}")
     return Group(_path_line("clips of ", prediction.path, "", width), table)
 
 
-def window_line(window: WindowPrediction, labels: Sequence[str]) -> str:
+def window_line(window: WindowPrediction) -> str:
     """One live line: ``  12.00-13.20 s  boxing 93.1%``, or the window's verdict
     (``unknown (closest: boxing 41%)``) when it is judged out of distribution."""
     from ..engine.predict import verdict_line
 
-    label, prob = window.top_k(labels, 1)[0]
+    label, prob = window.top_k(1)[0]
     shown = verdict_line(label, prob, window.in_distribution)
     return f"{window.start:8.2f}-{window.end:.2f} s  {shown}"
 

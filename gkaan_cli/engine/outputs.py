@@ -75,7 +75,7 @@ def prediction_record(
                 "streams": _stream_top1(labels, clip.stream_probs),
                 "ood_score": _rounded(clip.ood_score),
                 "in_distribution": clip.in_distribution,
-                "verdict": clip.verdict(labels),
+                "verdict": clip.verdict,
             }
             for clip in prediction.clips
         ]
@@ -181,11 +181,11 @@ def timeline_record(timeline: TimelinePrediction, *, top_k: int = 5) -> dict[str
             {
                 "start": round(window.start, _DIGITS),
                 "end": round(window.end, _DIGITS),
-                "top_k": _labelled(window.top_k(labels, top_k)),
+                "top_k": _labelled(window.top_k(top_k)),
                 "streams": _stream_top1(labels, window.stream_probs),
                 "ood_score": _rounded(window.ood_score),
                 "in_distribution": window.in_distribution,
-                "verdict": window.verdict(labels),
+                "verdict": window.verdict,
             }
             for window in timeline.windows
         ],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, get_args
@@ -49,6 +49,7 @@ __all__ = [
     "FrameDecoding",
     "FrameProducer",
     "Predictor",
+    "RankedResult",
     "VideoPrediction",
     "expand_inputs",
     "ood_verdict",
@@ -64,8 +65,27 @@ _DEVICES: tuple[str, ...] = get_args(Device)
 _DECODES: tuple[str, ...] = get_args(Decode)
 
 
+class RankedResult:
+    """What a video, clip and window prediction share: their class probabilities ranked
+    over their ``labels`` (:meth:`top_k`) and their one answer (:attr:`verdict`)."""
+
+    labels: Sequence[str]
+    probs: np.ndarray
+    in_distribution: bool | None
+
+    def top_k(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most probable labels with their probabilities, most probable first."""
+        return rank_labels(list(self.labels), self.probs, k)
+
+    @property
+    def verdict(self) -> str:
+        """The answer, the same in every output (:func:`verdict_text`)."""
+        label, prob = self.top_k(1)[0]
+        return verdict_text(label, prob, self.in_distribution)
+
+
 @dataclass(frozen=True)
-class ClipPrediction:
+class ClipPrediction(RankedResult):
     """One clip's prediction: its time span, frame indices, fused and per-stream probabilities,
     and its out-of-distribution verdict (``None`` when the model has no OOD statistics or the
     verdict is switched off; docs/model.md#ood)."""
@@ -77,15 +97,12 @@ class ClipPrediction:
     stream_probs: dict[str, np.ndarray]
     ood_score: float | None = None
     in_distribution: bool | None = None
-
-    def verdict(self, labels: list[str]) -> str:
-        """The clip's answer (:func:`verdict_text`) with the model's ``labels``."""
-        label, prob = rank_labels(labels, self.probs, 1)[0]
-        return verdict_text(label, prob, self.in_distribution)
+    #: The model's class names (shared with its video's).
+    labels: Sequence[str] = ()
 
 
 @dataclass
-class VideoPrediction:
+class VideoPrediction(RankedResult):
     """A video's prediction: the mean of its clips' probabilities (docs/predict.md).
 
     ``attention`` holds one map per processed frame (``"sa"``/``"la"`` -> (F, h, w)) when
@@ -109,16 +126,6 @@ class VideoPrediction:
     ood_score: float | None = None
     in_distribution: bool | None = None
     processed_frames: int = 0
-
-    def top_k(self, k: int = 5) -> list[tuple[str, float]]:
-        """The ``k`` most probable labels with their probabilities, most probable first."""
-        return rank_labels(self.labels, self.probs, k)
-
-    @property
-    def verdict(self) -> str:
-        """The video's answer, the same in every output (:func:`verdict_text`)."""
-        label, prob = self.top_k(1)[0]
-        return verdict_text(label, prob, self.in_distribution)
 
 
 #: The answer for a video, clip, window or segment judged out of distribution.
@@ -681,6 +688,7 @@ class _VideoRun:
                 stream_probs={n: v.numpy() for n, v in self.clip_stream_probs[number].items()},
                 ood_score=video.clip_scores[number],
                 in_distribution=ood_verdict(video.clip_scores[number], threshold),
+                labels=labels,
             )
             for number, clip in enumerate(c.retimed(scorer.times) for c in self.clips)  # VFR
         ]

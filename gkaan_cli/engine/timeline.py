@@ -38,8 +38,8 @@ from .predict import (
     FrameBatch,
     FrameProducer,
     Predictor,
+    RankedResult,
     ood_verdict,
-    rank_labels,
     verdict_text,
 )
 from .segmenter import MAX_SWITCH_COST, SWITCH_COST, decode_labels
@@ -113,7 +113,7 @@ def timeline_spec(
 
 
 @dataclass(frozen=True)
-class WindowPrediction:
+class WindowPrediction(RankedResult):
     """One window: its time span (its first frame's time to its last frame's plus one frame),
     frame range ``[first_frame, last_frame]``, the mean fused and per-stream probabilities of
     its clips, and its out-of-distribution verdict (None without one; docs/model.md#ood)."""
@@ -127,15 +127,8 @@ class WindowPrediction:
     stream_probs: dict[str, np.ndarray]
     ood_score: float | None = None
     in_distribution: bool | None = None
-
-    def top_k(self, labels: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
-        """The ``k`` most probable of ``labels`` with their probabilities, best first."""
-        return rank_labels(list(labels), self.probs, k)
-
-    def verdict(self, labels: Sequence[str]) -> str:
-        """The window's answer (:func:`~gkaan_cli.engine.predict.verdict_text`)."""
-        label, prob = self.top_k(labels, 1)[0]
-        return verdict_text(label, prob, self.in_distribution)
+    #: The model's class names.
+    labels: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -451,6 +444,7 @@ class _TimelineRun:
             stream_probs={n: value.numpy() for n, value in window.stream_probs.items()},
             ood_score=window.score,
             in_distribution=ood_verdict(window.score, self.predictor.ood_threshold),
+            labels=self.predictor.labels,
         )
 
 
