@@ -3,12 +3,12 @@
 The limit is the same Predictor's backbone (``Predictor.trunk``, in its precision) and heads
 (``ClipScorer``) on tensors made beforehand (decoded, resized, cropped and normalised): what
 predict would reach if decoding and the clip transform cost nothing. The ratio end to end /
-limit says how much they and the hand-over cost. Both precisions and both measures run in one process, in
-turn, ``--repeats`` times: each end-to-end run is followed by a limit run and the median of
-the ratios is given, so a load that changes slows both alike;
-the load average is printed with the result.
+limit says how much they and the hand-over cost. Both precisions and both measures run in
+one process, in turn, ``--repeats`` times: each end-to-end run is followed by a limit run,
+and the median of the ratios is given, so a load that changes slows both alike. The load
+average is printed with the result.
 
-    python benchmarks/bench_limit.py [--video V] [--threads N] [--repeats 3] [--json out.json]
+    python benchmarks/bench_limit.py [--video V] [--threads N] [--repeats 7] [--json out.json]
 """
 
 from __future__ import annotations
