@@ -29,15 +29,13 @@ import contextlib
 import functools
 import hashlib
 import multiprocessing
-import queue
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import av
 import numpy as np
@@ -50,6 +48,7 @@ from ..fileio import TEMP_MARK, PathLock, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
 from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
 from ..progress import ProgressCallback, ProgressEvent
+from ..video.handover import in_background
 from ..video.reader import check_video_file, probe_video, read_frames
 from ..video.sampling import frames_needed
 from .doctor import DataWarningsError, diagnose
@@ -338,7 +337,7 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
             raise BadVideoError(job.path, f"decoding failed ({error})") from None
 
     def frames() -> Iterator[bytes]:
-        for image, jpeg in _in_background(decoded(), _DECODE_AHEAD):
+        for image, jpeg in in_background(decoded(), _DECODE_AHEAD, name="gkaan-prepare-decode"):
             if backbone is not None:
                 pending.append(image)
                 if len(pending) == _FEATURE_BATCH:
@@ -357,51 +356,6 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
         shard.unlink(missing_ok=True)
         raise BadVideoError(job.path, "the backbone's conv maps hold NaN or inf values")
     return stacked
-
-
-class _End:
-    """End-of-stream marker of :func:`_in_background`."""
-
-
-_T = TypeVar("_T")
-
-
-def _in_background(items: Iterable[_T], ahead: int) -> Iterator[_T]:
-    """``items``, produced in a background thread at most ``ahead`` in advance (decoding
-    overlaps the trunk and the JPEG encoder); an exception there is raised here. The thread
-    makes no torch calls: a second OpenMP team would spin on the trunk's cores."""
-    handoff: queue.Queue[_T | _End | BaseException] = queue.Queue(ahead)
-    stop = threading.Event()
-
-    def put(item: _T | _End | BaseException) -> bool:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                handoff.put(item, timeout=0.1)
-                return True
-        return False
-
-    def run() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_End())
-        except BaseException as error:  # handed to the consumer
-            put(error)
-
-    thread = threading.Thread(target=run, name="gkaan-prepare-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = handoff.get()
-            if isinstance(item, _End):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _remove_temp_files(out: Path) -> None:

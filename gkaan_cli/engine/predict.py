@@ -15,13 +15,10 @@ The video's probabilities are the mean of its clips' probabilities
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -35,6 +32,7 @@ from ..model.gkaan import GKAAN
 from ..model.onnx_runtime import OnnxModel
 from ..model.precision import checked_precision, inference_trunk
 from ..progress import ProgressCallback, ProgressEvent
+from ..video.handover import Producer
 from ..video.reader import Frame, VideoInfo, cuda_decode_problem, probe_video, read_frames
 from ..video.sampling import Clip, frames_needed, sample_clips
 from ..video.transforms import ClipTransform
@@ -165,10 +163,6 @@ class FrameBatch:
     images: np.ndarray  # (N, H, W, 3) uint8 at preprocess.resize
 
 
-class _Done:
-    """End-of-stream marker put on the queue by a decoding thread."""
-
-
 @dataclass(frozen=True)
 class FrameDecoding:
     """How the decoding threads read a video file: :func:`read_frames`' ``decode`` (``cpu`` or
@@ -183,52 +177,7 @@ class FrameDecoding:
         )
 
 
-_Item = TypeVar("_Item")
-_P = TypeVar("_P", bound="_Producer[Any]")
-
-
-class _Producer(Generic[_Item]):
-    """A background thread that hands items over through a bounded queue.
-
-    An exception in the thread is re-raised by :meth:`__iter__` in the consumer's thread. The
-    thread makes no torch calls: a second OpenMP team would spin on the cores the backbone
-    needs. Subclasses put their items with :meth:`_put` in :meth:`_run`.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[_Item | _Done | BaseException] = queue.Queue(_QUEUE_BATCHES)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gkaan-decode", daemon=True)
-
-    def __enter__(self: _P) -> _P:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def __iter__(self) -> Iterator[_Item]:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, _Done):
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def _put(self, item: _Item | _Done | BaseException) -> bool:
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(item, timeout=0.1)
-                return True
-        return False
-
-    def _run(self) -> None:
-        raise NotImplementedError
-
-
-class FrameProducer(_Producer[FrameBatch]):
+class FrameProducer(Producer[FrameBatch]):
     """Decode and resize one video's needed frames in a background thread, handed over in
     batches of ``batch_size`` frames (in index order)."""
 
@@ -241,7 +190,7 @@ class FrameProducer(_Producer[FrameBatch]):
         batch_size: int,
         decoding: FrameDecoding = FrameDecoding(),
     ) -> None:
-        super().__init__()
+        super().__init__(_QUEUE_BATCHES)
         self._args = (path, size, indices, batch_size)
         self.decoding = decoding
 
@@ -262,9 +211,9 @@ class FrameProducer(_Producer[FrameBatch]):
                     pending = []
             if pending and not self._put(_stack(pending)):
                 return
-            self._put(_Done())
+            self._finish()
         except BaseException as error:  # handed to the consumer thread
-            self._put(error)
+            self._fail(error)
 
 
 def _stack(frames: list[Frame]) -> FrameBatch:
@@ -321,7 +270,7 @@ class _Work:
                 first = row
 
 
-class _ManyProducer(_Producer[_Work]):
+class _ManyProducer(Producer[_Work]):
     """One background thread for many videos, in order: probe a video, sample its clips,
     decode its needed frames, then the next video's. Frames go out in batches of
     ``batch_size`` that may span videos, so the backbone gets full batches and the next
@@ -337,7 +286,7 @@ class _ManyProducer(_Producer[_Work]):
         batch_size: int,
         decoding: FrameDecoding = FrameDecoding(),
     ) -> None:
-        super().__init__()
+        super().__init__(_QUEUE_BATCHES)
         self._paths = paths
         self._size = size
         self._sampling = sampling
@@ -376,9 +325,9 @@ class _ManyProducer(_Producer[_Work]):
                     work = _Work()
             if (work.frames or work.ended) and not self._put(work.sealed()):
                 return
-            self._put(_Done())
+            self._finish()
         except BaseException as error:  # handed to the consumer thread
-            self._put(error)
+            self._fail(error)
 
 
 class Predictor:

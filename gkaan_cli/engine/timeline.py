@@ -541,12 +541,7 @@ class _LiveProducer(FrameProducer):
         return self._video.frames(size=self._size, wanted=self._wanted)
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(_LIVE_JOIN_SECONDS)  # a blocked read must not hang the exit
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+        self.close(_LIVE_JOIN_SECONDS)  # a blocked read must not hang the exit
 
 
 class LiveTimeline:
