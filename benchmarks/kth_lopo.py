@@ -62,6 +62,7 @@ from gkaan_cli.engine.recipes import TrainConfig, merge_overrides
 from gkaan_cli.engine.train import train
 from gkaan_cli.model.gkaan import GKAAN
 from gkaan_cli.model.ood import clip_embedding
+from gkaan_cli.model.trunk_weights import TrunkWeights
 
 PERSON = r"person(\d+)"
 #: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video.
@@ -182,9 +183,9 @@ def logistic_baseline(
         ]
 
 
-def _weights_of(prepared: Path) -> bool | Path:
-    value = load_manifest(prepared).settings.pretrained
-    return True if value == "True" else Path(str(value))
+def _weights_of(prepared: Path) -> TrunkWeights | bool:
+    """The trunk weights ``prepared``'s maps came from (ImageNet when it names none)."""
+    return load_manifest(prepared).settings.pretrained or True
 
 
 def _count_per_class(report: EvalReport, into: dict[str, list[int]]) -> None:

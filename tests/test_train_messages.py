@@ -29,6 +29,7 @@ ERRORS: list[GkaanError] = [
     errors.FeatureMapsMismatchError(RUN, "efficientnet_lite0", "ImageNet", None),
     errors.FeatureMapsMismatchError(RUN, "efficientnet_lite0", "/w/trunk", "ImageNet"),
     errors.LossNotFiniteError(RUN, float("nan"), 2, 1, 1),
+    errors.FeatureMapsMismatchError(RUN, "efficientnet_lite0", "/w/trunk", "/w/trunk"),
 ]
 
 
@@ -72,4 +73,6 @@ def test_train_words_the_old_lines() -> None:
         f"{RUN}: the loss became nan at epoch 2, batch 1; training stopped, last/ and best/ "
         "keep epoch 1 (try a lower --lr, or --precision fp32)"
     )
+    assert "/w/trunk weights, which have changed since" in (worded[10] or "")
+    assert "--backbone-weights /w/trunk` again" in (worded[10] or "")
     assert train_message(UsageError("x")) is None  # other errors are shown as they are

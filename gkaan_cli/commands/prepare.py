@@ -29,6 +29,7 @@ from .common import PrecisionOption, QuietOption, finite, progress_bar, stderr, 
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
+    from ..model.trunk_weights import TrunkWeights
 
 __all__ = ["exit_code", "prepare", "print_findings", "render_report"]
 
@@ -224,8 +225,8 @@ def print_findings(findings: list[str]) -> None:
         stderr.print(f"warning: {line}")
 
 
-def _trunk_weights(spec: str | None) -> bool | str:
-    """``--backbone-weights`` as ``build_backbone`` takes it (a registered name resolved)."""
+def _trunk_weights(spec: str | None) -> TrunkWeights:
+    """``--backbone-weights`` as a run's trunk weights (a registered name resolved)."""
     from ..engine.recipes import TrainConfig
     from ..engine.train import resolve_backbone_weights
 

@@ -357,6 +357,13 @@ def train_message(error: GkaanError) -> str | None:
                 f"{error.backbone}; run `gkaan prepare SOURCE {error.data} --features "
                 f"{error.backbone}` (or train straight from the video folder)"
             )
+        if error.cached == error.weights:
+            return (
+                f"{error.data}: holds {error.backbone} maps of {error.cached} weights, which "
+                f"have changed since: run `gkaan prepare SOURCE {error.data} --features "
+                f"{error.backbone} --backbone-weights {error.weights}` again, or train from "
+                "the video folder"
+            )
         return (
             f"{error.data}: holds {error.backbone} maps of {error.cached} weights, but this "
             f"run's trunk is {error.weights}: prepare with `--features {error.backbone} "
@@ -391,7 +398,8 @@ def _print_start(config: TrainConfig, start: RunStart) -> None:
     videos = ", ".join(f"{n} {split}" for split, n in start.videos.items() if n)
     how = "heads on cached maps, frozen trunk" if start.inputs == "features" else "end to end"
     lines = [
-        f"recipe {config.recipe}: {model.backbone} ({start.trunk}), {how}; {model.fusion} fusion, "
+        f"recipe {config.recipe}: {model.backbone} ({start.trunk.label}), {how}; "
+        f"{model.fusion} fusion, "
         f"SRU {model.sru_layers} x {model.sru_hidden}, dropout {model.dropout}",
         f"data {start.data}: {plural(len(model.class_names or []), 'class')}, {videos}; "
         f"{start.train_clips} training clips ({clips})",

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..config import MAX_CLASS_NAME, MAX_CLASSES, Finite, SamplingConfig, Side
 from ..errors import UsageError, validation_problems
 from ..fileio import atomic_write_path, sha256_file
+from ..model.trunk_weights import TrunkWeights
 from ..version import __version__
 from .sources import VIDEO_GROUPS_RULE, Split
 
@@ -45,7 +46,7 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 #: The manifest format this gkaan writes and reads; a newer one is refused.
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the features' trunk weights as a TrunkWeights (with their hash)
 #: Most frames a video may have (46 hours at 60 fps): the dataset holds one int64 per frame
 #: of a video, so a manifest's frame count is bounded before anything is allocated.
 MAX_VIDEO_FRAMES = 10_000_000
@@ -135,9 +136,17 @@ class PrepareSettings(_Model):
     sampling: SamplingConfig
     storage: str
     features: str | None = None
-    pretrained: bool | str | None = None
+    #: The weights of the trunk that computed the features (None: no features). Version 1
+    #: manifests hold ``true``/``"True"``/a path here; they are read as a ``TrunkWeights``
+    #: without a hash.
+    pretrained: TrunkWeights | None = None
     #: The precision the features' trunk ran in (``fp32`` or ``bf16``; None: no features).
     precision: str | None = None
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _read_weights(cls, value: object) -> TrunkWeights | None:
+        return None if value is None else TrunkWeights.parse(value)
 
 
 class Manifest(_Model):

@@ -47,6 +47,7 @@ from ..errors import BadVideoError, UsageError
 from ..fileio import TEMP_MARK, PathLock, sha256_file
 from ..model.backbones import BACKBONES, build_backbone
 from ..model.precision import InferenceTrunk, inference_trunk, resolve_precision
+from ..model.trunk_weights import TrunkWeights
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.handover import in_background
 from ..video.reader import check_video_file, probe_video, read_frames
@@ -102,15 +103,22 @@ class FeatureOptions:
 
     Attributes:
         backbone: a key of :data:`~gkaan_cli.model.backbones.BACKBONES`.
-        pretrained: the backbone's weights: ``True`` (ImageNet), ``False`` (random) or a
-            weights file path.
+        pretrained: the backbone's weights: a
+            :class:`~gkaan_cli.model.trunk_weights.TrunkWeights`, or as
+            :meth:`TrunkWeights.parse <gkaan_cli.model.trunk_weights.TrunkWeights.parse>`
+            reads them: ``True`` (ImageNet), ``False`` (random) or a weights file path.
         precision: the trunk's compute precision, as prediction's (``fp32``, ``bf16``, or
             ``auto``: bf16 where the hardware runs it natively); the maps are stored fp16.
     """
 
     backbone: BackboneName
-    pretrained: bool | str | Path = True
+    pretrained: TrunkWeights | bool | str | Path = True
     precision: str = "auto"
+
+    @property
+    def weights(self) -> TrunkWeights:
+        """``pretrained`` as a ``TrunkWeights`` (no hash yet)."""
+        return TrunkWeights.parse(self.pretrained)
 
 
 @dataclass(frozen=True)
@@ -223,10 +231,17 @@ def _shard_name(video_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _backbone(name: str, pretrained: bool | str | Path, precision: str) -> InferenceTrunk:
+def _built_trunk(name: str, weights: TrunkWeights) -> tuple[nn.Module, TrunkWeights]:
+    """The trunk built once per process, and its weights with their hash."""
+    trunk: nn.Module = build_backbone(name, pretrained=weights.pretrained)
+    return trunk, weights.built(trunk)
+
+
+@functools.lru_cache(maxsize=2)
+def _backbone(name: str, weights: TrunkWeights, precision: str) -> InferenceTrunk:
     """The frozen trunk, built once per process, run as prediction runs it (channels_last,
     the same precision rule; :func:`~gkaan_cli.model.precision.inference_trunk`)."""
-    trunk: nn.Module = build_backbone(name, pretrained=pretrained)
+    trunk = _built_trunk(name, weights)[0]
     return inference_trunk(trunk, resolve_precision(precision, _CPU), _CPU)
 
 
@@ -316,7 +331,7 @@ def _write_shards(job: _Job, needed: list[int], shard: Path) -> np.ndarray | Non
     backbone = (
         None
         if features is None
-        else _backbone(features.backbone, features.pretrained, features.precision)
+        else _backbone(features.backbone, features.weights, features.precision)
     )
     preprocess = None if features is None else feature_preprocess(features.backbone)
     maps: list[np.ndarray] = []
@@ -376,11 +391,18 @@ def _previous_records(out: Path, settings: PrepareSettings) -> dict[str, VideoRe
         return {}
     same = old.settings.resize == settings.resize and old.settings.storage == settings.storage
     if settings.features is not None:
-        same = same and (
-            old.settings.features,
-            old.settings.pretrained,
-            old.settings.precision or "fp32",  # maps cached before it was recorded: fp32
-        ) == (settings.features, settings.pretrained, settings.precision)
+        old_weights, weights = old.settings.pretrained, settings.pretrained
+        same = (
+            same
+            and (
+                old.settings.features,
+                old.settings.precision or "fp32",  # maps cached before it was recorded: fp32
+            )
+            == (settings.features, settings.precision)
+            and old_weights is not None
+            and weights is not None
+            and old_weights.same_weights(weights)
+        )
     return {v.id: v for v in old.videos} if same else {}
 
 
@@ -444,7 +466,7 @@ def _prepare(
             raise UsageError(
                 f"unknown backbone {features.backbone!r}; choose one of {sorted(BACKBONES)}"
             )
-        _backbone(features.backbone, features.pretrained, features.precision)  # weights first
+        _backbone(features.backbone, features.weights, features.precision)  # weights first
     if options.workers < 1:
         raise UsageError(f"workers must be >= 1, got {options.workers}")
     src = discover(source, video_root=options.video_root, split_id=options.split_id)
@@ -456,12 +478,13 @@ def _prepare(
         folder.mkdir(parents=True, exist_ok=True)
     if main:
         _remove_temp_files(out)
+    weights = None if features is None else _built_trunk(features.backbone, features.weights)[1]
     settings = PrepareSettings(
         resize=options.resize,
         sampling=options.sampling,
         storage=STORAGE,
         features=None if features is None else features.backbone,
-        pretrained=None if features is None else str(features.pretrained),
+        pretrained=weights,
         precision=None if features is None else resolve_precision(features.precision, _CPU),
     )
     previous = _previous_records(out, settings)

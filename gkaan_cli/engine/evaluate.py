@@ -32,6 +32,7 @@ from ..fileio import atomic_write_bytes, sha256_file
 from ..model.backbones import build_backbone
 from ..model.gkaan import GKAAN
 from ..model.precision import InferenceTrunk, checked_precision, inference_trunk
+from ..model.trunk_weights import TrunkWeights, weights_digest
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.writer import encode_png
 from .distributed import DistContext, all_gather, resolve_device
@@ -150,24 +151,26 @@ def make_dataset(
     return kind(prepared_dir, split, config, train=train, seed=seed)
 
 
-def feature_weights(manifest: Manifest) -> bool | str:
-    """The backbone weights the prepared features came from: ``True`` (ImageNet), a file
-    path, or ``False`` (none or random weights)."""
-    value = manifest.settings.pretrained
-    if value in (None, False, "False", ""):
-        return False
-    return True if value in (True, "True") else str(value)
+def feature_weights(manifest: Manifest) -> TrunkWeights | None:
+    """The weights of the trunk the prepared features came from; ``None`` when there are no
+    features or they came from random weights."""
+    weights = manifest.settings.pretrained
+    if manifest.settings.features is None or weights is None or weights.source == "random":
+        return None
+    return weights
 
 
 def features_match(model: GKAAN, manifest: Manifest) -> bool:
     """Whether the prepared conv maps are exactly what ``model``'s backbone computes.
 
     True when the manifest's features come from the same backbone, with the same weights
-    (compared tensor by tensor with a freshly built backbone) and the same preprocessing.
+    (the hash of ``model``'s trunk against the one the manifest recorded; manifests written
+    before the hash existed: tensor by tensor with a backbone built from the weights they
+    name) and the same preprocessing.
     """
     config = model.config
     weights = feature_weights(manifest)
-    if manifest.settings.features != config.backbone or weights is False:
+    if manifest.settings.features != config.backbone or weights is None:
         return False
     expected = feature_preprocess(config.backbone)
     used = config.preprocess
@@ -178,8 +181,10 @@ def features_match(model: GKAAN, manifest: Manifest) -> bool:
         expected.std,
     ):
         return False
+    if weights.sha256 is not None:
+        return weights_digest(model.backbone) == weights.sha256
     try:
-        reference = build_backbone(config.backbone, pretrained=weights).state_dict()
+        reference = build_backbone(config.backbone, pretrained=weights.pretrained).state_dict()
     except MissingWeightsError:
         return False
     ours = model.backbone.state_dict()

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from ..data.manifest import MANIFEST_NAME
 from ..errors import UsageError
+from ..model.trunk_weights import TrunkWeights
 from ..progress import ProgressCallback
 from .cache import prepared_root
 from .recipes import TrainConfig
 
-__all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data", "trunk_name"]
+__all__ = ["prepared_cache_dir", "resolve_backbone_weights", "resolve_data"]
 
 
 def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
@@ -32,7 +33,9 @@ def prepared_cache_dir(source: Path, config: TrainConfig) -> Path:
         "sampling": model.sampling.model_dump(mode="json"),
         "resize": list(model.preprocess.resize),
         "features": model.backbone if config.frozen_backbone else None,
-        "weights": str(resolve_backbone_weights(config)) if config.frozen_backbone else None,
+        "weights": str(resolve_backbone_weights(config).pretrained)
+        if config.frozen_backbone
+        else None,
     }  # not the split: another --split-by or fraction re-splits the same decoded videos
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return prepared_root() / f"{source.resolve().name}-{digest}"
@@ -75,23 +78,18 @@ def resolve_data(
     return out
 
 
-def resolve_backbone_weights(config: TrainConfig) -> bool | str:
-    """The trunk weights of a run as ``build_backbone`` takes them: ``False`` (random),
-    ``True`` (ImageNet) or the absolute path of a weights file or GKAAN checkpoint folder
-    (a registered name or Hub id is resolved to its local folder)."""
+def resolve_backbone_weights(config: TrainConfig) -> TrunkWeights:
+    """The trunk weights of a run: random, ImageNet, or the absolute path of a weights file
+    or GKAAN checkpoint folder (a registered name or Hub id is resolved to its local
+    folder), without their hash (the trunk is not built here)."""
     if not config.pretrained:
-        return False
+        return TrunkWeights(source="random")
     spec = config.backbone_weights
     if spec is None:
-        return True
+        return TrunkWeights(source="imagenet")
     path = Path(spec).expanduser()
-    if path.exists():
-        return str(path.resolve())
-    from ..model.locate import resolve_checkpoint
+    if not path.exists():
+        from ..model.locate import resolve_checkpoint
 
-    return str(resolve_checkpoint(spec).resolve())
-
-
-def trunk_name(weights: bool | str) -> str:
-    """How a weights value reads in messages: ``ImageNet``, ``random`` or the path."""
-    return {True: "ImageNet", False: "random"}.get(weights, str(weights))  # type: ignore[call-overload]
+        path = resolve_checkpoint(spec)
+    return TrunkWeights(source="file", path=str(path.resolve()))

@@ -48,6 +48,7 @@ from ..model.backbones import BACKBONES
 from ..model.checkpoint import read_training_state, write_checkpoint
 from ..model.gkaan import GKAAN, GKAANOutput
 from ..model.loss import gkaan_loss
+from ..model.trunk_weights import TrunkWeights
 from ..nested import flatten_nested
 from ..progress import ProgressCallback, ProgressEvent
 from ..video.sampling import frames_needed
@@ -70,7 +71,7 @@ from .evaluate import (
     summarize,
 )
 from .recipes import CONFIG_NAME, TrainConfig, lr_at, merge_overrides
-from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data, trunk_name
+from .run_data import prepared_cache_dir, resolve_backbone_weights, resolve_data
 from .stream_weights import StreamChoice, choose_stream_weights
 from .train_errors import (
     FeatureMapsMismatchError,
@@ -132,7 +133,8 @@ class RunStart:
         eval_split: the split evaluated each epoch (``None``: none).
         selection: ``"val"`` (``best/`` by val fused video top-1) or ``"last"``.
         inputs: ``"features"`` (heads on cached maps) or ``"frames"`` (end to end).
-        trunk: where the backbone's weights come from (``"ImageNet"``, a path, ``"random"``).
+        trunk: where the backbone's weights come from (``trunk.label`` reads ``ImageNet``,
+            ``random`` or a path; with their hash when the run checked cached maps).
         resumed_epoch: epochs already done when resuming, else ``None``.
         init_from: the ``--from`` checkpoint folder, or ``None``.
         reused: tensors copied from it; new: tensor names that start fresh.
@@ -148,7 +150,7 @@ class RunStart:
     eval_split: str | None
     selection: str
     inputs: str
-    trunk: str
+    trunk: TrunkWeights
     resumed_epoch: int | None = None
     init_from: str | None = None
     reused: int = 0
@@ -407,21 +409,22 @@ class _Run:
             )
         self.model_config = run_model_config(config, self.manifest)
         self.features = config.frozen_backbone
-        pretrained = resolve_backbone_weights(config)
+        weights, cached = resolve_backbone_weights(config), feature_weights(self.manifest)
+        backbone = self.model_config.backbone
         if self.features:
-            weights = feature_weights(self.manifest)
-            backbone = self.model_config.backbone
-            wanted = trunk_name(pretrained)
-            if self.manifest.settings.features != backbone or weights is False:
-                raise FeatureMapsMismatchError(data, backbone, wanted, None)
-            if pretrained is not True and weights != pretrained:
-                raise FeatureMapsMismatchError(data, backbone, wanted, trunk_name(weights))
-            pretrained = weights
+            if self.manifest.settings.features != backbone or cached is None:
+                raise FeatureMapsMismatchError(data, backbone, weights.label, None)
+            if weights.source == "imagenet" and cached.source == "file":
+                weights = cached  # no trunk named: the one whose maps were cached
         if not self.manifest.records("train"):
             raise UsageError(f"{data}: no prepared videos in the train split")
         check_sampling(self.manifest, self.model_config.sampling, data)
-        self.trunk = trunk_name(pretrained)
-        self.model = GKAAN(self.model_config, pretrained_backbone=pretrained)
+        self.model = GKAAN(self.model_config, pretrained_backbone=weights.pretrained)
+        if self.features and cached is not None:
+            weights = weights.built(self.model.backbone)  # compared by content
+            if not weights.same_weights(cached):
+                raise FeatureMapsMismatchError(data, backbone, weights.label, cached.label)
+        self.trunk = weights
         self.init_from: str | None = None
         self.reused, self.new = 0, []
         if config.init_from is not None:

@@ -116,7 +116,8 @@ class FeatureMapsMismatchError(UsageError):
         backbone: the run's trunk.
         weights: the run's trunk weights, in words (``ImageNet``, a path).
         cached: the weights of the trunk whose maps ``data`` holds, in words; ``None``
-            when it holds no maps of pretrained ``backbone``.
+            when it holds no maps of pretrained ``backbone``. The same words as ``weights``:
+            the weights they name have changed since the maps were cached.
     """
 
     def __init__(self, data: Path, backbone: str, weights: str, cached: str | None) -> None:
@@ -125,6 +126,11 @@ class FeatureMapsMismatchError(UsageError):
             message = (
                 f"{data}: frozen-backbone training needs the conv maps of pretrained {backbone}; "
                 f"prepare it with {backbone} features (or train from the video folder)"
+            )
+        elif cached == weights:
+            message = (
+                f"{data}: holds {backbone} maps of {cached} weights, which have changed since: "
+                "prepare it again, or train from the video folder"
             )
         else:
             message = (
