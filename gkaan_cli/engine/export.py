@@ -34,6 +34,8 @@ from ..model.motion import DEFAULT_FPS
 from ..model.onnx_runtime import (
     EXPORT_FILE,
     HEADS_FILE,
+    ORT_ERROR,
+    ORT_WARNING,
     TENSORS_FILE,
     TRUNK_FILE,
     head_output_names,
@@ -331,11 +333,16 @@ def _int8_trunk(
 
 @contextlib.contextmanager
 def _quiet_logging() -> Iterator[None]:
-    """No root-logger warnings (onnxruntime.quantization logs its advice there)."""
+    """No root-logger warnings (onnxruntime.quantization logs its advice there), and no
+    native onnxruntime warnings (its calibration sessions log every unused initializer of
+    the Lite0 graph on stderr)."""
+    ort = require_onnxruntime()
     logging.disable(logging.WARNING)
+    ort.set_default_logger_severity(ORT_ERROR)
     try:
         yield
     finally:
+        ort.set_default_logger_severity(ORT_WARNING)
         logging.disable(logging.NOTSET)
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "EXPORT_FILE",
     "HEADS_FILE",
     "INSTALL_HINT",
+    "ORT_ERROR",
+    "ORT_WARNING",
     "TENSORS_FILE",
     "TRUNK_FILE",
     "OnnxModel",
@@ -51,6 +53,8 @@ HEADS_FILE = "heads.onnx"
 TENSORS_FILE = "tensors.safetensors"
 #: Prefix of the GM head's tensors in a state dict (and in ``tensors.safetensors``).
 _MOTION_PREFIX = "motion_head."
+#: onnxruntime's native log severities: warnings (its default) and errors only.
+ORT_WARNING, ORT_ERROR = 2, 3
 #: The one line a missing onnxruntime gives.
 INSTALL_HINT = 'ONNX export and runtime need onnx and onnxruntime: pip install "gkaan[onnx]"'
 
@@ -199,6 +203,7 @@ class OnnxModel:
         if file_name not in self._sessions:
             ort = require_onnxruntime()
             options = ort.SessionOptions()
+            options.log_severity_level = ORT_ERROR  # no native warnings on the user's stderr
             if self.threads is not None:
                 options.intra_op_num_threads = self.threads
             path = self.folder / file_name
