@@ -189,6 +189,17 @@ def test_a_usage_error_from_the_console_script_is_one_line_exit_2(
     assert "--help" in lines[0] and "╭" not in result.stderr
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "-0.5"])
+@pytest.mark.parametrize(("command", "option"), [("predict", "--window"), ("train", "--lr")])
+def test_a_number_that_must_be_above_0_gets_one_wording_below_and_at_0(
+    command: str, option: str, value: str
+) -> None:
+    """-1 was refused as "should be greater than or equal to 0", although 0 is refused too."""
+    result = runner.invoke(app, [command, "nosuch", option, value])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': {float(value):g} is not above 0" in result.stderr
+
+
 def test_counts_agree_with_their_noun() -> None:
     from gkaan_cli.words import plural
 

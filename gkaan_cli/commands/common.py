@@ -113,7 +113,8 @@ def finite(value: float | None) -> float | None:
 
 
 def positive_finite(value: float | None) -> float | None:
-    """Option callback: a finite number above 0 (help shows the range with ``0<=x``)."""
+    """Option callback: a finite number above 0 (the option declares no ``min``, so -1 and
+    0 get the same line: ``-1 is not above 0``)."""
     if finite(value) is not None and value is not None and value <= 0:
         raise typer.BadParameter(f"{value:g} is not above 0")
     return value
@@ -194,7 +195,6 @@ WindowOption = Annotated[
     float | None,
     typer.Option(
         "--window",
-        min=0.0,
         max=MAX_TIMELINE_SECONDS,
         callback=positive_finite,
         help="Timeline window in seconds, above 0 (default: the model's clip, e.g. 1.2 s).",
@@ -205,7 +205,6 @@ HopOption = Annotated[
     float | None,
     typer.Option(
         "--hop",
-        min=0.0,
         max=MAX_TIMELINE_SECONDS,
         callback=positive_finite,
         help="Seconds between timeline windows, above 0 (default: half the window).",

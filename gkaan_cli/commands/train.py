@@ -160,7 +160,6 @@ def train(
     lr: Annotated[
         float | None,
         typer.Option(
-            min=0.0,
             max=MAX_LR,
             callback=positive_finite,
             help="Base learning rate, above 0 (default: the recipe's).",
