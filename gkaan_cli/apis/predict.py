@@ -277,10 +277,12 @@ def throughput_line(
     results: Sequence[VideoPrediction] | Sequence[TimelinePrediction], seconds: float
 ) -> str:
     """``3 videos, 720 frames in 9.1 s (79.1 frames/s)``: frames decoded and classified."""
+    from ..words import plural
+
     frames = sum(p.processed_frames for p in results)
     rate = frames / seconds if seconds > 0 else 0.0
-    noun = "video" if len(results) == 1 else "videos"
-    return f"{len(results)} {noun}, {frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)"
+    videos = plural(len(results), "video")
+    return f"{videos}, {frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)"
 
 
 class RecordStream:

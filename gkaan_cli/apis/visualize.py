@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..engine.predict import Predictor, VideoPrediction
     from ..engine.timeline import Segment
     from ..progress import ProgressCallback
+    from ..video.reader import VideoInfo
     from ..viz.heatmap import Normalize
 
 __all__ = ["Visualized", "visualize_video"]
@@ -38,11 +39,13 @@ def visualize_video(
     save_maps: Path | None = None,
     normalize: Normalize = "frame",
     timeline: TimelineOptions | None = None,
+    info: VideoInfo | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Visualized:
     """Predict ``video`` keeping the attention, and write the overlay video ``out``, the
     contact sheet ``grid`` and the maps ``save_maps`` (each when given). With ``timeline``,
-    each frame's caption is the label of the segment it falls in.
+    each frame's caption is the label of the segment it falls in. ``info``: the video's
+    probe when the caller has one (it is not probed again).
 
     Raises:
         BadVideoError: the video cannot be decoded.
@@ -53,7 +56,7 @@ def visualize_video(
     from ..viz import render
 
     if timeline is not None:  # a window shorter than a clip is refused before any work
-        info = probe_video(video)
+        info = info if info is not None else probe_video(video)
         timeline_spec(predictor.sampling, info.fps, window=timeline.window, hop=timeline.hop)
     prediction = predictor.predict_video(video, keep_attention=True, on_progress=on_progress)
     segments = None

@@ -26,9 +26,7 @@ from rich.text import Text
 
 from ..apis.options import PredictorOptions, SamplingOverrides, TimelineOptions
 from ..apis.predict import PredictJob, PredictRequest
-from ..config import (
-    SWITCH_COST,
-)
+from ..config import SWITCH_COST
 from ..words import plural
 from .common import (
     DecodeNote,
@@ -79,7 +77,7 @@ if TYPE_CHECKING:
     from ..engine.timeline import TimelinePrediction
     from ..model.gkaan import GKAAN
 
-__all__ = ["output_format", "predict", "print_model_line"]
+__all__ = ["output_format", "predict", "print_model_line", "say_model"]
 
 
 def predict(
@@ -154,13 +152,10 @@ def predict(
         timeline=timeline_options,
     )
     if timeline or request.live is not None:  # docs/predict.md#timeline
-        request.check()
-        _timeline_command(request, fmt=fmt, quiet=quiet)
+        _timeline_command(request, fmt=fmt, quiet=quiet)  # plan_predict checks the request
         return
     timeline_options.require_timeline(timeline)
-    request = replace(request, timeline=None)
-    request.check()
-    _videos_command(request, fmt=fmt, quiet=quiet)
+    _videos_command(replace(request, timeline=None), fmt=fmt, quiet=quiet)
 
 
 def _videos_command(request: PredictRequest, *, fmt: Format, quiet: bool) -> None:
@@ -195,7 +190,9 @@ def _videos_command(request: PredictRequest, *, fmt: Format, quiet: bool) -> Non
                 job,
                 net,
                 keep_attention=render is not None,
-                on_ready=lambda predictor: _say_model(predictor, note, request, quiet=quiet),
+                on_ready=lambda predictor: say_model(
+                    predictor, note, quiet=quiet, ood_asked=request.predictor.ood
+                ),
                 on_progress=on_progress,
                 on_error=lambda error: _error(str(error)),
                 on_result=stream,
@@ -256,12 +253,13 @@ def _open_model(job: PredictJob, *, say: bool = True) -> tuple[GKAAN, int]:
     return net, shown_top_k(asked, classes)
 
 
-def _say_model(
-    predictor: Predictor, note: DecodeNote, request: PredictRequest, *, quiet: bool
+def say_model(
+    predictor: Predictor, note: DecodeNote, *, quiet: bool, ood_asked: bool = True
 ) -> None:
-    """The model line, then why CUDA decoding cannot be used (when it was asked for)."""
+    """The model line (:func:`print_model_line`), then why CUDA decoding cannot be used
+    (when it was asked for)."""
     if not quiet:
-        print_model_line(predictor.model_info, ood_asked=request.predictor.ood)
+        print_model_line(predictor.model_info, ood_asked=ood_asked)
     if predictor.decode_fallback is not None:
         note(predictor.decode_fallback)
 
@@ -272,10 +270,7 @@ def _emit_tables(tables: Sequence[RenderableType], output: Path | None, what: st
         for table in tables:
             print_table(table)
     else:
-        from ..fileio import atomic_write_text
-
-        atomic_write_text(output, "".join(table_text(t) for t in tables))
-        stderr.print(f"wrote {what} to {output}")
+        _emit_text("".join(table_text(t) for t in tables), output, what)
 
 
 def _emit_text(text: str, output: Path | None, what: str) -> None:
@@ -317,7 +312,7 @@ def _timeline_command(request: PredictRequest, *, fmt: Format, quiet: bool) -> N
     net, top_k = _open_model(job)
     note = DecodeNote(enabled=not quiet)
     predictor = open_predictor(net, request.predictor, request.sampling, on_decode_fallback=note)
-    _say_model(predictor, note, request, quiet=quiet)
+    say_model(predictor, note, quiet=quiet, ood_asked=request.predictor.ood)
     render = {"fmt": fmt, "output": request.output, "report": request.report, "top_k": top_k}
     if request.live is not None:
         failed = _live_timeline(predictor, request, quiet=quiet, **render)

@@ -33,7 +33,7 @@ from .common import (
     progress_bar,
     stdout,
 )
-from .predict import print_model_line
+from .predict import say_model
 
 __all__ = ["visualize"]
 
@@ -135,17 +135,14 @@ def visualize(
     from ..engine.predict import verdict_line
     from ..video.reader import probe_video
 
-    probe_video(video)  # a bad video is reported before the model is loaded
+    info = probe_video(video)  # a bad video is reported before the model is loaded
     note = DecodeNote(enabled=not quiet)
     predictor = open_predictor(
         open_model(source),
         PredictorOptions(device=device, precision=precision, decode=decode, threads=threads),
         on_decode_fallback=note,
     )
-    if not quiet:
-        print_model_line(predictor.model_info)
-    if predictor.decode_fallback is not None:
-        note(predictor.decode_fallback)
+    say_model(predictor, note, quiet=quiet)
     with progress_bar(enabled=not quiet) as on_progress:
         done = visualize_video(
             predictor,
@@ -156,6 +153,7 @@ def visualize(
             save_maps=save_maps,
             normalize=normalize,
             timeline=options if timeline else None,
+            info=info,
             on_progress=on_progress,
         )
     prediction, segments = done.prediction, done.segments

@@ -128,8 +128,6 @@ class ClipScorer:
         score: float | None = None
         clip_scores: list[float | None] = [None] * len(stacked)
         if self.ood is not None and embeddings is not None:
-            relative, score = self.ood.scores(
-                torch.stack(list(embeddings))
-            )  # one pass over the bank
+            relative, score = self.ood.scores(torch.stack(list(embeddings)))  # one pass
             clip_scores = relative.tolist()
         return Aggregate(stacked.mean(dim=0), streams, score, clip_scores)
