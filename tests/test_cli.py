@@ -200,6 +200,24 @@ def test_a_number_that_must_be_above_0_gets_one_wording_below_and_at_0(
     assert f"Invalid value for '{option}': {float(value):g} is not above 0" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("predict", "--window"),
+        ("predict", "--switch-cost"),
+        ("train", "--lr"),
+        ("info", "--older-than"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_named_so(command: str, option: str, value: str) -> None:
+    """``--window nan`` was refused as "should be less than or equal to 3600"."""
+    args = [command, option, value] if command == "info" else [command, "nosuch", option, value]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': {value} is not a finite number" in result.stderr
+
+
 def test_counts_agree_with_their_noun() -> None:
     from gkaan_cli.words import plural
 

@@ -272,12 +272,14 @@ class GkaanCommand(TyperCommand):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if any(p.name == "out" and "--output" in p.opts for p in self.params):
             args = [_OLD_OUTPUT.sub("--output", arg, count=1) for arg in args]
-        self._refuse_empty(ctx, args)
+        self._refuse_unusable(ctx, args)
         return super().parse_args(ctx, args)
 
-    def _refuse_empty(self, ctx: typer.Context, args: list[str]) -> None:
+    def _refuse_unusable(self, ctx: typer.Context, args: list[str]) -> None:
         """An empty (or blank) argument or option value is a usage error: a path "" would
-        be read as "." (``gkaan predict ""`` predicted every video in the folder)."""
+        be read as "." (``gkaan predict ""`` predicted every video in the folder). So is
+        ``nan`` or ``inf`` for a number, before typer's range check (which called ``nan``
+        "should be less than or equal to 3600")."""
         try:
             values, _, _ = self.make_parser(ctx).parse_args(args=list(args))
         except typer.TyperException:
@@ -287,6 +289,26 @@ class GkaanCommand(TyperCommand):
             given = value if isinstance(value, (list, tuple)) else [value]
             if any(isinstance(item, str) and not item.strip() for item in given):
                 raise typer.BadParameter("empty; give a value", ctx=ctx, param=param)
+            if _takes_float(param):
+                for item in given:
+                    if isinstance(item, str) and not _finite_text(item):
+                        raise typer.BadParameter(
+                            f"{item} is not a finite number", ctx=ctx, param=param
+                        )
+
+
+def _takes_float(param: Any) -> bool:
+    """Whether typer converts ``param``'s value to a float (typer >= 0.29 describes it)."""
+    return getattr(getattr(param, "type_descriptor", None), "annotation", None) is float
+
+
+def _finite_text(text: str) -> bool:
+    """False for text that reads as ``nan`` or an infinity; True otherwise (text that is no
+    number at all is left to typer's own message)."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return True
 
 
 class GkaanGroup(TyperGroup):
