@@ -3,13 +3,15 @@
 ``python benchmarks/kth_lopo.py --nested`` (or this file) runs, in one command:
 
 1. :mod:`nested_runs`: the appearance models (GS, GL, GP streams; the default model's recipe,
-   SA ``reference``) for every held-out person and every held-out pair of persons, scored
-   after 5 and 10 epochs (cached under ``--work``; about 70 s a model here, 66 models).
-2. :func:`nested.nested_select` over the candidates of :func:`candidates`: appearance epochs
-   (5, 10), GM descriptor (``frame``: lengths in fractions of the frame; ``height``: in the
-   activity region's heights; ``+aug``: the fit also sees every clip zoomed and at half and
-   double its frame rate), GM L2 weight, GM fusion weight (0: appearance only). The GM head
-   is fitted here on the training persons' clips, as
+   SA ``reference``: :data:`nested_runs.SA_VARIANTS`) for every held-out person and every
+   held-out pair of persons, scored after 5 and 10 epochs (cached under ``--work``; 66
+   models, about 35 s each here).
+2. :func:`nested.nested_select` over the candidates of :func:`candidates`: appearance
+   epochs (5, 10; and the SA variant, if there are several), GM descriptor (``frame``: lengths
+   in fractions of the frame; ``height``: in the activity region's heights; ``+aug``: the
+   fit also sees every clip zoomed and at half and double its frame rate), GM L2 weight,
+   GM fusion weight (0: appearance only). The GM head is fitted here on the training
+   persons' clips, as
    :meth:`~gkaan_cli.model.motion.MotionHead.fit` does at the end of ``gkaan train``.
 3. Timelines: the videos of the persons with three or more actions (01, 09, 11) joined
    three at a time (every ordering of three different actions), each cut to a whole number
@@ -74,20 +76,24 @@ class Candidate:
     descriptor: str
     l2: float
     weight: float
+    sa: str = nested_runs.SA_VARIANTS[0]
 
     def name(self) -> str:
+        head = f"SA {self.sa}, {self.epochs} epochs"
         if self.weight == 0:
-            return f"{self.epochs} epochs, no GM"
-        return f"{self.epochs} epochs, GM {self.descriptor} L2 {self.l2:g} weight {self.weight:g}"
+            return f"{head}, no GM"
+        return f"{head}, GM {self.descriptor} L2 {self.l2:g} weight {self.weight:g}"
 
 
 def candidates() -> list[Candidate]:
-    """Simplest first (ties go to the earlier): appearance only, then GM by weight."""
-    out = [Candidate(e, "-", 0.0, 0.0) for e in nested_runs.SNAPSHOTS]
-    for weight, descriptor, l2, epochs in itertools.product(
-        WEIGHTS[1:], DESCRIPTORS, L2S, nested_runs.SNAPSHOTS
+    """Simplest first (ties go to the earlier): appearance only, then GM by weight; within
+    each, the ``own`` recipe's SA variant and the fewer epochs first."""
+    appearance = list(itertools.product(nested_runs.SA_VARIANTS, nested_runs.SNAPSHOTS))
+    out = [Candidate(e, "-", 0.0, 0.0, sa) for sa, e in appearance]
+    for weight, descriptor, l2, (sa, epochs) in itertools.product(
+        WEIGHTS[1:], DESCRIPTORS, L2S, appearance
     ):
-        out.append(Candidate(epochs, descriptor, l2, weight))
+        out.append(Candidate(epochs, descriptor, l2, weight, sa))
     return out
 
 
@@ -137,13 +143,17 @@ class KTHOracle:
                         self.descriptors[d][name] = describe(clips, d)
             torch.save(self.descriptors, cache)
         self._heads: dict[tuple[str, float, tuple[str, ...]], MotionHead] = {}
-        self._appearance: dict[tuple[tuple[str, ...], int], dict[str, dict[str, np.ndarray]]] = {}
+        self._appearance: dict[tuple[Any, ...], dict[str, dict[str, np.ndarray]]] = {}
+        self._gm: dict[tuple[Any, ...], np.ndarray] = {}
 
     def complete(self, person: str) -> bool:
         """Whether every model the outer fold of ``person`` needs has been trained."""
         keys = [(person,)] + [tuple(sorted((person, p))) for p in self.persons if p != person]
-        folder = self.work / "appearance"
-        return all((folder / f"{nested_runs.key_of(k)}.npz").is_file() for k in keys)
+        return all(
+            (nested_runs.appearance_dir(self.work, sa) / f"{nested_runs.key_of(k)}.npz").is_file()
+            for sa in nested_runs.SA_VARIANTS
+            for k in keys
+        )
 
     def label(self, video: str) -> int:
         return int(self.videos[video]["label_index"])
@@ -172,17 +182,25 @@ class KTHOracle:
     def gm_probs(
         self, descriptor: str, l2: float, held_out: tuple[str, ...], video: str
     ) -> np.ndarray:
-        x = plain(self.descriptors[descriptor][video])
-        with torch.no_grad():
-            return torch.softmax(self.head(descriptor, l2, held_out)(x), dim=1).numpy()
+        """(clips, K) GM probabilities of ``video`` (cached: every candidate weight and
+        appearance recipe asks for the same)."""
+        key = (descriptor, l2, held_out, video)
+        if key not in self._gm:
+            x = plain(self.descriptors[descriptor][video])
+            with torch.no_grad():
+                head = self.head(descriptor, l2, held_out)
+                self._gm[key] = torch.softmax(head(x), dim=1).numpy()
+        return self._gm[key]
 
     def appearance(
-        self, held_out: tuple[str, ...], epochs: int
+        self, held_out: tuple[str, ...], epochs: int, sa: str = nested_runs.SA_VARIANTS[0]
     ) -> dict[str, dict[str, np.ndarray]]:
-        """video -> stream -> (clips, K) probabilities of the model trained without held_out."""
-        key = (held_out, epochs)
+        """video -> stream -> (clips, K) probabilities of the SA ``sa`` model trained without
+        held_out, after ``epochs``."""
+        key = (held_out, epochs, sa)
         if key not in self._appearance:
-            path = self.work / "appearance" / f"{nested_runs.key_of(held_out)}.npz"
+            folder = nested_runs.appearance_dir(self.work, sa)
+            path = folder / f"{nested_runs.key_of(held_out)}.npz"
             data = np.load(path)
             names = data[f"e{epochs}_videos"]
             out: dict[str, dict[str, np.ndarray]] = {}
@@ -194,7 +212,7 @@ class KTHOracle:
 
     def streams(self, c: Candidate, held_out: tuple[str, ...], video: str) -> dict[str, np.ndarray]:
         """Per stream video probabilities (mean of clips), GM included when c has it."""
-        app = self.appearance(held_out, c.epochs)[video]
+        app = self.appearance(held_out, c.epochs, c.sa)[video]
         out = {s: app[s].mean(axis=0) for s in STREAMS}
         descriptor = c.descriptor if c.weight > 0 else DESCRIPTORS[0]
         l2 = c.l2 if c.weight > 0 else 3e-3
@@ -223,7 +241,7 @@ class Timelines:
         self.maps = {
             v: self._full_maps(v) for p in TIMELINE_PERSONS for v in oracle.person_videos(p)
         }
-        self._models: dict[tuple[tuple[str, ...], int], GKAAN] = {}
+        self._models: dict[tuple[Any, ...], GKAAN] = {}
         self._window_cache: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
         self._descriptor_cache: dict[tuple[Any, ...], torch.Tensor] = {}
         self._windows: dict[tuple[Any, ...], tuple[list[WindowPrediction], list[float]]] = {}
@@ -247,10 +265,11 @@ class Timelines:
             np.save(path, maps)
         return torch.from_numpy(np.load(path).astype(np.float32))
 
-    def model(self, held_out: tuple[str, ...], epochs: int) -> GKAAN:
-        key = (held_out, epochs)
+    def model(self, held_out: tuple[str, ...], epochs: int, sa: str) -> GKAAN:
+        key = (held_out, epochs, sa)
         if key not in self._models:
-            folder = self.work / "runs" / nested_runs.key_of(held_out) / f"epoch{epochs}"
+            run = nested_runs.runs_dir(self.work, sa) / nested_runs.key_of(held_out)
+            folder = run / f"epoch{epochs}"
             self._models[key] = GKAAN.from_pretrained(folder).eval()
         return self._models[key]
 
@@ -258,9 +277,9 @@ class Timelines:
         self, c: Candidate, held_out: tuple[str, ...], tag: tuple[Any, ...], clips: torch.Tensor
     ) -> dict[str, np.ndarray]:
         """Per window stream probabilities of (W, 30, C, h, w) clips (cached by ``tag``)."""
-        key = (held_out, c.epochs, *tag)
+        key = (held_out, c.epochs, c.sa, *tag)
         if key not in self._window_cache:
-            model = self.model(held_out, c.epochs)
+            model = self.model(held_out, c.epochs, c.sa)
             out: dict[str, list[np.ndarray]] = {s: [] for s in STREAMS}
             with torch.inference_mode():
                 for i in range(0, len(clips), 16):

@@ -4,13 +4,14 @@ Nested leave-one-person-out (benchmarks/nested.py) needs, for every outer person
 inner person i != o, a model trained on all persons but o and i (scored on i), and for every
 o a model trained on all persons but o (scored on o). The set of held-out persons is the
 model's key: the inner fold (o, i) and the inner fold (i, o) train on the same persons, so
-11 persons need 55 pair models and 11 single ones. Each is trained once with
-:func:`gkaan_cli.engine.train.train` on the cached conv maps (the recipe of
-``kth_lopo.RECIPE`` with the appearance streams only: the GM stream is fitted separately
-by the selection code, because it does not change the trained weights), snapshotted after
-each epoch in :data:`SNAPSHOTS`, and every snapshot scores its held-out persons' clips.
-The results (per clip probabilities of each appearance stream) are cached in ``work`` as
-one ``.npz`` per key, so an interrupted run resumes where it stopped.
+11 persons need 55 pair models and 11 single ones, for each SA variant of
+:data:`SA_VARIANTS`. Each is trained once with :func:`gkaan_cli.engine.train.train` on the
+cached conv maps (the recipe of ``kth_lopo.RECIPE`` with the appearance streams only: the
+GM stream is fitted separately by the selection code, because it does not change the
+trained weights), snapshotted after each epoch in :data:`SNAPSHOTS`, and every snapshot
+scores its held-out persons' clips. The results (per clip probabilities of each appearance
+stream) are cached in ``work`` as one ``.npz`` per key and SA variant
+(:func:`appearance_dir`), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -33,8 +34,22 @@ from gkaan_cli.engine.train import EpochDone, train
 from gkaan_cli.model.gkaan import GKAAN
 
 #: Epochs after which the appearance model is snapshotted and scored; the last is the
-#: recipe's length (5: what this machine's budget allows for 66 models).
-SNAPSHOTS = (5,)
+#: length of the run (both are candidates of the nested choice).
+SNAPSHOTS = (5, 10)
+#: SA variants of the appearance models (docs/model.md#sa-reference), each a candidate of
+#: the nested choice; ``reference`` is the ``own`` recipe's. Adding ``"paper"`` makes it a
+#: candidate too, for 66 more models (about 40 min here): not yet run.
+SA_VARIANTS: tuple[str, ...] = ("reference",)
+
+
+def appearance_dir(work: Path, sa: str) -> Path:
+    """Where the scored snapshots of the ``sa`` models are cached."""
+    return work / ("appearance" if sa == "reference" else f"appearance-{sa}")
+
+
+def runs_dir(work: Path, sa: str) -> Path:
+    """Where the ``sa`` models are trained (snapshots kept for the timeline persons)."""
+    return work / ("runs" if sa == "reference" else f"runs-{sa}")
 
 
 def key_of(held_out: tuple[str, ...]) -> str:
@@ -87,11 +102,12 @@ def run_key(
     keep: bool,
 ) -> Path:
     """Train on every person but ``held_out`` and score each snapshot; returns the .npz."""
-    out = work / "appearance" / f"{key_of(held_out)}.npz"
+    sa = config.model["sa_variant"]
+    out = appearance_dir(work, sa) / f"{key_of(held_out)}.npz"
     if out.is_file():
         return out
     prepare(data, prepared, options_for(held_out))
-    run = work / "runs" / key_of(held_out)
+    run = runs_dir(work, sa) / key_of(held_out)
     shutil.rmtree(run, ignore_errors=True)
 
     def snapshot(done: EpochDone) -> None:
@@ -145,18 +161,19 @@ def run_all(
         keep = any(p in timeline_persons for p in held_out)
         run_key(data, prepared, work, held_out, config, options_for, keep)
         print(
-            f"[{number}/{len(keys)}] held out {key_of(held_out)}: "
+            f"[{number}/{len(keys)}] SA {config.model['sa_variant']}, held out "
+            f"{key_of(held_out)}: "
             f"{time.perf_counter() - t0:.0f} s (total {time.perf_counter() - started:.0f} s)",
             flush=True,
         )
 
 
-def recipe() -> TrainConfig:
-    """The default model's recipe (kth_lopo.RECIPE, SA ``reference``, the last snapshot's
-    epochs), appearance streams only."""
+def recipe(sa: str) -> TrainConfig:
+    """The default model's recipe (kth_lopo.RECIPE) with SA ``sa``, the last snapshot's
+    epochs, appearance streams only."""
     import kth_lopo
 
-    overrides = {"model": {"sa_variant": "reference", "motion": "none"}, "epochs": SNAPSHOTS[-1]}
+    overrides = {"model": {"sa_variant": sa, "motion": "none"}, "epochs": SNAPSHOTS[-1]}
     overrides["eval_every"] = SNAPSHOTS[-1]
     return TrainConfig.model_validate(kth_lopo.merge_overrides(kth_lopo.RECIPE, overrides))
 
@@ -164,10 +181,11 @@ def recipe() -> TrainConfig:
 def prepare_and_train(
     data: Path, prepared: Path, work: Path, timeline_persons: tuple[str, ...]
 ) -> None:
-    """Cache kth-mini's conv maps once (``prepare --features``), then every model."""
+    """Cache kth-mini's conv maps once (``prepare --features``), then every model of every
+    SA variant."""
     import kth_lopo
 
-    config = recipe()
+    config = recipe(SA_VARIANTS[0])
     weights = True
 
     def options_for(held_out: tuple[str, ...]) -> PrepareOptions:
@@ -180,4 +198,5 @@ def prepare_and_train(
         )
 
     prepare(data, prepared, options_for(()))
-    run_all(data, prepared, work, config, options_for, timeline_persons)
+    for sa in SA_VARIANTS:
+        run_all(data, prepared, work, recipe(sa), options_for, timeline_persons)

@@ -1,0 +1,218 @@
+"""Fusion and motion variants of the shipped recipe, scored nested on kth-mini.
+
+Two changes to how the fused video prediction is formed, each motivated by what the nested
+run shows (weights/README.md): the appearance streams are confidently wrong on people they
+never saw, and the GM stream's per-clip votes are noisy.
+
+- ``calibrated``: each appearance stream's clip probabilities are sharpened or flattened by a
+  temperature T (p ** (1 / T), renormalised) before the clip mean and the eq. 19 average.
+  T is the one of :data:`TEMPERATURES` with the lowest summed NLL of the true class over
+  held-out predictions of other persons: to score person i inside outer fold o, the models
+  trained without o and j predict each j not in {o, i}; for o itself, every j != o.
+- ``dense``: the GM descriptor of every 30-frame window of the video, hop 15 frames
+  (``predict --timeline``'s windows), for the fit and for the video's answer, instead of the
+  8 clips the appearance streams use.
+
+Each variant is scored with the GM weight, descriptor and L2 chosen inside, exactly as
+:mod:`kth_nested` chooses them, on the shipped appearance recipe
+(:data:`SHIPPED_APPEARANCE`), and a last row lets the inner folds choose among the four
+variants too. It reuses the
+cached models and maps of a finished ``kth_nested.py --work DIR`` run; the every-frame
+conv maps of the videos not on a timeline are computed once (about a minute here).
+
+    python benchmarks/kth_variants.py --work /tmp/kth-nested [--json variants.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import kth_nested
+import nested
+
+#: Candidate temperatures of the appearance streams (0.5 to 30, log-spaced).
+TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(math.log(0.5), math.log(30.0), 40)))
+VARIANTS = ((False, False), (True, False), (False, True), (True, True))
+#: The appearance recipe of the variants (SA, epochs): the shipped one, so that each row
+#: differs from the nested run's choice only by the variant (and the grid stays small).
+SHIPPED_APPEARANCE = ("reference", 5)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A :class:`kth_nested.Candidate` with the two switches of this benchmark."""
+
+    candidate: kth_nested.Candidate
+    calibrated: bool
+    dense: bool
+
+    def label(self) -> str:
+        parts = [p for p, on in (("calibrated", self.calibrated), ("dense", self.dense)) if on]
+        return " + ".join(parts) or "as shipped"
+
+
+def sharpen(clip_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """(clips, K) probabilities -> the same at ``temperature`` (1: unchanged)."""
+    z = np.log(np.clip(clip_probs, 1e-6, 1.0)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def dense_descriptors(
+    work: Path, oracle: kth_nested.KTHOracle
+) -> dict[str, dict[str, torch.Tensor]]:
+    """descriptor -> video -> (A, windows, D): every window of every video (cached)."""
+    cache = work / "dense_descriptors.pt"
+    if cache.is_file():
+        return torch.load(cache)
+    timelines = kth_nested.Timelines.__new__(kth_nested.Timelines)
+    timelines.work, timelines.oracle = work, oracle
+    out: dict[str, dict[str, torch.Tensor]] = {d: {} for d in kth_nested.DESCRIPTORS}
+    with torch.inference_mode():
+        for video in oracle.videos:
+            maps = timelines._full_maps(video)
+            starts = range(0, len(maps) - kth_nested.WINDOW + 1, kth_nested.HOP)
+            clips = [maps[s : s + kth_nested.WINDOW] for s in starts]
+            for d in kth_nested.DESCRIPTORS:
+                parts = [
+                    kth_nested.describe(torch.stack(clips[i : i + 8]), d)
+                    for i in range(0, len(clips), 8)
+                ]
+                out[d][video] = torch.cat(parts, dim=1)
+    torch.save(out, cache)
+    return out
+
+
+class VariantOracle:
+    """``nested.Oracle`` over :class:`Variant`: the shipped oracle for the appearance streams
+    and the 8-clip GM stream, a second one on every window for the dense GM stream."""
+
+    def __init__(self, work: Path, prepared: Path) -> None:
+        self.sparse = kth_nested.KTHOracle(work, prepared)
+        self.dense = kth_nested.KTHOracle(work, prepared)
+        self.dense.descriptors = dense_descriptors(work, self.sparse)
+        self.persons = self.sparse.persons
+        self._temperatures: dict[tuple[Any, ...], float] = {}
+        self._scored: dict[tuple[Any, ...], list[nested.Scored]] = {}
+
+    def temperature(self, outer: str, scored: str, c: kth_nested.Candidate, stream: str) -> float:
+        """T for ``stream`` of ``c``'s appearance models when ``scored`` is predicted inside
+        outer fold ``outer`` (the outer person itself when ``scored == outer``), fitted
+        without ``scored``."""
+        key = (outer, scored, c.epochs, c.sa, stream)
+        if key not in self._temperatures:
+            rows = []
+            for j in self.persons:
+                if j in (outer, scored):
+                    continue
+                app = self.sparse.appearance(tuple(sorted((outer, j))), c.epochs, c.sa)
+                rows += [
+                    (self.sparse.label(v), app[v][stream]) for v in self.sparse.person_videos(j)
+                ]
+
+            def nll(t: float) -> float:
+                return -sum(math.log(max(float(sharpen(p, t).mean(0)[y]), 1e-6)) for y, p in rows)
+
+            self._temperatures[key] = min(TEMPERATURES, key=nll)
+        return self._temperatures[key]
+
+    def __call__(self, v: Variant, held_out: tuple[str, ...], test: str) -> list[nested.Scored]:
+        key = (v, held_out, test)
+        if key not in self._scored:
+            self._scored[key] = self._score(v, held_out, test)
+        return self._scored[key]
+
+    def _score(self, v: Variant, held_out: tuple[str, ...], test: str) -> list[nested.Scored]:
+        c = v.candidate
+        outer = test if len(held_out) == 1 else next(p for p in held_out if p != test)
+        gm = self.dense if v.dense else self.sparse
+        app = self.sparse.appearance(held_out, c.epochs, c.sa)
+        out = []
+        for video in self.sparse.person_videos(test):
+            streams = {}
+            for s in kth_nested.STREAMS:
+                t = self.temperature(outer, test, c, s) if v.calibrated else 1.0
+                streams[s] = sharpen(app[video][s], t).mean(axis=0)
+            descriptor = c.descriptor if c.weight > 0 else kth_nested.DESCRIPTORS[0]
+            l2 = c.l2 if c.weight > 0 else 3e-3
+            streams["gm"] = gm.gm_probs(descriptor, l2, held_out, video).mean(axis=0)
+            out.append((self.sparse.label(video), self.sparse.fused(c, streams)))
+        return out
+
+
+def per_class(oracle: VariantOracle, folds: list[nested.FoldResult]) -> dict[str, list[int]]:
+    classes = oracle.sparse.classes
+    out = {c: [0, 0] for c in classes}
+    for fold in folds:
+        for y, p in fold.videos:
+            out[classes[y]][0] += int(np.argmax(p) == y)
+            out[classes[y]][1] += 1
+    return out
+
+
+def run(work: Path, prepared: Path) -> dict[str, Any]:
+    oracle = VariantOracle(work, prepared)
+    base = [c for c in kth_nested.candidates() if (c.sa, c.epochs) == SHIPPED_APPEARANCE]
+    rows: dict[str, Any] = {}
+    for switches in [*([s] for s in VARIANTS), list(VARIANTS)]:
+        grid = [Variant(c, *s) for s, c in itertools.product(switches, base)]
+        calls: list[nested.Call] = []
+        folds = nested.nested_select(oracle.persons, grid, oracle, calls=calls)
+        for call in calls:  # the nesting, checked on the real run too
+            assert call.outer or call.fold not in call.seen(oracle.persons), call
+        name = grid[0].label() if len(switches) == 1 else "chosen inside among the four"
+        rows[name] = {
+            "correct": sum(f.correct for f in folds),
+            "videos": sum(len(f.videos) for f in folds),
+            "per_class": per_class(oracle, folds),
+            "choices": {
+                f.person: {"variant": f.choice.label(), **asdict(f.choice.candidate)} for f in folds
+            },
+        }
+        print(f"{name}: {rows[name]['correct']}/{rows[name]['videos']}", flush=True)
+    shipped = kth_nested.Candidate(SHIPPED_APPEARANCE[1], "-", 0.0, 0.0, SHIPPED_APPEARANCE[0])
+    temperatures = {
+        o: {s: round(oracle.temperature(o, o, shipped, s), 2) for s in kth_nested.STREAMS}
+        for o in oracle.persons
+    }
+    return {"variants": rows, "outer_temperatures": temperatures}
+
+
+def summary(result: dict[str, Any]) -> str:
+    lines = []
+    for name, row in result["variants"].items():
+        classes = ", ".join(f"{c} {k}/{n}" for c, (k, n) in row["per_class"].items())
+        lines.append(f"{name}: {row['correct']}/{row['videos']} ({classes})")
+        if name.startswith("chosen"):
+            picked = [f"{p}: {c['variant']}" for p, c in row["choices"].items()]
+            lines.append("  inner choices: " + ", ".join(picked))
+    lines.append(f"outer temperatures, SA reference 5 epochs: {result['outer_temperatures']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/kth-nested"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = run(args.work, args.work / "prepared")
+    print(summary(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
