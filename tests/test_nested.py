@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,3 +66,43 @@ def test_each_fold_chooses_the_candidate_its_inner_folds_score_best() -> None:
 def test_choose_breaks_ties_by_nll_then_order() -> None:
     assert nested.choose({"x": (3, 2.0), "y": (3, 1.0), "z": (2, 0.0)}) == "y"
     assert nested.choose({"x": (3, 1.0), "y": (3, 1.0)}) == "x"
+
+
+def test_the_variants_temperatures_see_neither_the_outer_nor_the_scored_person() -> None:
+    """benchmarks/kth_variants.py fits each appearance stream's temperature on held-out
+    predictions: to score person i inside outer fold o, from models trained without o (and
+    the person they predict), on persons other than o and i."""
+    import kth_nested
+    import kth_variants
+
+    read: list[tuple[tuple[str, ...], str]] = []
+
+    class FakeOracle:
+        persons = PERSONS
+
+        def __init__(self) -> None:
+            self._held: tuple[str, ...] = ()
+
+        def appearance(self, held_out: tuple[str, ...], epochs: int, sa: str) -> Any:
+            self._held = held_out
+            return {f"{p}.avi": {"gs": np.array([[0.8, 0.2]])} for p in PERSONS}
+
+        def person_videos(self, person: str) -> list[str]:
+            read.append((self._held, person))
+            return [f"{person}.avi"]
+
+        def label(self, video: str) -> int:
+            return 0
+
+    oracle = kth_variants.VariantOracle.__new__(kth_variants.VariantOracle)
+    oracle.sparse, oracle.persons, oracle._temperatures = FakeOracle(), PERSONS, {}
+    candidate = kth_nested.Candidate(5, "-", 0.0, 0.0)
+    for outer in PERSONS:
+        for scored in PERSONS:
+            read.clear()
+            t = oracle.temperature(outer, scored, candidate, "gs")
+            assert t in kth_variants.TEMPERATURES
+            assert read, "no held-out predictions read"
+            for held_out, person in read:
+                assert outer in held_out and person in held_out  # the model never saw them
+                assert person not in (outer, scored)
