@@ -49,7 +49,12 @@ import nested_runs
 
 from gkaan_cli.engine.timeline import WindowPrediction, merge_segments
 from gkaan_cli.model.gkaan import GKAAN
-from gkaan_cli.model.motion import MotionHead, augmented_descriptors, motion_descriptor
+from gkaan_cli.model.motion import (
+    MOTION_L2,
+    MotionHead,
+    augmented_descriptors,
+    motion_descriptor,
+)
 
 #: Appearance streams of the recipe (eq. 19 weights 1 each).
 STREAMS = ("gs", "gl", "gp")
@@ -77,6 +82,12 @@ class Candidate:
     l2: float
     weight: float
     sa: str = nested_runs.SA_VARIANTS[0]
+
+    @property
+    def gm_fit(self) -> tuple[str, float]:
+        """The GM descriptor and L2 its head is fitted with (appearance-only candidates
+        still report a GM stream: the first descriptor, the library's default L2)."""
+        return (self.descriptor, self.l2) if self.weight > 0 else (DESCRIPTORS[0], MOTION_L2)
 
     def name(self) -> str:
         head = f"SA {self.sa}, {self.epochs} epochs"
@@ -121,19 +132,47 @@ def read_clips(prepared: Path, record: dict[str, Any]) -> torch.Tensor:
     return torch.stack(clips)
 
 
+def full_maps(work: Path, record: dict[str, Any]) -> torch.Tensor:
+    """Every frame's conv maps of a manifest ``record``'s video, cut to a whole number of
+    hops (fp32; cached fp16 under ``work/fullmaps``)."""
+    path = work / "fullmaps" / f"{Path(record['path']).name}.npy"
+    if not path.is_file():
+        from gkaan_cli.data.frame_cache import compute_features, feature_preprocess
+        from gkaan_cli.model.backbones import build_backbone
+        from gkaan_cli.video.reader import read_frames
+
+        trunk = build_backbone("efficientnet_lite0", pretrained=True).eval()
+        frames = np.stack([f.image for f in read_frames(record["path"], size=(256, 256))])
+        frames = frames[: len(frames) // HOP * HOP]
+        maps = compute_features(
+            torch.from_numpy(frames), trunk, feature_preprocess("efficientnet_lite0")
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, maps)
+    return torch.from_numpy(np.load(path).astype(np.float32))
+
+
 class KTHOracle:
     """Predicts a person's videos under a candidate, from cached appearance scores and GM
-    heads fitted on the training persons' clips."""
+    heads fitted on the training persons' clips (``descriptors``: descriptor -> video ->
+    (A, clips, D) to fit and predict on instead of the cached clips')."""
 
-    def __init__(self, work: Path, prepared: Path) -> None:
+    def __init__(
+        self,
+        work: Path,
+        prepared: Path,
+        descriptors: dict[str, dict[str, torch.Tensor]] | None = None,
+    ) -> None:
         self.work = work
         manifest = json.loads((prepared / "manifest.json").read_text())
         self.classes: list[str] = manifest["classes"]
         self.videos = {Path(r["path"]).name: r for r in manifest["videos"] if r["status"] == "ok"}
         self.persons = sorted({r["group"] for r in self.videos.values()})
         cache = work / "descriptors.pt"
-        if cache.is_file():
-            self.descriptors: dict[str, dict[str, torch.Tensor]] = torch.load(cache)
+        if descriptors is not None:
+            self.descriptors = descriptors
+        elif cache.is_file():
+            self.descriptors = torch.load(cache)
         else:
             self.descriptors = {d: {} for d in DESCRIPTORS}
             with torch.inference_mode():
@@ -214,9 +253,7 @@ class KTHOracle:
         """Per stream video probabilities (mean of clips), GM included when c has it."""
         app = self.appearance(held_out, c.epochs, c.sa)[video]
         out = {s: app[s].mean(axis=0) for s in STREAMS}
-        descriptor = c.descriptor if c.weight > 0 else DESCRIPTORS[0]
-        l2 = c.l2 if c.weight > 0 else 3e-3
-        out["gm"] = self.gm_probs(descriptor, l2, held_out, video).mean(axis=0)
+        out["gm"] = self.gm_probs(*c.gm_fit, held_out, video).mean(axis=0)
         return out
 
     def fused(self, c: Candidate, streams: dict[str, np.ndarray]) -> np.ndarray:
@@ -239,31 +276,14 @@ class Timelines:
     def __init__(self, work: Path, oracle: KTHOracle) -> None:
         self.work, self.oracle = work, oracle
         self.maps = {
-            v: self._full_maps(v) for p in TIMELINE_PERSONS for v in oracle.person_videos(p)
+            v: full_maps(work, oracle.videos[v])
+            for p in TIMELINE_PERSONS
+            for v in oracle.person_videos(p)
         }
         self._models: dict[tuple[Any, ...], GKAAN] = {}
         self._window_cache: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
         self._descriptor_cache: dict[tuple[Any, ...], torch.Tensor] = {}
         self._windows: dict[tuple[Any, ...], tuple[list[WindowPrediction], list[float]]] = {}
-
-    def _full_maps(self, video: str) -> torch.Tensor:
-        """Every frame's conv maps, cut to a whole number of hops (fp16 on disk)."""
-        path = self.work / "fullmaps" / f"{video}.npy"
-        if not path.is_file():
-            from gkaan_cli.data.frame_cache import compute_features, feature_preprocess
-            from gkaan_cli.model.backbones import build_backbone
-            from gkaan_cli.video.reader import read_frames
-
-            record = self.oracle.videos[video]
-            trunk = build_backbone("efficientnet_lite0", pretrained=True).eval()
-            frames = np.stack([f.image for f in read_frames(record["path"], size=(256, 256))])
-            frames = frames[: len(frames) // HOP * HOP]
-            maps = compute_features(
-                torch.from_numpy(frames), trunk, feature_preprocess("efficientnet_lite0")
-            )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, maps)
-        return torch.from_numpy(np.load(path).astype(np.float32))
 
     def model(self, held_out: tuple[str, ...], epochs: int, sa: str) -> GKAAN:
         key = (held_out, epochs, sa)
@@ -288,8 +308,7 @@ class Timelines:
                         out[s].append(output.stream_probs[s].numpy())
             self._window_cache[key] = {s: np.concatenate(v) for s, v in out.items()}
         probs = dict(self._window_cache[key])
-        descriptor = c.descriptor if c.weight > 0 else DESCRIPTORS[0]
-        l2 = c.l2 if c.weight > 0 else 3e-3
+        descriptor, l2 = c.gm_fit
         scale = descriptor.partition("+")[0]
         if (scale, *tag) not in self._descriptor_cache:
             self._descriptor_cache[(scale, *tag)] = plain(describe(clips, scale))
@@ -433,11 +452,7 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
     appearance_only = nested.nested_select(
         persons, [c for c in grid if c.weight == 0], oracle, outer_persons=outer_persons
     )
-    app_class = {c: [0, 0] for c in classes}
-    for fold in appearance_only:
-        for y, p in fold.videos:
-            app_class[classes[y]][0] += int(np.argmax(p) == y)
-            app_class[classes[y]][1] += 1
+    app_class = nested.per_class(appearance_only, classes)
     plain_choice, plain_scores = nested.plain_select(persons, grid, oracle)
     plain_class = {c: [0, 0] for c in classes}
     plain_streams = dict.fromkeys(streams, 0)

@@ -61,7 +61,7 @@ def run(work: Path, prepared: Path, nested_result: dict[str, Any]) -> dict[str, 
             o, choice = fold["person"], fold["choice"]
             c = kth_nested.Candidate(**choice)
             if c.weight == 0:  # the streams still need a GM descriptor to weigh
-                c = kth_nested.Candidate(c.epochs, kth_nested.DESCRIPTORS[0], 3e-3, 1.0, c.sa)
+                c = kth_nested.Candidate(c.epochs, *c.gm_fit, 1.0, c.sa)
             x, y = [], []
             for i in oracle.persons:
                 if i != o:

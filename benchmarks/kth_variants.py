@@ -78,12 +78,10 @@ def dense_descriptors(
     cache = work / "dense_descriptors.pt"
     if cache.is_file():
         return torch.load(cache)
-    timelines = kth_nested.Timelines.__new__(kth_nested.Timelines)
-    timelines.work, timelines.oracle = work, oracle
     out: dict[str, dict[str, torch.Tensor]] = {d: {} for d in kth_nested.DESCRIPTORS}
     with torch.inference_mode():
-        for video in oracle.videos:
-            maps = timelines._full_maps(video)
+        for video, record in oracle.videos.items():
+            maps = kth_nested.full_maps(work, record)
             starts = range(0, len(maps) - kth_nested.WINDOW + 1, kth_nested.HOP)
             clips = [maps[s : s + kth_nested.WINDOW] for s in starts]
             for d in kth_nested.DESCRIPTORS:
@@ -102,8 +100,8 @@ class VariantOracle:
 
     def __init__(self, work: Path, prepared: Path) -> None:
         self.sparse = kth_nested.KTHOracle(work, prepared)
-        self.dense = kth_nested.KTHOracle(work, prepared)
-        self.dense.descriptors = dense_descriptors(work, self.sparse)
+        dense = dense_descriptors(work, self.sparse)
+        self.dense = kth_nested.KTHOracle(work, prepared, descriptors=dense)
         self.persons = self.sparse.persons
         self._temperatures: dict[tuple[Any, ...], float] = {}
         self._scored: dict[tuple[Any, ...], list[nested.Scored]] = {}
@@ -146,21 +144,9 @@ class VariantOracle:
             for s in kth_nested.STREAMS:
                 t = self.temperature(outer, test, c, s) if v.calibrated else 1.0
                 streams[s] = sharpen(app[video][s], t).mean(axis=0)
-            descriptor = c.descriptor if c.weight > 0 else kth_nested.DESCRIPTORS[0]
-            l2 = c.l2 if c.weight > 0 else 3e-3
-            streams["gm"] = gm.gm_probs(descriptor, l2, held_out, video).mean(axis=0)
+            streams["gm"] = gm.gm_probs(*c.gm_fit, held_out, video).mean(axis=0)
             out.append((self.sparse.label(video), self.sparse.fused(c, streams)))
         return out
-
-
-def per_class(oracle: VariantOracle, folds: list[nested.FoldResult]) -> dict[str, list[int]]:
-    classes = oracle.sparse.classes
-    out = {c: [0, 0] for c in classes}
-    for fold in folds:
-        for y, p in fold.videos:
-            out[classes[y]][0] += int(np.argmax(p) == y)
-            out[classes[y]][1] += 1
-    return out
 
 
 def run(work: Path, prepared: Path) -> dict[str, Any]:
@@ -177,7 +163,7 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
         rows[name] = {
             "correct": sum(f.correct for f in folds),
             "videos": sum(len(f.videos) for f in folds),
-            "per_class": per_class(oracle, folds),
+            "per_class": nested.per_class(folds, oracle.sparse.classes),
             "choices": {
                 f.person: {"variant": f.choice.label(), **asdict(f.choice.candidate)} for f in folds
             },

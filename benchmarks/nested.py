@@ -103,6 +103,16 @@ def nested_select(
     return results
 
 
+def per_class(folds: Sequence[FoldResult], classes: Sequence[str]) -> dict[str, list[int]]:
+    """class -> [videos right, videos] over the outer folds' predictions."""
+    out = {c: [0, 0] for c in classes}
+    for fold in folds:
+        for y, p in fold.videos:
+            out[classes[y]][0] += int(np.argmax(p) == y)
+            out[classes[y]][1] += 1
+    return out
+
+
 def plain_select(
     persons: Sequence[str], candidates: Sequence[Any], oracle: Oracle
 ) -> tuple[Any, dict[Any, tuple[int, float]]]:

@@ -42,14 +42,20 @@ SNAPSHOTS = (5, 10)
 SA_VARIANTS: tuple[str, ...] = ("reference",)
 
 
+def _per_variant(work: Path, name: str, sa: str) -> Path:
+    """``work/name`` for the ``own`` recipe's SA variant (the folders of earlier runs),
+    ``work/name-SA`` for another."""
+    return work / (name if sa == SA_VARIANTS[0] else f"{name}-{sa}")
+
+
 def appearance_dir(work: Path, sa: str) -> Path:
     """Where the scored snapshots of the ``sa`` models are cached."""
-    return work / ("appearance" if sa == "reference" else f"appearance-{sa}")
+    return _per_variant(work, "appearance", sa)
 
 
 def runs_dir(work: Path, sa: str) -> Path:
     """Where the ``sa`` models are trained (snapshots kept for the timeline persons)."""
-    return work / ("runs" if sa == "reference" else f"runs-{sa}")
+    return _per_variant(work, "runs", sa)
 
 
 def key_of(held_out: tuple[str, ...]) -> str:
