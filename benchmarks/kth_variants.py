@@ -41,12 +41,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import kth_nested
 import nested
+import nested_runs
 
 #: Candidate temperatures of the appearance streams (0.5 to 30, log-spaced).
 TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(math.log(0.5), math.log(30.0), 40)))
 VARIANTS = ((False, False), (True, False), (False, True), (True, True))
 #: The appearance recipe of the variants (SA, epochs): the shipped one, so that each row
-#: differs from the nested run's choice only by the variant (and the grid stays small).
+#: differs from the nested run's choice only by the variant (and the grid stays small);
+#: ``--appearance SA EPOCHS`` scores them on another one the nested run trained.
 SHIPPED_APPEARANCE = ("reference", 5)
 
 
@@ -149,9 +151,12 @@ class VariantOracle:
         return out
 
 
-def run(work: Path, prepared: Path) -> dict[str, Any]:
+def run(
+    work: Path, prepared: Path, appearance: tuple[str, int] = SHIPPED_APPEARANCE
+) -> dict[str, Any]:
     oracle = VariantOracle(work, prepared)
-    base = [c for c in kth_nested.candidates() if (c.sa, c.epochs) == SHIPPED_APPEARANCE]
+    grid = kth_nested.candidates(nested_runs.SA_VARIANTS)
+    base = [c for c in grid if (c.sa, c.epochs) == appearance]
     rows: dict[str, Any] = {}
     for switches in [*([s] for s in VARIANTS), list(VARIANTS)]:
         grid = [Variant(c, *s) for s, c in itertools.product(switches, base)]
@@ -169,12 +174,12 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
             },
         }
         print(f"{name}: {rows[name]['correct']}/{rows[name]['videos']}", flush=True)
-    shipped = kth_nested.Candidate(SHIPPED_APPEARANCE[1], "-", 0.0, 0.0, SHIPPED_APPEARANCE[0])
+    plain = kth_nested.Candidate(appearance[1], "-", 0.0, 0.0, appearance[0])
     temperatures = {
-        o: {s: round(oracle.temperature(o, o, shipped, s), 2) for s in kth_nested.STREAMS}
+        o: {s: round(oracle.temperature(o, o, plain, s), 2) for s in kth_nested.STREAMS}
         for o in oracle.persons
     }
-    return {"variants": rows, "outer_temperatures": temperatures}
+    return {"appearance": list(appearance), "variants": rows, "outer_temperatures": temperatures}
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -185,7 +190,8 @@ def summary(result: dict[str, Any]) -> str:
         if name.startswith("chosen"):
             picked = [f"{p}: {c['variant']}" for p, c in row["choices"].items()]
             lines.append("  inner choices: " + ", ".join(picked))
-    lines.append(f"outer temperatures, SA reference 5 epochs: {result['outer_temperatures']}")
+    sa, epochs = result["appearance"]
+    lines.append(f"outer temperatures, SA {sa} {epochs} epochs: {result['outer_temperatures']}")
     return "\n".join(lines)
 
 
@@ -193,8 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/kth-nested"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--appearance",
+        nargs=2,
+        metavar=("SA", "EPOCHS"),
+        default=list(SHIPPED_APPEARANCE),
+        help="the appearance recipe the variants are scored on (default: the shipped one)",
+    )
     args = parser.parse_args(argv)
-    result = run(args.work, args.work / "prepared")
+    appearance = (args.appearance[0], int(args.appearance[1]))
+    result = run(args.work, args.work / "prepared", appearance)
     print(summary(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
