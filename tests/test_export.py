@@ -200,6 +200,31 @@ def test_a_failed_verification_leaves_nothing_behind(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_the_heads_are_judged_on_pytorchs_maps_not_on_the_onnx_trunks(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trunk whose maps are off (here by 1% of their size, beyond its limit) is the only
+    graph named: the heads are checked on PyTorch's maps, so the trunk's error is not
+    charged to them (docs/export.md, verification)."""
+    checkpoint, _ = exported
+    real_load = export_module.load_export
+
+    def off_trunk(folder: Path) -> object:
+        model = real_load(folder)
+        extract = model.extract_maps
+        model.extract_maps = lambda frames: extract(frames) * 1.01  # type: ignore[method-assign]
+        return model
+
+    monkeypatch.setattr(export_module, "load_export", off_trunk)
+    with pytest.raises(ExportError, match="disagrees with PyTorch") as error:
+        export_model(GKAAN.from_pretrained(checkpoint), tmp_path / "out")
+    beyond = str(error.value).split("beyond", 1)[1]
+    assert "maps" in beyond
+    assert not any(name in beyond for name in ("logits.", "attention.", "embedding"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_refuses_to_overwrite_a_folder_that_is_not_an_export(
     exported: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UsageError
+from ..words import plural
 from .common import QuietOption, progress_bar, stdout
 
 
@@ -82,13 +83,14 @@ def export(
         report = export_model(
             net, out, opset=opset, calibrate=videos, int8=int8, on_progress=on_progress
         )
-    table = Table(title=f"ONNX Runtime vs PyTorch ({report.clips} clips, {report.frames_source})")
+    clips = plural(report.clips, "clip")
+    table = Table(title=f"ONNX Runtime vs PyTorch ({clips}, {report.frames_source})")
     for column in ("output", "max |diff|", "limit"):
         table.add_column(column, justify="left" if column == "output" else "right")
     for name, diff in report.max_diff.items():
         table.add_row(name, f"{diff:.2e}", f"{report.tolerance * report.scale[name]:.1e}")
     stdout.print(table)
-    stdout.print(f"top-1 agreement: {report.agreement:.1%} of {report.clips} clips")
+    stdout.print(f"top-1 agreement: {report.agreement:.1%} of {clips}")
     if report.int8 is not None:
         stdout.print(
             f"int8 trunk: top-1 agreement with fp32 {report.int8['agreement']:.1%} of "

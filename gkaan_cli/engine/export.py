@@ -48,6 +48,7 @@ from ..version import __version__
 from ..video.reader import probe_video, read_frames
 from ..video.sampling import sample_clips
 from ..video.transforms import ClipTransform
+from ..words import plural
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -229,7 +230,12 @@ def _verify(
 ) -> tuple[int, dict[str, float], dict[str, float], float]:
     """Run torch and ORT on the same clips at their frame rates: clip count, the largest
     difference and scale of the maps, every graph output and the fused ``probs`` (GM
-    included), and the fused top-1 agreement."""
+    included), and the fused top-1 agreement.
+
+    Each graph is judged on the same input: the trunk on the frames (``maps``), the heads on
+    PyTorch's maps (every heads output), so a graph is not blamed for the other's rounding,
+    which the paper SA's near-argmax would amplify past any limit (docs/export.md). The
+    fused probabilities and top-1 go through both ORT graphs, end to end."""
     exported = load_export(folder).to("cpu")
     names = ["maps", *exported.output_names, "probs"]
     diff = dict.fromkeys(names, 0.0)
@@ -243,7 +249,7 @@ def _verify(
             ort_maps = torch.cat([exported.extract_maps(b) for b in clip.split(_BATCH)])
             found = [
                 ort_maps,
-                *exported.run_heads(ort_maps[None]).values(),
+                *exported.run_heads(maps[None]).values(),
                 exported.forward_heads(ort_maps[None], fps).probs,
             ]
         for name, want, got in zip(names, expected, found, strict=True):
@@ -445,7 +451,7 @@ def export_model(
             out=out,
             files=files,
             opset=opset,
-            frames_source=f"{len(videos)} videos" if videos else "built-in synthetic clips",
+            frames_source=plural(len(videos), "video") if videos else "built-in synthetic clips",
             clips=count,
             max_diff=diff,
             scale=scale,
