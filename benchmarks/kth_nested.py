@@ -60,6 +60,8 @@ from gkaan_cli.model.motion import (
 
 #: Appearance streams of the recipe (eq. 19 weights 1 each).
 STREAMS = ("gs", "gl", "gp")
+#: What the nested run scores on the outer videos: the fused answer and every stream.
+SCORED = ("fused", *STREAMS, "gm")
 DESCRIPTORS = ("frame", "height", "frame+aug", "height+aug")
 L2S = (1e-3, 3e-3, 1e-2)
 WEIGHTS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
@@ -423,42 +425,51 @@ def choose_timeline(results: dict[tuple[float, int], list[dict[str, Any]]]) -> t
 # --- the run ---------------------------------------------------------------------------
 
 
+def nested_scores(
+    oracle: KTHOracle, grid: list[Candidate], outer_persons: list[str]
+) -> dict[str, Any]:
+    """The nested loop over ``grid`` (its nesting asserted over every call), scored on the
+    outer videos per stream and per class, with each fold's choice and answers."""
+    persons, classes = oracle.persons, oracle.classes
+    calls: list[nested.Call] = []
+    folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons, calls=calls)
+    for call in calls:  # the nesting, checked on the real run too
+        assert call.outer or call.fold not in call.seen(persons), call
+    correct = dict.fromkeys(SCORED, 0)
+    fold_rows = []
+    for fold in folds:
+        c = fold.choice
+        rows: dict[str, Any] = {"person": fold.person, "choice": asdict(c), "videos": []}
+        for video in oracle.person_videos(fold.person):
+            label = oracle.label(video)
+            probs = oracle.streams(c, (fold.person,), video)
+            probs["fused"] = oracle.fused(c, probs)
+            for s in SCORED:
+                correct[s] += int(np.argmax(probs[s]) == label)
+            guess = classes[int(np.argmax(probs["fused"]))]
+            rows["videos"].append({"video": video, "label": classes[label], "fused": guess})
+        fold_rows.append(rows)
+    per_class = nested.per_class(folds, classes)
+    total = sum(n for _, n in per_class.values())
+    return {
+        "folds_results": folds,
+        "accuracy": {s: correct[s] / total for s in SCORED},
+        "correct": correct,
+        "per_class": per_class,
+        "folds": fold_rows,
+    }
+
+
 def run(work: Path, prepared: Path) -> dict[str, Any]:
     started = time.perf_counter()
     oracle = KTHOracle(work, prepared)
     persons, classes = oracle.persons, oracle.classes
     grid = candidates()
-    calls: list[nested.Call] = []
     outer_persons = [p for p in persons if oracle.complete(p)]
-    folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons, calls=calls)
-    for call in calls:  # the nesting, checked on the real run too
-        assert call.outer or call.fold not in call.seen(persons), call
-    # per stream and per class on the outer videos
-    streams = ("fused", *STREAMS, "gm")
-    correct = dict.fromkeys(streams, 0)
-    per_class = {c: [0, 0] for c in classes}
-    fold_rows = []
-    for fold in folds:
-        c = fold.choice
-        rows = {"person": fold.person, "choice": asdict(c), "videos": []}
-        for video in oracle.person_videos(fold.person):
-            label = oracle.label(video)
-            probs = oracle.streams(c, (fold.person,), video)
-            fused = oracle.fused(c, probs)
-            guesses = {
-                "fused": int(np.argmax(fused)),
-                **{s: int(np.argmax(probs[s])) for s in (*STREAMS, "gm")},
-            }
-            for s in streams:
-                correct[s] += int(guesses[s] == label)
-            per_class[classes[label]][0] += int(guesses["fused"] == label)
-            per_class[classes[label]][1] += 1
-            rows["videos"].append(
-                {"video": video, "label": classes[label], "fused": classes[guesses["fused"]]}
-            )
-        fold_rows.append(rows)
-    total = sum(n for _, n in per_class.values())
-    sa_inside = _sa_inside(persons, classes, oracle, outer_persons)
+    headline = nested_scores(oracle, grid, outer_persons)
+    folds = headline.pop("folds_results")
+    total = sum(n for _, n in headline["per_class"].values())
+    sa_inside = _sa_inside(oracle, outer_persons)
     # appearance only, nested the same way (the baseline the GM stream must not hurt)
     appearance_only = nested.nested_select(
         persons, [c for c in grid if c.weight == 0], oracle, outer_persons=outer_persons
@@ -466,13 +477,13 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
     app_class = nested.per_class(appearance_only, classes)
     plain_choice, plain_scores = nested.plain_select(persons, grid, oracle)
     plain_class = {c: [0, 0] for c in classes}
-    plain_streams = dict.fromkeys(streams, 0)
+    plain_streams = dict.fromkeys(SCORED, 0)
     for person in persons:
         for video in oracle.person_videos(person):
             label = oracle.label(video)
             probs = oracle.streams(plain_choice, (person,), video)
             probs["fused"] = oracle.fused(plain_choice, probs)
-            for s in streams:
+            for s in SCORED:
                 plain_streams[s] += int(np.argmax(probs[s]) == label)
             plain_class[classes[label]][0] += int(np.argmax(probs["fused"]) == label)
             plain_class[classes[label]][1] += 1
@@ -511,13 +522,7 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
         "persons": persons,
         "outer_persons": outer_persons,
         "videos": total,
-        "nested": {
-            "accuracy": {s: correct[s] / total for s in streams},
-            "correct": correct,
-            "per_class": per_class,
-            "appearance_only_per_class": app_class,
-            "folds": fold_rows,
-        },
+        "nested": {**headline, "appearance_only_per_class": app_class},
         "sa_inside": sa_inside,
         "plain": {
             "choice": asdict(plain_choice),
@@ -537,23 +542,21 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
     }
 
 
-def _sa_inside(
-    persons: list[str], classes: list[str], oracle: KTHOracle, outer_persons: list[str]
-) -> dict[str, Any] | None:
-    """The same nested loop with every SA variant among the choices (None with one)."""
-    if len(nested_runs.SA_VARIANTS) <= len(SHIPPED_SA):
+def _sa_inside(oracle: KTHOracle, outer_persons: list[str]) -> dict[str, Any] | None:
+    """The nested and plain choices with every SA variant among the candidates (None when
+    the benchmark trains only the shipped ones)."""
+    if set(nested_runs.SA_VARIANTS) <= set(SHIPPED_SA):
         return None
     grid = candidates(nested_runs.SA_VARIANTS)
-    folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons)
-    choice, scores = nested.plain_select(persons, grid, oracle)
-    return {
-        "correct": sum(f.correct for f in folds),
-        "per_class": nested.per_class(folds, classes),
-        "choices": {f.person: asdict(f.choice) for f in folds},
-        "plain_choice": asdict(choice),
-        "plain_correct": scores[choice][0],
-        "plain_nll": scores[choice][1],
+    result = nested_scores(oracle, grid, outer_persons)
+    result.pop("folds_results")
+    choice, scores = nested.plain_select(oracle.persons, grid, oracle)
+    result["plain"] = {
+        "choice": asdict(choice),
+        "correct": scores[choice][0],
+        "nll": scores[choice][1],
     }
+    return result
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -572,17 +575,15 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"  person {fold['person']}: {right}/{len(fold['videos'])}; chose {name}")
     inside = result.get("sa_inside")
     if inside:
-        rows = inside["per_class"]
+        counts = ", ".join(f"{s} {k}/{videos}" for s, k in inside["correct"].items())
+        rows = ", ".join(f"{c} {k}/{v}" for c, (k, v) in inside["per_class"].items())
+        lines.append(f"with the SA variant chosen inside too: {counts}; {rows}")
+        for fold in inside["folds"]:
+            lines.append(f"  person {fold['person']}: chose {Candidate(**fold['choice']).name()}")
+        plain = inside["plain"]
         lines.append(
-            f"with the SA variant chosen inside too: fused {inside['correct']}/{videos} ("
-            + ", ".join(f"{c} {k}/{v}" for c, (k, v) in rows.items())
-            + ")"
-        )
-        for person, choice in inside["choices"].items():
-            lines.append(f"  person {person}: chose {Candidate(**choice).name()}")
-        lines.append(
-            f"  plain choice {Candidate(**inside['plain_choice']).name()}: "
-            f"{inside['plain_correct']}/{videos}, NLL {inside['plain_nll']:.2f}"
+            f"  plain choice {Candidate(**plain['choice']).name()}: "
+            f"{plain['correct']}/{videos}, NLL {plain['nll']:.2f}"
         )
     p = result["plain"]
     name = Candidate(**p["choice"]).name()
