@@ -5,7 +5,6 @@ with and without `--motion track` (README "prepare, train, evaluate"; skips with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +45,8 @@ def test_the_readme_example_gets_every_video_of_the_unseen_person_right(
     model = GKAAN.from_pretrained(run / "best")
     assert (model.config.motion == "track") == bool(options)
     predictor = Predictor(model, device="cpu")
-    tests = [line.split(",") for line in ps7_csv.read_text().splitlines()]
-    tests = [(Path(path), label) for path, label, split in tests if split == "test"]
+    rows = [line.split(",") for line in ps7_csv.read_text().splitlines()]
+    tests = [(Path(path), label) for path, label, split in rows if split == "test"]
     right = [predictor.predict_video(path).top_k(1)[0][0] == label for path, label in tests]
     assert len(tests) == 9
     assert sum(right) == 9, [p.name for (p, _), ok in zip(tests, right, strict=True) if not ok]
-    assert os.environ["GKAAN_CACHE"].startswith(str(ps7_csv.parent))
