@@ -427,9 +427,10 @@ def choose_timeline(results: dict[tuple[float, int], list[dict[str, Any]]]) -> t
 
 def nested_scores(
     oracle: KTHOracle, grid: list[Candidate], outer_persons: list[str]
-) -> dict[str, Any]:
-    """The nested loop over ``grid`` (its nesting asserted over every call), scored on the
-    outer videos per stream and per class, with each fold's choice and answers."""
+) -> tuple[list[nested.FoldResult], dict[str, Any]]:
+    """The nested loop over ``grid`` (its nesting asserted over every call): its folds, and
+    their scores on the outer videos per stream and per class with each fold's choice and
+    answers (for the JSON)."""
     persons, classes = oracle.persons, oracle.classes
     calls: list[nested.Call] = []
     folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons, calls=calls)
@@ -451,8 +452,7 @@ def nested_scores(
         fold_rows.append(rows)
     per_class = nested.per_class(folds, classes)
     total = sum(n for _, n in per_class.values())
-    return {
-        "folds_results": folds,
+    return folds, {
         "accuracy": {s: correct[s] / total for s in SCORED},
         "correct": correct,
         "per_class": per_class,
@@ -466,8 +466,7 @@ def run(work: Path, prepared: Path) -> dict[str, Any]:
     persons, classes = oracle.persons, oracle.classes
     grid = candidates()
     outer_persons = [p for p in persons if oracle.complete(p)]
-    headline = nested_scores(oracle, grid, outer_persons)
-    folds = headline.pop("folds_results")
+    folds, headline = nested_scores(oracle, grid, outer_persons)
     total = sum(n for _, n in headline["per_class"].values())
     sa_inside = _sa_inside(oracle, outer_persons)
     # appearance only, nested the same way (the baseline the GM stream must not hurt)
@@ -548,8 +547,7 @@ def _sa_inside(oracle: KTHOracle, outer_persons: list[str]) -> dict[str, Any] | 
     if set(nested_runs.SA_VARIANTS) <= set(SHIPPED_SA):
         return None
     grid = candidates(nested_runs.SA_VARIANTS)
-    result = nested_scores(oracle, grid, outer_persons)
-    result.pop("folds_results")
+    _, result = nested_scores(oracle, grid, outer_persons)
     choice, scores = nested.plain_select(oracle.persons, grid, oracle)
     result["plain"] = {
         "choice": asdict(choice),

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
-from .commands.common import GkaanCommand, GkaanGroup, finite, stderr, stdout
+from .commands.common import GkaanCommand, GkaanGroup, stderr, stdout
 from .commands.evaluate import evaluate
 from .commands.export import export
 from .commands.predict import predict
@@ -145,7 +145,6 @@ def info(
         typer.Option(
             min=0.0,
             max=36500.0,
-            callback=finite,
             help="With --clean-cache: days unchanged (default: none, every entry).",
             show_default=False,
         ),

@@ -58,12 +58,11 @@ __all__ = [
     "ThreadsOption",
     "WindowOption",
     "choice_callback",
-    "finite",
     "fit_width",
     "natural_width",
     "pack_entries",
     "packed_width",
-    "positive_finite",
+    "positive",
     "progress_bar",
     "shorten_path",
     "stderr",
@@ -104,18 +103,11 @@ def _check_device(value: str | None) -> str | None:
     return value
 
 
-def finite(value: float | None) -> float | None:
-    """Option callback: ``nan`` is refused (``inf`` and ``1e308`` already fail the option's
-    ``max``), so no float reaches the library unbounded."""
-    if value is not None and not math.isfinite(value):
-        raise typer.BadParameter(f"{value} is not a finite number")
-    return value
-
-
-def positive_finite(value: float | None) -> float | None:
-    """Option callback: a finite number above 0 (the option declares no ``min``, so -1 and
-    0 get the same line: ``-1 is not above 0``)."""
-    if finite(value) is not None and value is not None and value <= 0:
+def positive(value: float | None) -> float | None:
+    """Option callback: a number above 0 (the option declares no ``min``, so -1 and 0 get
+    the same line: ``-1 is not above 0``; ``nan`` and ``inf`` never get here: every
+    :class:`GkaanCommand` refuses them before parsing)."""
+    if value is not None and value <= 0:
         raise typer.BadParameter(f"{value:g} is not above 0")
     return value
 
@@ -196,7 +188,7 @@ WindowOption = Annotated[
     typer.Option(
         "--window",
         max=MAX_TIMELINE_SECONDS,
-        callback=positive_finite,
+        callback=positive,
         help="Timeline window in seconds, above 0 (default: the model's clip, e.g. 1.2 s).",
         show_default=False,
     ),
@@ -206,7 +198,7 @@ HopOption = Annotated[
     typer.Option(
         "--hop",
         max=MAX_TIMELINE_SECONDS,
-        callback=positive_finite,
+        callback=positive,
         help="Seconds between timeline windows, above 0 (default: half the window).",
         show_default=False,
     ),
@@ -223,7 +215,6 @@ MinDurationOption = Annotated[
         "--min-duration",
         min=0.0,
         max=MAX_TIMELINE_SECONDS,
-        callback=finite,
         help="Timeline: segments shorter than this (seconds) join a neighbour.",
     ),
 ]
@@ -234,7 +225,6 @@ SwitchCostOption = Annotated[
         "--switch-cost",
         min=0.0,
         max=MAX_SWITCH_COST,
-        callback=finite,
         help=(
             "Timeline: nats of window log-probability a change of label costs "
             f"(0: each window's own label; 0-{MAX_SWITCH_COST:g})."
@@ -298,7 +288,8 @@ class GkaanCommand(TyperCommand):
 
 
 def _takes_float(param: Any) -> bool:
-    """Whether typer converts ``param``'s value to a float (typer >= 0.29 describes it)."""
+    """Whether typer converts ``param``'s value to a float (as its ``type_descriptor`` says,
+    which is why pyproject asks for typer >= 0.29)."""
     return getattr(getattr(param, "type_descriptor", None), "annotation", None) is float
 
 

@@ -20,7 +20,6 @@ from ..config import (
     SamplingMode,
 )
 from ..errors import UsageError
-from .common import finite
 
 Format = Literal["table", OutputFormat]
 
@@ -161,7 +160,6 @@ OodThresholdOption = Annotated[
         "--ood-threshold",
         min=0.0,
         max=MAX_OOD_THRESHOLD,
-        callback=finite,
         help="Out-of-distribution scores above this are 'unknown' (1.0: the limit "
         "calibrated on the training data; larger flags fewer videos).",
     ),

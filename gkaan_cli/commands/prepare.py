@@ -25,7 +25,7 @@ from ..config import (
 )
 from ..data.manifest import MANIFEST_NAME
 from ..data.sources import SPLITS, SplitOptions
-from .common import PrecisionOption, QuietOption, finite, progress_bar, stderr, stdout
+from .common import PrecisionOption, QuietOption, progress_bar, stderr, stdout
 
 if TYPE_CHECKING:
     from ..data.prepare import PrepareReport
@@ -71,7 +71,6 @@ def prepare(
         typer.Option(
             min=0.0,
             max=0.95,
-            callback=finite,
             help="Fraction of groups (of train groups with official splits) for val.",
         ),
     ] = _SPLIT.val_fraction,
@@ -80,7 +79,6 @@ def prepare(
         typer.Option(
             min=0.0,
             max=0.95,
-            callback=finite,
             help="Fraction of groups for test when the source has no test split.",
         ),
     ] = _SPLIT.test_fraction,

@@ -32,8 +32,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     choice_callback,
-    finite,
-    positive_finite,
+    positive,
     progress_bar,
     stderr,
     stdout,
@@ -161,7 +160,7 @@ def train(
         float | None,
         typer.Option(
             max=MAX_LR,
-            callback=positive_finite,
+            callback=positive,
             help="Base learning rate, above 0 (default: the recipe's).",
             show_default=False,
         ),
@@ -218,7 +217,6 @@ def train(
         typer.Option(
             min=0.0,
             max=0.95,
-            callback=finite,
             help="Raw sources: fraction of groups for validation (default: the recipe's).",
             show_default=False,
         ),
@@ -228,7 +226,6 @@ def train(
         typer.Option(
             min=0.0,
             max=0.95,
-            callback=finite,
             help="Raw sources without a test split: fraction of groups for test (default: "
             "the recipe's).",
             show_default=False,
