@@ -432,10 +432,7 @@ def nested_scores(
     their scores on the outer videos per stream and per class with each fold's choice and
     answers (for the JSON)."""
     persons, classes = oracle.persons, oracle.classes
-    calls: list[nested.Call] = []
-    folds = nested.nested_select(persons, grid, oracle, outer_persons=outer_persons, calls=calls)
-    for call in calls:  # the nesting, checked on the real run too
-        assert call.outer or call.fold not in call.seen(persons), call
+    folds = nested.checked_select(persons, grid, oracle, outer_persons=outer_persons)
     correct = dict.fromkeys(SCORED, 0)
     fold_rows = []
     for fold in folds:

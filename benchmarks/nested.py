@@ -103,6 +103,22 @@ def nested_select(
     return results
 
 
+def checked_select(
+    persons: Sequence[str],
+    candidates: Sequence[Any],
+    oracle: Oracle,
+    *,
+    outer_persons: Sequence[str] | None = None,
+) -> list[FoldResult]:
+    """:func:`nested_select`, asserting over every oracle call of the run that no choice
+    used a model or a score that saw its fold's outer person."""
+    calls: list[Call] = []
+    folds = nested_select(persons, candidates, oracle, outer_persons=outer_persons, calls=calls)
+    for call in calls:
+        assert call.outer or call.fold not in call.seen(persons), call
+    return folds
+
+
 def per_class(folds: Sequence[FoldResult], classes: Sequence[str]) -> dict[str, list[int]]:
     """class -> [videos right, videos] over the outer folds' predictions."""
     out = {c: [0, 0] for c in classes}
