@@ -160,7 +160,8 @@ class SamplingConfig(_Strict):
     """Which frames make a clip (docs/protocol.md#sampling); see :mod:`gkaan_cli.video.sampling`.
 
     - ``dense``: ``clip_len`` consecutive frames every ``stride`` frames, at most
-      ``max_clips`` clips per video (UCF101/HMDB51 protocol).
+      ``max_clips`` clips per video (UCF101/HMDB51 protocol); at test time at most
+      ``test_max_clips`` when it is set (the ``own`` recipe: every window of a KTH video).
     - ``segments``: ``num_segments`` equal segments, ``frames_per_segment`` frames from each
       (random when training, the middle of each part when testing; Kinetics protocol).
     - ``uniform``: ``num_clips`` clips of ``clip_len`` consecutive frames spread evenly.
@@ -176,6 +177,9 @@ class SamplingConfig(_Strict):
     #: ``segments`` only: 0 tests one clip per video (the middle frame of each part); N > 0
     #: tests N clips per video, each drawn as a training clip is, seeded (the authors' test).
     test_clips: int = Field(0, ge=0, le=MAX_CLIPS)
+    #: ``dense`` only: the most clips per video when testing (predict, evaluate, the val
+    #: split, the end-of-training pass of docs/model.md#motion-track); 0: ``max_clips``.
+    test_max_clips: int = Field(0, ge=0, le=MAX_CLIPS)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -190,21 +194,29 @@ class SamplingConfig(_Strict):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        """``test_clips`` is left out at 0, so configs and cache keys written before it
-        existed stay the same."""
+        """``test_clips`` and ``test_max_clips`` are left out at 0, so configs and cache keys
+        written before they existed stay the same."""
         data: dict[str, object] = handler(self)
-        if self.test_clips == 0:
-            data.pop("test_clips", None)
+        for name in ("test_clips", "test_max_clips"):
+            if getattr(self, name) == 0:
+                data.pop(name, None)
         return data
+
+    def max_clips_for(self, *, train: bool) -> int:
+        """``dense``: the most clips per video in training (``max_clips``) or when testing
+        (``test_max_clips``, else ``max_clips``)."""
+        return self.max_clips if train or self.test_max_clips == 0 else self.test_max_clips
 
     def describe(self) -> str:
         """The sampling in words, e.g. ``dense: 30 consecutive frames every 15 frames, at
         most 20 clips per video`` (model cards, training summaries and messages)."""
         if self.mode == "dense":
-            return (
+            words = (
                 f"dense: {self.clip_len} consecutive frames every {self.stride} frames, "
                 f"at most {self.max_clips} clips per video"
             )
+            tested = self.max_clips_for(train=False)
+            return words + (f" ({tested} when testing)" if tested != self.max_clips else "")
         if self.mode == "segments":
             words = f"segments: {self.num_segments} segments x {self.frames_per_segment} frames"
             return words + (f", {self.test_clips} random test clips" if self.test_clips else "")
@@ -343,7 +355,8 @@ def memory_estimate(config: GKAANConfig) -> dict[str, tuple[int, str]]:
     frames = sampling.frames_per_clip
     pixels = pre.resize[0] * pre.resize[1]
     crop = pre.crop * pre.crop
-    clips = {"dense": sampling.max_clips, "segments": 1, "uniform": sampling.num_clips}
+    dense = max(sampling.max_clips, sampling.max_clips_for(train=False))
+    clips = {"dense": dense, "segments": 1, "uniform": sampling.num_clips}
     at_once = min(_FRAMES_AT_ONCE, frames * clips[sampling.mode])
     return {
         "weights": (4 * params, "num_classes, sru_hidden, sru_layers, la_hidden, motion_dim"),

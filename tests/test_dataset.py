@@ -54,6 +54,22 @@ def test_every_dense_clip_is_an_item_read_from_the_cache_only(
     assert dataset.labels == [0, 0, 0, 1, 1, 1]
 
 
+def test_training_reads_max_clips_per_video_and_testing_test_max_clips(
+    tmp_path: Path, make_video: Callable[..., Path]
+) -> None:
+    # the own recipe's shape: few clips to train on, every window to test on
+    sampling = SamplingConfig(clip_len=8, stride=4, max_clips=2, test_max_clips=20)
+    out = _prepared(tmp_path, make_video, sampling)
+    config = _config(sampling)
+    training = ClipDataset(out, "train", config, train=True)
+    assert [training.clip_frames(i)[0] for i in range(len(training))] == [0, 32] * 2
+    # the end-of-training pass (and the val split) read every window of the same videos
+    every = ClipDataset(out, "train", config, train=False)
+    assert [every.clip_frames(i)[0] for i in range(9)] == list(range(0, 33, 4))
+    assert len(every) == 18
+    assert len(ClipDataset(out, "test", config, train=False)) == 2 * 4  # 20 frames: 4 windows
+
+
 def test_frames_of_a_clip_come_in_clip_order(
     tmp_path: Path, make_video: Callable[..., Path]
 ) -> None:

@@ -58,6 +58,16 @@ def test_default_model_is_an_early_fusion_lite0_model_with_the_six_kth_classes(
     assert config.preprocess.mean == pytest.approx((127 / 255,) * 3)
     assert config.preprocess.std == pytest.approx((128 / 255,) * 3)
     assert config.sampling.mode == "dense"
+    # trained on 8 clips a video, tested on every window (docs/protocol.md#test-windows)
+    assert (config.sampling.max_clips, config.sampling.test_max_clips) == (8, 64)
+
+
+def test_default_model_ood_bank_keeps_at_most_8_clips_per_training_video(
+    default_model: GKAAN,
+) -> None:
+    # 20 training videos; the GM head saw every window, the bank a checkpoint carries did not
+    assert default_model.ood is not None
+    assert 20 * 6 <= default_model.ood.bank.shape[0] <= 20 * 8
 
 
 @pytest.mark.slow

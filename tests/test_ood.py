@@ -20,6 +20,7 @@ from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict
 from gkaan_cli.commands.tables import predictions_table, verdict
 from gkaan_cli.config import GKAANConfig, PreprocessConfig, SamplingConfig
+from gkaan_cli.engine.calibrate import bank_rows
 from gkaan_cli.engine.outputs import format_predictions
 from gkaan_cli.engine.predict import Predictor
 from gkaan_cli.errors import BadCheckpointError
@@ -199,3 +200,10 @@ def test_the_motion_option_changes_nothing_outside_the_heads() -> None:
     assert {k: v.shape for k, v in a.attention.items()} == {
         k: v.shape for k, v in b.attention.items()
     }
+
+
+def test_the_bank_keeps_at_most_max_clips_per_video_spread_over_its_clips() -> None:
+    # every window is tested (45 of a 690-frame video), the bank keeps 8 of them, evenly
+    videos = torch.tensor([0] * 45 + [1] * 3)
+    rows = bank_rows(videos, 8).tolist()
+    assert rows == [0, 6, 13, 19, 25, 31, 38, 44, 45, 46, 47]

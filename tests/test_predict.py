@@ -19,6 +19,7 @@ from click.testing import Result
 from rich.console import Console
 from typer.testing import CliRunner
 
+from gkaan_cli.apis.options import SamplingOverrides
 from gkaan_cli.cli import guarded
 from gkaan_cli.commands.predict import predict
 from gkaan_cli.commands.tables import predictions_table
@@ -486,6 +487,13 @@ def test_sampling_flags_override_the_checkpoint_protocol(
     assert result.exit_code == 0
     clips = json.loads(result.stdout)[0]["clips"]
     assert [(c["start"], c["end"]) for c in clips] == [(0.0, 0.4), (0.4, 0.8)]
+
+
+def test_max_clips_flag_sets_the_clips_a_video_is_tested_on() -> None:
+    sampling = SamplingConfig(max_clips=8, test_max_clips=64)  # the own recipe's
+    config = GKAANConfig(num_classes=2, sampling=sampling)
+    assert SamplingOverrides().apply(config).max_clips_for(train=False) == 64
+    assert SamplingOverrides(max_clips=2).apply(config).max_clips_for(train=False) == 2
 
 
 def test_fp16_on_cpu_exits_with_usage_code(

@@ -79,6 +79,28 @@ def test_dense_training_uses_the_test_clips() -> None:
     assert sample_clips(300, cfg, fps=25.0, train=True) == sample_clips(300, cfg, fps=25.0)
 
 
+def test_dense_tests_on_every_window_up_to_test_max_clips_and_trains_on_max_clips() -> None:
+    # the own recipe: 8 clips to train on, every window (at most 64) to test on
+    cfg = SamplingConfig(clip_len=30, stride=15, max_clips=8, test_max_clips=64)
+    tested = sample_clips(690, cfg, fps=25.0)
+    assert [c.frames[0] for c in tested] == list(range(0, 661, 15))  # all 45 windows
+    trained = sample_clips(690, cfg, fps=25.0, train=True)
+    assert len(trained) == 8 and trained == sample_clips(
+        690, cfg.model_copy(update={"test_max_clips": 0}), fps=25.0
+    )
+    assert len(sample_clips(3000, cfg, fps=25.0)) == 64  # a long video: spread, bounded
+    # a training video is cached with its test clips too (the end-of-training pass reads them)
+    assert frames_needed(690, cfg, train=True) == list(range(690))
+    assert frames_needed(690, cfg, train=False) == list(range(690))
+
+
+def test_test_max_clips_leaves_older_configs_and_cache_keys_unchanged() -> None:
+    assert "test_max_clips" not in SamplingConfig().model_dump()
+    cfg = SamplingConfig(max_clips=8, test_max_clips=64)
+    assert SamplingConfig.model_validate(cfg.model_dump()) == cfg
+    assert cfg.describe().endswith("at most 8 clips per video (64 when testing)")
+
+
 def test_short_video_is_stretched_to_one_full_clip() -> None:
     (clip,) = sample_clips(4, SamplingConfig(clip_len=10), fps=10.0)
     assert clip.frames == (0, 0, 0, 1, 1, 2, 2, 2, 3, 3)

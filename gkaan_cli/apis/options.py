@@ -50,6 +50,8 @@ class SamplingOverrides:
 
         given = {f.name: getattr(self, f.name) for f in fields(self)}
         overrides = {key: value for key, value in given.items() if value is not None}
+        if self.max_clips is not None:  # the clips a video is tested on: exactly these
+            overrides["test_max_clips"] = 0
         sampling = SamplingConfig(**(config.sampling.model_dump() | overrides))
         problem = memory_problem(config.model_copy(update={"sampling": sampling}))
         if problem is not None:

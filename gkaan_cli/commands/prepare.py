@@ -116,6 +116,15 @@ def prepare(
     max_clips: Annotated[
         int, typer.Option(min=1, max=MAX_CLIPS, help="Most dense clips per video.")
     ] = _SAMPLING.max_clips,
+    test_max_clips: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_CLIPS,
+            help="Most dense clips per test, val (and, for the end-of-training pass, train) "
+            "video; 0: --max-clips.",
+        ),
+    ] = _SAMPLING.test_max_clips,
     num_segments: Annotated[
         int,
         typer.Option(min=1, max=MAX_CLIP_FRAMES, help="Segments per video (segments sampling)."),
@@ -197,6 +206,7 @@ def prepare(
             clip_len=clip_len,
             stride=stride,
             max_clips=max_clips,
+            test_max_clips=test_max_clips,
             num_segments=num_segments,
             frames_per_segment=frames_per_segment,
         ),

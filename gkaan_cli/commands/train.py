@@ -384,6 +384,8 @@ def _prepare_flags(sampling: SamplingConfig) -> str:
     flags = f"--sampling {sampling.mode} --clip-len {sampling.clip_len}"
     if sampling.mode == "dense":
         flags += f" --stride {sampling.stride} --max-clips {sampling.max_clips}"
+        if sampling.test_max_clips:
+            flags += f" --test-max-clips {sampling.test_max_clips}"
     return flags
 
 

@@ -3,7 +3,8 @@
 They read only ``manifest.json`` and the cache (never a video file). Clip frame indices come
 from :func:`~gkaan_cli.video.sampling.sample_clips` with the model config's sampling:
 ``segments`` training draws one random clip per video per epoch; otherwise every clip of
-every video is one item (dense: up to ``max_clips`` per video). Randomness (segment frames,
+every video is one item (dense: up to ``max_clips`` per video in training,
+``test_max_clips`` when testing, when it is set). Randomness (segment frames,
 crop, flip) is seeded by ``(seed, epoch, item index)``, so results do not depend on which
 DataLoader worker reads an item; call :meth:`set_epoch` before each epoch.
 
@@ -189,7 +190,12 @@ class _CachedClips(Dataset[tuple[torch.Tensor, int, int]]):
             positions = np.full(record.frames or 0, -1, np.int64)
             cached = record.cached_frames
             positions[cached] = np.arange(len(cached))
-            clips = [c.frames for c in sample_clips(len(positions), config.sampling, fps=1.0)]
+            clips = [
+                c.frames
+                for c in sample_clips(
+                    len(positions), config.sampling, fps=1.0, train=train and not self._random_clip
+                )
+            ]
             wanted = range(len(positions)) if self._random_clip else {i for c in clips for i in c}
             if any(positions[i] < 0 for i in wanted):
                 raise UsageError(

@@ -1,12 +1,14 @@
 """End-of-training statistics of a model, from its training split: the out-of-distribution
 statistics (docs/model.md#ood) and the GM stream's fit (docs/model.md#motion-track).
 
-At the end of training, every training clip (test-time sampling, no augmentation) goes once
+At the end of training, every test clip of every training video (test-time sampling, no
+augmentation: with ``test_max_clips``, every window; docs/protocol.md#test-windows) goes once
 through the frozen part of the network: :func:`~gkaan_cli.model.ood.clip_embedding` embeds
 it, and, for a ``motion="track"`` model, :func:`~gkaan_cli.model.motion.motion_descriptor`
 describes its motion (with ``motion_augment``, also zoomed and at other frame rates).
-:func:`~gkaan_cli.model.ood.fit_ood` keeps the embeddings and calibrates the limits by
-holding out one group (person) at a time;
+:func:`~gkaan_cli.model.ood.fit_ood` keeps at most ``max_clips`` embeddings per video
+(spread evenly over its test clips, so the bank a checkpoint carries does not grow with
+``test_max_clips``) and calibrates the limits by holding out one group (person) at a time;
 :meth:`~gkaan_cli.model.motion.MotionHead.fit` fits the GM head on the descriptors. The run's
 final checkpoints are then written, once each, with them.
 """
@@ -43,6 +45,8 @@ class TrainingClips:
         video_index: (N,) the video of each clip.
         groups: (N,) the group (person) of each clip's video, or None when unknown.
         fps: the median frame rate of the training videos (0 when unknown).
+        bank: the rows the OOD statistics keep: at most the sampling's ``max_clips`` per
+            video, spread evenly (:func:`bank_rows`); None: every row.
     """
 
     embeddings: Tensor
@@ -51,6 +55,19 @@ class TrainingClips:
     video_index: Tensor
     groups: Tensor | None
     fps: float = 0.0
+    bank: Tensor | None = None
+
+
+def bank_rows(video_index: Tensor, per_video: int) -> Tensor:
+    """Rows of at most ``per_video`` clips of each video, spread evenly over its clips
+    (``round(linspace)``, as dense sampling spreads clips), in order."""
+    keep = []
+    for video in video_index.unique(sorted=True).tolist():
+        rows = (video_index == video).nonzero().flatten()
+        if len(rows) > per_video:
+            rows = rows[torch.linspace(0, len(rows) - 1, per_video).round().long()]
+        keep.append(rows)
+    return torch.cat(keep).sort().values
 
 
 @torch.inference_mode()
@@ -101,7 +118,9 @@ def training_clips(
         ids = {name: i for i, name in enumerate(dict.fromkeys(group_names))}
         groups = torch.tensor([ids[group_names[v]] for v in video_index.tolist()])
     rates = [r.fps for r in dataset.records if r.fps]  # type: ignore[attr-defined]
+    per_video = config.sampling.max_clips_for(train=True)
     return TrainingClips(
+        bank=bank_rows(video_index, per_video) if config.sampling.mode == "dense" else None,
         fps=float(torch.tensor(rates).median()) if rates else 0.0,
         embeddings=torch.cat(embeddings),
         descriptors=torch.cat(descriptors, dim=1) if motion else None,
@@ -114,8 +133,10 @@ def training_clips(
 def training_ood(clips: TrainingClips) -> OODStats | None:
     """OOD statistics of the training clips, or None when the split has fewer than two videos
     or two groups (:data:`~gkaan_cli.model.ood.NO_GROUPS`)."""
+    rows = clips.bank if clips.bank is not None else slice(None)
+    groups = clips.groups[rows] if clips.groups is not None else None
     try:
-        stats = fit_ood(clips.embeddings, clips.video_index, clips.groups)
+        stats = fit_ood(clips.embeddings[rows], clips.video_index[rows], groups)
     except ValueError:
         return None
     return OODStats.from_state(stats)

@@ -175,7 +175,14 @@ OWN_RECIPE: dict[str, Any] = {
         "sru_layers": 2,
         "sru_hidden": 256,
         "dropout": 0.5,
-        "sampling": {"mode": "dense", "clip_len": 30, "stride": 15, "max_clips": 8},
+        # tested on every window (at most 64): docs/protocol.md#test-windows
+        "sampling": {
+            "mode": "dense",
+            "clip_len": 30,
+            "stride": 15,
+            "max_clips": 8,
+            "test_max_clips": 64,
+        },
     },
     "backbone_weights": OWN_TRUNK,
     "frozen_backbone": True,

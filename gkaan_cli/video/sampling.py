@@ -6,8 +6,9 @@ prepare, train, evaluate and predict all call :func:`sample_clips`, so the same 
 - ``dense`` (UCF101/HMDB51): clips of ``clip_len`` consecutive frames starting at
   0, stride, 2*stride... while they fit. When more than ``max_clips`` fit, the clips start at
   ``max_clips`` positions spread evenly over the valid range [0, n - clip_len]
-  (``round(linspace)``), deterministically. ``train=True`` gives the same clips: the dataset
-  samples among them.
+  (``round(linspace)``), deterministically. Testing (``train=False``) allows
+  ``test_max_clips`` clips instead when it is set (``SamplingConfig.max_clips_for``); the
+  dataset trains on every clip of ``train=True``.
 - ``segments`` (Kinetics): ``num_segments`` equal segments; testing takes the middle frame of
   each of ``frames_per_segment`` equal parts of each segment; training draws
   ``frames_per_segment`` distinct frames per segment (with repeats only when a segment is
@@ -75,11 +76,12 @@ def _consecutive(num_frames: int, clip_len: int, starts: list[int]) -> list[list
     return [list(range(s, s + clip_len)) for s in starts]
 
 
-def _dense(num_frames: int, cfg: SamplingConfig) -> list[list[int]]:
+def _dense(num_frames: int, cfg: SamplingConfig, train: bool) -> list[list[int]]:
     last_start = num_frames - cfg.clip_len
     starts = list(range(0, max(last_start, 0) + 1, cfg.stride))
-    if len(starts) > cfg.max_clips:
-        starts = _spread(last_start, cfg.max_clips)
+    most = cfg.max_clips_for(train=train)
+    if len(starts) > most:
+        starts = _spread(last_start, most)
     return _consecutive(num_frames, cfg.clip_len, starts)
 
 
@@ -124,7 +126,8 @@ def sample_clips(
         num_frames: frames in the video (as counted by ``probe_video``), at least 1.
         cfg: the sampling settings.
         fps: frame rate, for the clips' timestamps.
-        train: training sampling (random frames for ``segments``).
+        train: training sampling (random frames for ``segments``, at most ``max_clips``
+            clips for ``dense``).
         rng: random generator; required for ``segments`` with ``train=True``.
     """
     if num_frames < 1:
@@ -132,7 +135,7 @@ def sample_clips(
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if cfg.mode == "dense":
-        index_lists = _dense(num_frames, cfg)
+        index_lists = _dense(num_frames, cfg, train)
     elif cfg.mode == "uniform":
         index_lists = _uniform(num_frames, cfg)
     else:
@@ -149,8 +152,11 @@ def sample_clips(
 
 def frames_needed(num_frames: int, cfg: SamplingConfig, *, train: bool) -> list[int]:
     """Sorted frame indices any clip of this video can use (all frames for training segments,
-    and for test segments with ``test_clips``)."""
+    and for test segments with ``test_clips``). A training video needs its test clips too:
+    the end-of-training pass reads them (docs/model.md#motion-track)."""
     if cfg.mode == "segments" and (train or cfg.test_clips > 0):
         return list(range(num_frames))
     clips = sample_clips(num_frames, cfg, fps=1.0)
+    if train and cfg.mode == "dense":
+        clips += sample_clips(num_frames, cfg, fps=1.0, train=True)
     return sorted({i for clip in clips for i in clip.frames})
