@@ -65,7 +65,9 @@ from gkaan_cli.model.ood import clip_embedding
 from gkaan_cli.model.trunk_weights import TrunkWeights
 
 PERSON = r"person(\d+)"
-#: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video.
+#: Clips the cache serves and the model samples: 30 consecutive frames, at most 8 per video
+#: (to train and to test: the plain LOPO rows; the shipped model tests every window, which
+#: the nested run scores from every frame's maps: kth_nested, docs/protocol.md#test-windows).
 SAMPLING = SamplingConfig(mode="dense", clip_len=30, stride=15, max_clips=8)
 #: The trunk's precision for the cached maps: fp32, as the shipped model was trained on.
 PRECISION = "fp32"

@@ -4,14 +4,16 @@
 
 1. :mod:`nested_runs`: the appearance models (GS, GL, GP streams; the default model's recipe
    with each SA variant of :data:`nested_runs.SA_VARIANTS`) for every held-out person and
-   every held-out pair of persons, scored after 5 and 10 epochs (cached under ``--work``;
-   66 models per SA variant, about 32 s each here).
+   every held-out pair of persons, scored after 5 and 10 epochs on their 8 clips and on every
+   window (cached under ``--work``; 66 models per SA variant, about 35 s each here).
 2. :func:`nested.nested_select` over the candidates of :func:`candidates`: appearance
    epochs (5, 10) with the SA variant of :data:`SHIPPED_SA`, GM descriptor (``frame``: lengths
    in fractions of the frame; ``height``: in the activity region's heights; ``+aug``: the
    fit also sees every clip zoomed and at half and double its frame rate), GM L2 weight,
-   GM fusion weight (0: appearance only). The GM head is fitted here on the training
-   persons' clips, as
+   GM fusion weight (0: appearance only), and the clips a video is tested on: the 8 clips
+   the models train on, or every window of 30 frames at hop 15
+   (docs/protocol.md#test-windows). The GM head is fitted here on the training persons'
+   test clips (the 8, or every window), as
    :meth:`~gkaan_cli.model.motion.MotionHead.fit` does at the end of ``gkaan train``.
 3. Timelines: the videos of the persons with three or more actions (01, 09, 11) joined
    three at a time (every ordering of three different actions), each cut to a whole number
@@ -37,7 +39,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import nested
 import nested_runs
+from nested_runs import HOP, STREAMS, WINDOW, full_maps, windows_of
 
 from gkaan_cli.engine.timeline import WindowPrediction, merge_segments
 from gkaan_cli.model.gkaan import GKAAN
@@ -58,8 +61,6 @@ from gkaan_cli.model.motion import (
     motion_descriptor,
 )
 
-#: Appearance streams of the recipe (eq. 19 weights 1 each).
-STREAMS = ("gs", "gl", "gp")
 #: What the nested run scores on the outer videos: the fused answer and every stream.
 SCORED = ("fused", *STREAMS, "gm")
 DESCRIPTORS = ("frame", "height", "frame+aug", "height+aug")
@@ -70,8 +71,6 @@ SWITCH_COSTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 SMOOTHS = (1,)
 #: Persons whose kth-mini videos cover three or more actions (joined-video timelines).
 TIMELINE_PERSONS = ("01", "09", "11")
-#: Window and hop of the default timeline (frames at 25 fps): one clip, half a clip.
-WINDOW, HOP = 30, 15
 FPS = 25.0
 #: Inner-validation orderings per person (outer: all of them).
 INNER_ORDERINGS = 6
@@ -86,6 +85,9 @@ class Candidate:
     l2: float
     weight: float
     sa: str = nested_runs.SA_VARIANTS[0]
+    #: Tested on every window (and the GM head fitted on every window of the training
+    #: videos), not on the 8 clips the models train on (docs/protocol.md#test-windows).
+    windows: bool = False
 
     @property
     def gm_fit(self) -> tuple[str, float]:
@@ -95,9 +97,10 @@ class Candidate:
 
     def name(self) -> str:
         head = f"SA {self.sa}, {self.epochs} epochs"
+        tail = ", every window" if self.windows else ""
         if self.weight == 0:
-            return f"{head}, no GM"
-        return f"{head}, GM {self.descriptor} L2 {self.l2:g} weight {self.weight:g}"
+            return f"{head}, no GM{tail}"
+        return f"{head}, GM {self.descriptor} L2 {self.l2:g} weight {self.weight:g}{tail}"
 
 
 #: The SA variants the shipped procedure chooses among: the ``own`` recipe's. The paper form
@@ -110,14 +113,15 @@ SHIPPED_SA = ("reference",)
 
 def candidates(sa_variants: tuple[str, ...] = SHIPPED_SA) -> list[Candidate]:
     """Simplest first (ties go to the earlier): appearance only, then GM by weight; within
-    each, the ``own`` recipe's SA variant and the fewer epochs first."""
+    each, the ``own`` recipe's SA variant and the fewer epochs first; the same again tested
+    on every window after all of those (the cheaper test first)."""
     appearance = list(itertools.product(sa_variants, nested_runs.SNAPSHOTS))
     out = [Candidate(e, "-", 0.0, 0.0, sa) for sa, e in appearance]
     for weight, descriptor, l2, (sa, epochs) in itertools.product(
         WEIGHTS[1:], DESCRIPTORS, L2S, appearance
     ):
         out.append(Candidate(epochs, descriptor, l2, weight, sa))
-    return out
+    return out + [replace(c, windows=True) for c in out]
 
 
 def describe(maps: torch.Tensor, descriptor: str) -> torch.Tensor:
@@ -144,30 +148,11 @@ def read_clips(prepared: Path, record: dict[str, Any]) -> torch.Tensor:
     return torch.stack(clips)
 
 
-def full_maps(work: Path, record: dict[str, Any]) -> torch.Tensor:
-    """Every frame's conv maps of a manifest ``record``'s video, cut to a whole number of
-    hops (fp32; cached fp16 under ``work/fullmaps``)."""
-    path = work / "fullmaps" / f"{Path(record['path']).name}.npy"
-    if not path.is_file():
-        from gkaan_cli.data.frame_cache import compute_features, feature_preprocess
-        from gkaan_cli.model.backbones import build_backbone
-        from gkaan_cli.video.reader import read_frames
-
-        trunk = build_backbone("efficientnet_lite0", pretrained=True).eval()
-        frames = np.stack([f.image for f in read_frames(record["path"], size=(256, 256))])
-        frames = frames[: len(frames) // HOP * HOP]
-        maps = compute_features(
-            torch.from_numpy(frames), trunk, feature_preprocess("efficientnet_lite0")
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, maps)
-    return torch.from_numpy(np.load(path).astype(np.float32))
-
-
 class KTHOracle:
     """Predicts a person's videos under a candidate, from cached appearance scores and GM
-    heads fitted on the training persons' clips (``descriptors``: descriptor -> video ->
-    (A, clips, D) to fit and predict on instead of the cached clips')."""
+    heads fitted on the training persons' test clips (``descriptors``: descriptor -> video
+    -> (A, clips, D) to fit and predict on instead of the cached clips'; the every-window
+    descriptors are :meth:`window_descriptors`)."""
 
     def __init__(
         self,
@@ -193,9 +178,33 @@ class KTHOracle:
                     for d in DESCRIPTORS:
                         self.descriptors[d][name] = describe(clips, d)
             torch.save(self.descriptors, cache)
-        self._heads: dict[tuple[str, float, tuple[str, ...]], MotionHead] = {}
+        self._windows: dict[str, dict[str, torch.Tensor]] | None = None
+        self._heads: dict[tuple[str, float, tuple[str, ...], bool], MotionHead] = {}
         self._appearance: dict[tuple[Any, ...], dict[str, dict[str, np.ndarray]]] = {}
         self._gm: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def window_descriptors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """descriptor -> video -> (A, windows, D): every window of every video (cached)."""
+        if self._windows is None:
+            cache = self.work / "window_descriptors.pt"
+            if cache.is_file():
+                self._windows = torch.load(cache)
+            else:
+                out: dict[str, dict[str, torch.Tensor]] = {d: {} for d in DESCRIPTORS}
+                with torch.inference_mode():
+                    for video, record in self.videos.items():
+                        windows = windows_of(full_maps(self.work, record))
+                        for d in DESCRIPTORS:
+                            parts = [
+                                describe(windows[i : i + 8], d) for i in range(0, len(windows), 8)
+                            ]
+                            out[d][video] = torch.cat(parts, dim=1)
+                torch.save(out, cache)
+                self._windows = out
+        return self._windows
+
+    def _descriptors(self, windows: bool) -> dict[str, dict[str, torch.Tensor]]:
+        return self.window_descriptors() if windows else self.descriptors
 
     def complete(self, person: str) -> bool:
         """Whether every model the outer fold of ``person`` needs has been trained."""
@@ -212,11 +221,15 @@ class KTHOracle:
     def person_videos(self, person: str) -> list[str]:
         return sorted(v for v, r in self.videos.items() if r["group"] == person)
 
-    def head(self, descriptor: str, l2: float, held_out: tuple[str, ...]) -> MotionHead:
-        key = (descriptor, l2, held_out)
+    def head(
+        self, descriptor: str, l2: float, held_out: tuple[str, ...], windows: bool = False
+    ) -> MotionHead:
+        """The GM head fitted on the test clips (``windows``: every window) of every video
+        of the persons not in ``held_out``."""
+        key = (descriptor, l2, held_out, windows)
         if key not in self._heads:
             train = [v for v, r in self.videos.items() if r["group"] not in held_out]
-            rows = [self.descriptors[descriptor][v] for v in train]
+            rows = [self._descriptors(windows)[descriptor][v] for v in train]
             axis = 1
             x = torch.cat(rows, dim=axis)
             y = torch.cat(
@@ -231,41 +244,51 @@ class KTHOracle:
         return self._heads[key]
 
     def gm_probs(
-        self, descriptor: str, l2: float, held_out: tuple[str, ...], video: str
+        self,
+        descriptor: str,
+        l2: float,
+        held_out: tuple[str, ...],
+        video: str,
+        windows: bool = False,
     ) -> np.ndarray:
-        """(clips, K) GM probabilities of ``video`` (cached: every candidate weight and
-        appearance recipe asks for the same)."""
-        key = (descriptor, l2, held_out, video)
+        """(clips, K) GM probabilities of ``video``'s test clips (``windows``: every window;
+        cached: every candidate weight and appearance recipe asks for the same)."""
+        key = (descriptor, l2, held_out, video, windows)
         if key not in self._gm:
-            x = plain(self.descriptors[descriptor][video])
+            x = plain(self._descriptors(windows)[descriptor][video])
             with torch.no_grad():
-                head = self.head(descriptor, l2, held_out)
+                head = self.head(descriptor, l2, held_out, windows)
                 self._gm[key] = torch.softmax(head(x), dim=1).numpy()
         return self._gm[key]
 
     def appearance(
-        self, held_out: tuple[str, ...], epochs: int, sa: str = nested_runs.SA_VARIANTS[0]
+        self,
+        held_out: tuple[str, ...],
+        epochs: int,
+        sa: str = nested_runs.SA_VARIANTS[0],
+        windows: bool = False,
     ) -> dict[str, dict[str, np.ndarray]]:
         """video -> stream -> (clips, K) probabilities of the SA ``sa`` model trained without
-        held_out, after ``epochs``."""
-        key = (held_out, epochs, sa)
+        held_out, after ``epochs``, on the 8 clips or (``windows``) every window."""
+        key = (held_out, epochs, sa, windows)
         if key not in self._appearance:
             folder = nested_runs.appearance_dir(self.work, sa)
             path = folder / f"{nested_runs.key_of(held_out)}.npz"
             data = np.load(path)
-            names = data[f"e{epochs}_videos"]
+            tag = f"{'w' if windows else 'e'}{epochs}"
+            names = data[f"{tag}_videos"]
             out: dict[str, dict[str, np.ndarray]] = {}
             for video in sorted(set(names.tolist())):
                 rows = names == video
-                out[video] = {s: data[f"e{epochs}_probs_{s}"][rows] for s in STREAMS}
+                out[video] = {s: data[f"{tag}_probs_{s}"][rows] for s in STREAMS}
             self._appearance[key] = out
         return self._appearance[key]
 
     def streams(self, c: Candidate, held_out: tuple[str, ...], video: str) -> dict[str, np.ndarray]:
         """Per stream video probabilities (mean of clips), GM included when c has it."""
-        app = self.appearance(held_out, c.epochs, c.sa)[video]
+        app = self.appearance(held_out, c.epochs, c.sa, c.windows)[video]
         out = {s: app[s].mean(axis=0) for s in STREAMS}
-        out["gm"] = self.gm_probs(*c.gm_fit, held_out, video).mean(axis=0)
+        out["gm"] = self.gm_probs(*c.gm_fit, held_out, video, c.windows).mean(axis=0)
         return out
 
     def fused(self, c: Candidate, streams: dict[str, np.ndarray]) -> np.ndarray:
@@ -324,7 +347,7 @@ class Timelines:
         scale = descriptor.partition("+")[0]
         if (scale, *tag) not in self._descriptor_cache:
             self._descriptor_cache[(scale, *tag)] = plain(describe(clips, scale))
-        head = self.oracle.head(descriptor, l2, held_out)
+        head = self.oracle.head(descriptor, l2, held_out, c.windows)
         with torch.no_grad():
             x = self._descriptor_cache[(scale, *tag)]
             probs["gm"] = torch.softmax(head(x), dim=1).numpy()
@@ -355,8 +378,7 @@ class Timelines:
                     )
                 )
                 joins.append(frames / FPS)
-            starts = range(0, len(maps) - WINDOW + 1, HOP)
-            clips = torch.stack([maps[s : s + WINDOW] for s in starts])
+            clips = windows_of(maps)
             parts.append(self.oracle.fused(c, self._score(c, held_out, ("video", video), clips)))
             frames += len(maps)
         probs = np.concatenate([p if p.ndim == 2 else p[None] for p in parts])

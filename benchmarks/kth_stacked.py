@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def run(work: Path, prepared: Path, nested_result: dict[str, Any]) -> dict[str, 
             o, choice = fold["person"], fold["choice"]
             c = kth_nested.Candidate(**choice)
             if c.weight == 0:  # the streams still need a GM descriptor to weigh
-                c = kth_nested.Candidate(c.epochs, *c.gm_fit, 1.0, c.sa)
+                c = replace(c, descriptor=c.gm_fit[0], l2=c.gm_fit[1], weight=1.0)
             x, y = [], []
             for i in oracle.persons:
                 if i != o:

@@ -9,9 +9,12 @@ model's key: the inner fold (o, i) and the inner fold (i, o) train on the same p
 cached conv maps (the recipe of ``kth_lopo.RECIPE`` with the appearance streams only: the
 GM stream is fitted separately by the selection code, because it does not change the
 trained weights), snapshotted after each epoch in :data:`SNAPSHOTS`, and every snapshot
-scores its held-out persons' clips. The results (per clip probabilities of each appearance
-stream) are cached in ``work`` as one ``.npz`` per key and SA variant
-(:func:`appearance_dir`), so an interrupted run resumes where it stopped.
+scores its held-out persons' videos twice: on the 8 clips the model trains on (``e5_*``),
+and on every window of :data:`WINDOW` frames at hop :data:`HOP` (``w5_*``; the ``own``
+recipe's test clips, docs/protocol.md#test-windows), from every frame's conv maps
+(:func:`full_maps`). The results (per clip probabilities of each appearance stream) are
+cached in ``work`` as one ``.npz`` per key and SA variant (:func:`appearance_dir`), so an
+interrupted run resumes where it stopped; the snapshots are kept.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from gkaan_cli.data.dataset import FeatureDataset
@@ -40,6 +44,11 @@ SNAPSHOTS = (5, 10)
 #: ``own`` recipe's, first; ``kth_nested.SHIPPED_SA`` says which the shipped procedure
 #: chooses among, and the benchmark reports the choice among all of them beside it.
 SA_VARIANTS: tuple[str, ...] = ("reference", "paper")
+#: The test windows (frames at 25 fps): one 30-frame clip, hop half a clip (the ``own``
+#: recipe's dense sampling; ``predict --timeline``'s default window).
+WINDOW, HOP = 30, 15
+#: The appearance streams (eq. 19 weights 1 each).
+STREAMS = ("gs", "gl", "gp")
 
 
 def _per_variant(work: Path, name: str, sa: str) -> Path:
@@ -92,6 +101,66 @@ def score_snapshot(checkpoint: Path, prepared: Path) -> dict[str, np.ndarray]:
     return result
 
 
+def full_maps(work: Path, record: dict[str, Any]) -> torch.Tensor:
+    """Every frame's conv maps of a manifest ``record``'s video, cut to a whole number of
+    hops (fp32; cached fp16 under ``work/fullmaps``)."""
+    path = work / "fullmaps" / f"{Path(record['path']).name}.npy"
+    if not path.is_file():
+        from gkaan_cli.data.frame_cache import compute_features, feature_preprocess
+        from gkaan_cli.model.backbones import build_backbone
+        from gkaan_cli.video.reader import read_frames
+
+        trunk = build_backbone("efficientnet_lite0", pretrained=True).eval()
+        frames = np.stack([f.image for f in read_frames(record["path"], size=(256, 256))])
+        frames = frames[: len(frames) // HOP * HOP]
+        maps = compute_features(
+            torch.from_numpy(frames), trunk, feature_preprocess("efficientnet_lite0")
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, maps)
+    return torch.from_numpy(np.load(path).astype(np.float32))
+
+
+def windows_of(maps: torch.Tensor) -> torch.Tensor:
+    """(frames, C, h, w) -> (W, WINDOW, C, h, w): every window, hop :data:`HOP`."""
+    starts = range(0, len(maps) - WINDOW + 1, HOP)
+    return torch.stack([maps[s : s + WINDOW] for s in starts])
+
+
+@torch.inference_mode()
+def score_windows(checkpoint: Path, work: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per window probabilities of each appearance stream on every window of ``records``'
+    videos (``predict`` of the ``own`` recipe: docs/protocol.md#test-windows)."""
+    model = GKAAN.from_pretrained(checkpoint)
+    names: list[str] = []
+    probs: dict[str, list[np.ndarray]] = {s: [] for s in STREAMS}
+    for record in records:
+        windows = windows_of(full_maps(work, record))
+        for i in range(0, len(windows), 16):
+            output = model.forward_heads(windows[i : i + 16])
+            for s in STREAMS:
+                probs[s].append(output.stream_probs[s].float().numpy())
+        names += [Path(record["path"]).name] * len(windows)
+    result: dict[str, Any] = {f"probs_{s}": np.concatenate(p) for s, p in probs.items()}
+    result["videos"] = np.array(names)
+    return result
+
+
+def _add_windows(
+    out: Path, run: Path, work: Path, prepared: Path, held_out: tuple[str, ...]
+) -> None:
+    """Add the every-window scores (``w5_*``) of each snapshot of ``run`` to ``out``."""
+    arrays = dict(np.load(out))
+    records = [
+        {"path": str(r.path)} for r in load_manifest(prepared).records() if r.group in held_out
+    ]
+    for epochs in SNAPSHOTS:
+        for name, value in score_windows(run / f"epoch{epochs}", work, records).items():
+            arrays[f"w{epochs}_{name}"] = value
+    np.savez(out.with_suffix(".tmp.npz"), **arrays)
+    out.with_suffix(".tmp.npz").replace(out)
+
+
 def model_device() -> Any:
     import torch
 
@@ -105,15 +174,19 @@ def run_key(
     held_out: tuple[str, ...],
     config: TrainConfig,
     options_for: Any,
-    keep: bool,
 ) -> Path:
-    """Train on every person but ``held_out`` and score each snapshot; returns the .npz."""
+    """Train on every person but ``held_out`` and score each snapshot (on its 8 clips and on
+    every window); returns the .npz. A cached .npz without the window scores gets them from
+    the kept snapshots, or is made again (training is deterministic)."""
     sa = config.model["sa_variant"]
     out = appearance_dir(work, sa) / f"{key_of(held_out)}.npz"
-    if out.is_file():
+    run = runs_dir(work, sa) / key_of(held_out)
+    if out.is_file() and f"w{SNAPSHOTS[0]}_videos" in np.load(out).files:
+        return out
+    if out.is_file() and all((run / f"epoch{e}").is_dir() for e in SNAPSHOTS):
+        _add_windows(out, run, work, prepared, held_out)
         return out
     prepare(data, prepared, options_for(held_out))
-    run = runs_dir(work, sa) / key_of(held_out)
     shutil.rmtree(run, ignore_errors=True)
 
     def snapshot(done: EpochDone) -> None:
@@ -131,13 +204,14 @@ def run_key(
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out.with_suffix(".tmp.npz"), **arrays)
     out.with_suffix(".tmp.npz").replace(out)
-    for child in run.iterdir():  # keep the snapshots only where timelines need them
-        if child.name.startswith("epoch") and keep:
+    for child in run.iterdir():  # the snapshots stay (window scores, timelines)
+        if child.name.startswith("epoch"):
             continue
         if child.is_dir():
             shutil.rmtree(child)
         else:
             child.unlink()
+    _add_windows(out, run, work, prepared, held_out)
     return out
 
 
@@ -152,8 +226,8 @@ def run_all(
     workers: int = 1,
 ) -> None:
     """Every key of :func:`all_keys` (every ``workers``-th from ``worker``, for processes
-    sharing the work, each with its own ``prepared`` copy), printing progress; keeps
-    checkpoints whose held-out set contains a person of ``timeline_persons``."""
+    sharing the work, each with its own ``prepared`` copy), printing progress; the keys
+    holding a person of ``timeline_persons`` first."""
     persons = list(load_manifest(prepared).split_groups["train"]) + list(
         load_manifest(prepared).split_groups.get("test", [])
     )
@@ -164,8 +238,7 @@ def run_all(
         if number % workers != worker:
             continue
         t0 = time.perf_counter()
-        keep = any(p in timeline_persons for p in held_out)
-        run_key(data, prepared, work, held_out, config, options_for, keep)
+        run_key(data, prepared, work, held_out, config, options_for)
         print(
             f"[{number}/{len(keys)}] SA {config.model['sa_variant']}, held out "
             f"{key_of(held_out)}: "
