@@ -150,25 +150,17 @@ def read_clips(prepared: Path, record: dict[str, Any]) -> torch.Tensor:
 
 class KTHOracle:
     """Predicts a person's videos under a candidate, from cached appearance scores and GM
-    heads fitted on the training persons' test clips (``descriptors``: descriptor -> video
-    -> (A, clips, D) to fit and predict on instead of the cached clips'; the every-window
-    descriptors are :meth:`window_descriptors`)."""
+    heads fitted on the training persons' test clips (the cached 8 clips' descriptors, or
+    :meth:`window_descriptors`)."""
 
-    def __init__(
-        self,
-        work: Path,
-        prepared: Path,
-        descriptors: dict[str, dict[str, torch.Tensor]] | None = None,
-    ) -> None:
+    def __init__(self, work: Path, prepared: Path) -> None:
         self.work = work
         manifest = json.loads((prepared / "manifest.json").read_text())
         self.classes: list[str] = manifest["classes"]
         self.videos = {Path(r["path"]).name: r for r in manifest["videos"] if r["status"] == "ok"}
         self.persons = sorted({r["group"] for r in self.videos.values()})
         cache = work / "descriptors.pt"
-        if descriptors is not None:
-            self.descriptors = descriptors
-        elif cache.is_file():
+        if cache.is_file():
             self.descriptors = torch.load(cache)
         else:
             self.descriptors = {d: {} for d in DESCRIPTORS}

@@ -63,7 +63,7 @@ class Variant:
 
     def label(self) -> str:
         parts = [p for p, on in (("calibrated", self.calibrated), ("dense", self.dense)) if on]
-        return " + ".join(parts) or "as shipped"
+        return " + ".join(parts) or "8 clips"
 
 
 def sharpen(clip_probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -75,13 +75,11 @@ def sharpen(clip_probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 class VariantOracle:
-    """``nested.Oracle`` over :class:`Variant`: the shipped oracle for the appearance streams
-    and the 8-clip GM stream, a second one on every window for the dense GM stream."""
+    """``nested.Oracle`` over :class:`Variant`: the nested run's oracle, its GM stream on the
+    8 clips or (``dense``) on every window."""
 
     def __init__(self, work: Path, prepared: Path) -> None:
         self.sparse = kth_nested.KTHOracle(work, prepared)
-        dense = self.sparse.window_descriptors()
-        self.dense = kth_nested.KTHOracle(work, prepared, descriptors=dense)
         self.persons = self.sparse.persons
         self._temperatures: dict[tuple[Any, ...], float] = {}
         self._scored: dict[tuple[Any, ...], list[nested.Scored]] = {}
@@ -116,7 +114,6 @@ class VariantOracle:
     def _score(self, v: Variant, held_out: tuple[str, ...], test: str) -> list[nested.Scored]:
         c = v.candidate
         outer = test if len(held_out) == 1 else next(p for p in held_out if p != test)
-        gm = self.dense if v.dense else self.sparse
         app = self.sparse.appearance(held_out, c.epochs, c.sa)
         out = []
         for video in self.sparse.person_videos(test):
@@ -124,7 +121,8 @@ class VariantOracle:
             for s in kth_nested.STREAMS:
                 t = self.temperature(outer, test, c, s) if v.calibrated else 1.0
                 streams[s] = sharpen(app[video][s], t).mean(axis=0)
-            streams["gm"] = gm.gm_probs(*c.gm_fit, held_out, video).mean(axis=0)
+            gm = self.sparse.gm_probs(*c.gm_fit, held_out, video, windows=v.dense)
+            streams["gm"] = gm.mean(axis=0)
             out.append((self.sparse.label(video), self.sparse.fused(c, streams)))
         return out
 

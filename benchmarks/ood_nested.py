@@ -85,12 +85,12 @@ def run(data: Path, model_spec: str = "kth-lite0") -> dict[str, Any]:
     embeddings = {p.name: clip_embeddings(model, p) for p in kth}
     persons = {p.name: PERSON.search(p.name).group(1) for p in kth}  # type: ignore[union-attr]
     per_video = model.config.sampling.max_clips_for(train=True)
+    ids = {p: i for i, p in enumerate(sorted(set(persons.values())))}
     nested: dict[str, float] = {}
-    for person in sorted(set(persons.values())):
+    for person in ids:
         train = [v for v in embeddings if persons[v] != person]
         x = torch.cat([embeddings[v] for v in train])
         video = torch.cat([torch.full((len(embeddings[v]),), i) for i, v in enumerate(train)])
-        ids = {p: i for i, p in enumerate(sorted(set(persons.values())))}
         group = torch.cat([torch.full((len(embeddings[v]),), ids[persons[v]]) for v in train])
         rows = bank_rows(video, per_video)
         stats = OODStats.from_state(fit_ood(x[rows], video[rows], group[rows]))

@@ -320,3 +320,13 @@ def test_a_silent_hub_gives_up_in_seconds_with_one_line(silent_server: str, tmp_
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: someone/model: the Hub cannot be reached")
     assert "HF_HUB_OFFLINE=1" in lines[0]
+
+
+def test_prepare_test_max_clips_refuses_a_negative_count_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "videos").mkdir()
+    result = runner.invoke(
+        app, ["prepare", str(tmp_path / "videos"), str(tmp_path / "out"), "--test-max-clips", "-1"]
+    )
+    assert result.exit_code == 2
+    assert "--test-max-clips" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

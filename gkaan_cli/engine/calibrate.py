@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from ..model.gkaan import GKAAN
 from ..model.motion import augmented_descriptors, motion_descriptor
 from ..model.ood import OODStats, clip_embedding, fit_ood
+from ..video.sampling import spread
 from .evaluate import clip_rates, make_dataset
 
 __all__ = ["TrainingClips", "add_training_statistics", "training_clips", "training_ood"]
@@ -59,13 +60,13 @@ class TrainingClips:
 
 
 def bank_rows(video_index: Tensor, per_video: int) -> Tensor:
-    """Rows of at most ``per_video`` clips of each video, spread evenly over its clips
-    (``round(linspace)``, as dense sampling spreads clips), in order."""
+    """Rows of at most ``per_video`` clips of each video, spread evenly over its clips as
+    dense sampling spreads clip starts (:func:`~gkaan_cli.video.sampling.spread`), in order."""
     keep = []
     for video in video_index.unique(sorted=True).tolist():
         rows = (video_index == video).nonzero().flatten()
         if len(rows) > per_video:
-            rows = rows[torch.linspace(0, len(rows) - 1, per_video).round().long()]
+            rows = rows[spread(len(rows) - 1, per_video)]
         keep.append(rows)
     return torch.cat(keep).sort().values
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..config import SamplingConfig
 
-__all__ = ["Clip", "frames_needed", "sample_clips"]
+__all__ = ["Clip", "frames_needed", "sample_clips", "spread"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,9 @@ def _stretch(num_frames: int, length: int) -> list[int]:
     return [i * num_frames // length for i in range(length)]
 
 
-def _spread(last_start: int, count: int) -> list[int]:
-    """``count`` integer starts spread evenly over [0, last_start], duplicates dropped."""
+def spread(last_start: int, count: int) -> list[int]:
+    """``count`` integers spread evenly over [0, last_start] (``round(linspace)``), sorted,
+    duplicates dropped: where dense clips start, and which clips an OOD bank keeps."""
     return sorted({round(x) for x in np.linspace(0, last_start, count)})
 
 
@@ -81,12 +82,12 @@ def _dense(num_frames: int, cfg: SamplingConfig, train: bool) -> list[list[int]]
     starts = list(range(0, max(last_start, 0) + 1, cfg.stride))
     most = cfg.max_clips_for(train=train)
     if len(starts) > most:
-        starts = _spread(last_start, most)
+        starts = spread(last_start, most)
     return _consecutive(num_frames, cfg.clip_len, starts)
 
 
 def _uniform(num_frames: int, cfg: SamplingConfig) -> list[list[int]]:
-    starts = _spread(max(num_frames - cfg.clip_len, 0), cfg.num_clips)
+    starts = spread(max(num_frames - cfg.clip_len, 0), cfg.num_clips)
     return _consecutive(num_frames, cfg.clip_len, starts)
 
 
